@@ -1,0 +1,48 @@
+# docker-mini: set-up, tests, demo and benchmarks. Everything installs what it needs itself.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# What the engine and its tests run against: real runtime, monitor, registry and image tools.
+APT_PKGS := runc conmon nftables libarchive13 docker-registry skopeo umoci busybox-static \
+            e2fsprogs iproute2 util-linux tmux curl apache2-utils python3-venv
+# Peers the benchmarks compare against.
+BENCH_PKGS := podman hyperfine
+
+.PHONY: deps deps-apt deps-bench venv test lint demo bench clean
+
+deps: deps-apt venv
+
+deps-apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deps-bench:
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+lint: venv
+	$(VENV)/bin/lint-imports
+
+test: deps
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: deps
+	$(PY) examples/demo.py
+
+bench: deps deps-bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

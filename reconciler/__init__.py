@@ -1,0 +1,3 @@
+"""docker-mini: a daemonless, declarative container engine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,90 @@
+"""L3: the command line. The only place where errors become exit codes.
+
+Subcommands live in sibling modules and are imported only when invoked, so `docker-mini ps`
+never pays for requests or pyroute2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from reconciler import __version__
+
+# command name -> (module, attribute)
+COMMANDS: dict[str, tuple[str, str]] = {
+    # images
+    "pull": ("reconciler.cli.images", "pull"),
+    "images": ("reconciler.cli.images", "images"),
+    "rmi": ("reconciler.cli.images", "rmi"),
+    "login": ("reconciler.cli.images", "login"),
+    "logout": ("reconciler.cli.images", "logout"),
+    # containers
+    "create": ("reconciler.cli.containers", "create"),
+    "start": ("reconciler.cli.containers", "start"),
+    "run": ("reconciler.cli.containers", "run"),
+    "stop": ("reconciler.cli.containers", "stop"),
+    "kill": ("reconciler.cli.containers", "kill"),
+    "restart": ("reconciler.cli.containers", "restart"),
+    "rm": ("reconciler.cli.containers", "rm"),
+    "ps": ("reconciler.cli.containers", "ps"),
+    "logs": ("reconciler.cli.containers", "logs"),
+    "wait": ("reconciler.cli.containers", "wait"),
+    "inspect": ("reconciler.cli.inspect", "inspect"),
+    # interactive
+    "attach": ("reconciler.cli.interactive", "attach"),
+    "exec": ("reconciler.cli.interactive", "exec_"),
+    # networking
+    "network": ("reconciler.cli.network", "network"),
+    # declarative stacks
+    "plan": ("reconciler.cli.stacks", "plan"),
+    "apply": ("reconciler.cli.stacks", "apply"),
+    "down": ("reconciler.cli.stacks", "down"),
+    "watch": ("reconciler.cli.stacks", "watch"),
+    # housekeeping
+    "system": ("reconciler.cli.system", "system"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(n for n, (mod, _) in COMMANDS.items() if importlib.util.find_spec(mod))
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        mod, attr = COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(mod), attr)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                return None
+            raise
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="DOCKER_MINI_ROOT", metavar="DIR",
+              help="State directory [env DOCKER_MINI_ROOT; default /var/lib/docker-mini].")
+@click.option("--config", "config_file", metavar="FILE",
+              help="Configuration file [default /etc/docker-mini/configs/constants.json].")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="docker-mini")
+@click.pass_context
+def cli(ctx, root, config_file, log_level, debug):
+    """docker-mini: a daemonless, declarative container engine."""
+    from reconciler import log
+    from reconciler.cli.common import Settings
+
+    log.configure(log_level)
+    ctx.obj = Settings(root=root, config_file=config_file, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from reconciler.cli.common import run_cli
+
+    sys.exit(run_cli(cli, argv))

@@ -1,0 +1,119 @@
+"""Shared CLI plumbing: settings, engine construction, error -> exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from reconciler.core import errors
+from reconciler.core.config import DEFAULT_CONFIG_PATH, Config, parse_config
+
+# Exit codes. Docker's conventions for `run`: 125 the engine failed, 126 the command cannot be
+# invoked, 127 the command was not found; otherwise the container's own exit code.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ENGINE = 125
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+# Commands whose errors are reported as Docker reports `run` errors (125 and friends).
+RUN_LIKE = {"run", "exec"}
+
+
+@dataclass
+class Settings:
+    root: str | None = None
+    config_file: str | None = None
+    debug: bool = False
+    _engine: object = field(default=None, repr=False)
+
+    def load_config(self) -> Config:
+        path = self.config_file or DEFAULT_CONFIG_PATH
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            if self.config_file:
+                raise errors.ConfigError(f"{path}: configuration file not found") from None
+            return parse_config(None)
+        except OSError as e:
+            raise errors.ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        return parse_config(text, source=str(path))
+
+    def engine(self):
+        if self._engine is None:
+            from reconciler.engine.context import Engine
+
+            config = self.load_config()
+            self._engine = Engine(self.root or config.root, config)
+        return self._engine
+
+
+def engine_from(ctx: click.Context):
+    return ctx.find_object(Settings).engine()
+
+
+def exit_code_for(err: errors.DockerMiniError, command: str | None) -> int:
+    if command in RUN_LIKE:
+        if isinstance(err, errors.CommandNotFound):
+            return EXIT_NOT_FOUND
+        if isinstance(err, errors.CommandNotExecutable):
+            return EXIT_NOT_EXECUTABLE
+        return EXIT_ENGINE
+    if isinstance(err, (errors.InvalidArgument, errors.SpecError, errors.ConfigError)):
+        return EXIT_USAGE if command not in RUN_LIKE else EXIT_ENGINE
+    return EXIT_ERROR
+
+
+def run_cli(group: click.Group, argv: list[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ctx = group.make_context("docker-mini", argv)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return EXIT_ENGINE if _first_command(argv) in RUN_LIKE else EXIT_USAGE
+    command = ctx.protected_args[0] if ctx.protected_args else None
+    debug = bool(ctx.params.get("debug"))
+    try:
+        with ctx:
+            group.invoke(ctx)
+        return 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return EXIT_ENGINE if command in RUN_LIKE else e.exit_code
+    except errors.DockerMiniError as e:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        click.echo(f"docker-mini: error: {e}", err=True)
+        return exit_code_for(e, command)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `docker-mini ps | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _first_command(argv: list[str]) -> str | None:
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--root", "--config", "--log-level"):
+            skip = True
+            continue
+        if not a.startswith("-"):
+            return a
+    return None

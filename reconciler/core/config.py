@@ -1,0 +1,90 @@
+"""The engine's configuration: constants.json in the seed's kebab-case keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+
+from reconciler.core.errors import ConfigError, InvalidArgument
+from reconciler.core.units import parse_size
+
+DEFAULT_CONFIG_PATH = "/etc/docker-mini/configs/constants.json"
+DEFAULT_ROOT = "/var/lib/docker-mini"
+
+DEFAULTS: dict = {
+    "default-host": "docker.io",
+    "registry-transformation": {"docker.io": "registry-1.docker.io"},
+    "root": DEFAULT_ROOT,
+    "bridge-name": "docker-mini0",
+    "bridge-subnet": "10.77.0.0/16",
+    "insecure-registries": [],
+    "runtime": "runc",
+    "conmon": "conmon",
+    "log-max-size": "10m",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    default_host: str = DEFAULTS["default-host"]
+    registry_transformation: dict = field(default_factory=lambda: dict(DEFAULTS["registry-transformation"]))
+    root: str = DEFAULT_ROOT
+    bridge_name: str = DEFAULTS["bridge-name"]
+    bridge_subnet: str = DEFAULTS["bridge-subnet"]
+    insecure_registries: tuple = ()
+    runtime: str = DEFAULTS["runtime"]
+    conmon: str = DEFAULTS["conmon"]
+    log_max_size: int = 10 << 20
+    source: str = "<defaults>"
+
+
+def _expect(kind, value, key: str, source: str):
+    if not isinstance(value, kind):
+        raise ConfigError(f"{source}: key {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_config(text: str | None, source: str = "<defaults>") -> Config:
+    """Parse constants.json text (None means defaults only). Unknown keys and bad values raise."""
+    data: dict = {}
+    if text is not None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: must be a JSON object of settings")
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}",
+                          hint="known keys: " + ", ".join(sorted(DEFAULTS)))
+    merged = {**DEFAULTS, **data}
+    for key in ("default-host", "root", "bridge-name", "runtime", "conmon"):
+        _expect(str, merged[key], key, source)
+    transformation = _expect(dict, merged["registry-transformation"], "registry-transformation", source)
+    insecure = _expect(list, merged["insecure-registries"], "insecure-registries", source)
+    if not 1 <= len(merged["bridge-name"]) <= 15:
+        raise ConfigError(f"{source}: key 'bridge-name' must be 1-15 characters (a Linux interface name)")
+    try:
+        net = ipaddress.IPv4Network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
+    except ValueError as e:
+        raise ConfigError(f"{source}: key 'bridge-subnet': {e}") from None
+    if net.prefixlen > 30:
+        raise ConfigError(f"{source}: key 'bridge-subnet': {net} is too small for containers")
+    try:
+        log_max = parse_size(merged["log-max-size"], "log-max-size")
+    except InvalidArgument as e:
+        raise ConfigError(f"{source}: key {e.message}") from None
+    return Config(
+        default_host=merged["default-host"],
+        registry_transformation=dict(transformation),
+        root=merged["root"],
+        bridge_name=merged["bridge-name"],
+        bridge_subnet=str(net),
+        insecure_registries=tuple(insecure),
+        runtime=merged["runtime"],
+        conmon=merged["conmon"],
+        log_max_size=log_max,
+        source=source,
+    )

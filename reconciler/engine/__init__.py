@@ -1,0 +1,1 @@
+"""L2: the engine composes adapters into operations (pull, create, start, apply...)."""

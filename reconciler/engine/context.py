@@ -1,0 +1,52 @@
+"""The engine's composition root: root directory, configuration and the mutation lock.
+
+Operations live in sibling modules (images, containers, network, stacks) as functions
+taking an Engine; adapters are constructed here, lazily, so a command pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+from reconciler.adapters import statedb
+from reconciler.core.config import Config
+from reconciler.core.layout import Layout
+
+
+class Engine:
+    def __init__(self, root: str | Path, config: Config):
+        self.root = Path(root)
+        self.config = config
+        self.layout = Layout(self.root)
+        self._lock_depth = 0
+
+    def ensure_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.root, 0o700)
+
+    @contextlib.contextmanager
+    def mutation(self, timeout: float = 120.0) -> Iterator[None]:
+        """The one exclusive lock for every change of state. Re-entrant within one Engine."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        self.ensure_root()
+        with statedb.locked(self.layout.lock_file, timeout=timeout):
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+
+    @cached_property
+    def images(self):
+        from reconciler.adapters.imagestore import ImageStore
+        return ImageStore(self.layout)

@@ -1,0 +1,42 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.config import DEFAULTS, parse_config
+from reconciler.core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_constants_match_the_built_in_defaults():
+    assert json.loads((REPO / "configs" / "constants.json").read_text()) == DEFAULTS
+
+
+def test_defaults():
+    c = parse_config(None)
+    assert c.bridge_name == "docker-mini0"
+    assert c.bridge_subnet == "10.77.0.0/16"
+    assert c.registry_transformation == {"docker.io": "registry-1.docker.io"}
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"bridge-nmae": "x"}', "unknown key 'bridge-nmae'"),
+    ('{"bridge-subnet": "10.0.0.0/33"}', "bridge-subnet"),
+    ('{"bridge-name": 5}', "'bridge-name' must be a str"),
+    ('{"log-max-size": "lots"}', "log-max-size"),
+    ('{"root": ', "conf.json:1: not valid JSON"),
+])
+def test_bad_config_names_file_and_key(text, needle):
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, source="conf.json")
+    assert needle in str(e.value)
+    assert "conf.json" in str(e.value)
+
+
+def test_cli_reports_bad_config_file(dm, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bridge-name": "a-name-that-is-far-too-long"}')
+    proc = dm("--config", str(bad), "images", check=False)
+    assert proc.returncode == 2
+    assert "bridge-name" in proc.stderr and str(bad) in proc.stderr
