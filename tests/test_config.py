@@ -37,6 +37,6 @@ def test_bad_config_names_file_and_key(text, needle):
 def test_cli_reports_bad_config_file(dm, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"bridge-name": "a-name-that-is-far-too-long"}')
-    proc = dm("--config", str(bad), "images", check=False)
+    proc = dm("--config", str(bad), "version", check=False)
     assert proc.returncode == 2
     assert "bridge-name" in proc.stderr and str(bad) in proc.stderr

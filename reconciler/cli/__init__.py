@@ -51,11 +51,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(n for n, (mod, _) in COMMANDS.items() if importlib.util.find_spec(mod))
+        lazy = [n for n, (mod, _) in COMMANDS.items() if importlib.util.find_spec(mod)]
+        return sorted(set(lazy) | set(super().list_commands(ctx)))
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
-            return None
+            return super().get_command(ctx, name)
         mod, attr = COMMANDS[name]
         try:
             return getattr(importlib.import_module(mod), attr)
@@ -82,9 +83,16 @@ def cli(ctx, root, config_file, log_level, debug):
 
     log.configure(log_level)
     ctx.obj = Settings(root=root, config_file=config_file, debug=debug)
+    ctx.obj.load_config()  # a bad configuration is reported before any command does anything
 
 
 def main(argv: list[str] | None = None) -> None:
     from reconciler.cli.common import run_cli
 
     sys.exit(run_cli(cli, argv))
+
+
+@cli.command()
+def version():
+    """Show docker-mini's version."""
+    click.echo(f"docker-mini {__version__} (python {sys.version.split()[0]})")

@@ -29,9 +29,15 @@ class Settings:
     root: str | None = None
     config_file: str | None = None
     debug: bool = False
+    _config: Config | None = field(default=None, repr=False)
     _engine: object = field(default=None, repr=False)
 
     def load_config(self) -> Config:
+        if self._config is None:
+            self._config = self._read_config()
+        return self._config
+
+    def _read_config(self) -> Config:
         path = self.config_file or DEFAULT_CONFIG_PATH
         try:
             text = Path(path).read_text()
