@@ -1,0 +1,1 @@
+"""Benchmarks: docker-mini side by side with its peers in one run, printing ratios (`make bench`)."""
