@@ -1,0 +1,261 @@
+"""The kernel side of networking: named network namespaces, the bridge, veth pairs, addresses,
+routes (pyroute2 over netlink), sysctls, and our one nftables table (`nft -f`).
+
+Every function is idempotent where it can be: a command killed half-way leaves things a rerun
+(or a cleanup) finishes or removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import os
+import subprocess
+from pathlib import Path
+
+from reconciler.core.errors import NetworkError
+
+NETNS_DIR = Path("/run/netns")
+
+
+def _pyroute2():
+    from pyroute2 import IPRoute, netns  # lazy: `ps` never pays for pyroute2
+    from pyroute2.netlink.exceptions import NetlinkError
+    return IPRoute, netns, NetlinkError
+
+
+# ---------------------------------------------------------------------------------------------
+# network namespaces
+
+
+def netns_path(name: str) -> str:
+    return str(NETNS_DIR / name)
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(netns_path(name))
+
+
+def list_netns(prefix: str = "") -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def create_netns(name: str) -> str:
+    """A fresh named netns with loopback up. An existing one of that name is replaced."""
+    _, netns, _ = _pyroute2()
+    remove_netns(name)
+    try:
+        netns.create(name)
+    except OSError as e:
+        raise NetworkError(f"cannot create network namespace {name}: {e}") from None
+    loopback_up(name)
+    return netns_path(name)
+
+
+def loopback_up(name: str) -> None:
+    IPRoute, _, _ = _pyroute2()
+    with IPRoute(netns=name) as ipr:
+        idx = ipr.link_lookup(ifname="lo")[0]
+        ipr.link("set", index=idx, state="up")
+
+
+def remove_netns(name: str) -> None:
+    """Unmount the bind mount that pins the namespace and remove the name (`ip netns del`)."""
+    _, netns, _ = _pyroute2()
+    if not os.path.lexists(netns_path(name)):
+        return
+    with contextlib.suppress(FileNotFoundError):
+        netns.remove(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# links
+
+
+def link_exists(ifname: str) -> bool:
+    IPRoute, _, _ = _pyroute2()
+    with IPRoute() as ipr:
+        return bool(ipr.link_lookup(ifname=ifname))
+
+
+def list_links(prefix: str = "") -> list[str]:
+    IPRoute, _, _ = _pyroute2()
+    with IPRoute() as ipr:
+        names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
+    return sorted(n for n in names if n and n.startswith(prefix))
+
+
+def bridge_ports(bridge: str) -> list[str]:
+    """The interfaces enslaved to the bridge (empty when it does not exist)."""
+    try:
+        return sorted(os.listdir(f"/sys/class/net/{bridge}/brif"))
+    except FileNotFoundError:
+        return []
+
+
+def delete_link(ifname: str) -> None:
+    IPRoute, _, NetlinkError = _pyroute2()
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=ifname)
+        if not idx:
+            return
+        try:
+            ipr.link("del", index=idx[0])
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise NetworkError(f"cannot delete interface {ifname}: {e}") from None
+
+
+def host_networks(exclude_ifname: str | None = None) -> list[tuple[str, str]]:
+    """(description, cidr) of every IPv4 address and main-table route on the host, except those
+    on `exclude_ifname` (our own bridge)."""
+    IPRoute, _, _ = _pyroute2()
+    out: list[tuple[str, str]] = []
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for a in ipr.get_addr(family=2):
+            dev = names.get(a["index"], "?")
+            if dev == exclude_ifname:
+                continue
+            out.append((f"address on {dev}:", f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"))
+        for r in ipr.get_routes(family=2, table=254):
+            dev = names.get(r.get_attr("RTA_OIF"), "?")
+            if dev == exclude_ifname:
+                continue
+            dst = r.get_attr("RTA_DST")
+            if dst is None:
+                continue
+            out.append((f"route via {dev}:", f"{dst}/{r['dst_len']}"))
+    return out
+
+
+def interface_addresses(ifname: str) -> list[str]:
+    """IPv4 addresses (cidr) on an interface of the host."""
+    IPRoute, _, _ = _pyroute2()
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=ifname)
+        if not idx:
+            return []
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=2, index=idx[0])]
+
+
+def ensure_bridge(name: str, gateway_cidr: str) -> bool:
+    """The bridge `name` up with `gateway_cidr` on it. Returns True when it was created now.
+
+    The caller checks the subnet against the host's networks before the first creation.
+    A bridge left without its address by a killed command gets the address now.
+    """
+    IPRoute, _, NetlinkError = _pyroute2()
+    gw = ipaddress.IPv4Interface(gateway_cidr)
+    created = False
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if idx:
+            kind = _link_kind(ipr, idx[0])
+            if kind != "bridge":
+                raise NetworkError(f"interface {name} exists and is not a bridge ({kind or 'unknown kind'})",
+                                   hint="set another bridge-name in the configuration")
+        else:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise NetworkError(f"cannot create bridge {name}: {e}") from None
+            idx = ipr.link_lookup(ifname=name)
+            created = True
+        index = idx[0]
+        have = [(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2, index=index)]
+        if (str(gw.ip), gw.network.prefixlen) not in have:
+            if have:
+                cur = ", ".join(f"{a}/{p}" for a, p in have)
+                raise NetworkError(f"bridge {name} has address {cur}, not {gateway_cidr}",
+                                   hint="the bridge-subnet changed: run `docker-mini network prune` "
+                                        "once no container uses the old one")
+            ipr.addr("add", index=index, address=str(gw.ip), prefixlen=gw.network.prefixlen)
+        ipr.link("set", index=index, state="up")
+    return created
+
+
+def _link_kind(ipr, index: int) -> str | None:
+    link = ipr.get_links(index)[0]
+    info = link.get_attr("IFLA_LINKINFO")
+    return info.get_attr("IFLA_INFO_KIND") if info else None
+
+
+def set_sysctl(key: str, value: str) -> None:
+    path = Path("/proc/sys") / key.replace(".", "/")
+    try:
+        if path.read_text().strip() == value:
+            return
+        path.write_text(value)
+    except OSError as e:
+        raise NetworkError(f"cannot set {key}={value}: {e.strerror}") from None
+
+
+def enable_forwarding(bridge: str) -> None:
+    set_sysctl("net.ipv4.ip_forward", "1")
+    # 127.0.0.1:hostport DNATed to a container leaves through the bridge with a loopback source
+    # until postrouting masquerades it; the kernel drops such packets unless route_localnet is on.
+    set_sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# veth pairs
+
+
+def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str) -> None:
+    """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
+    MAC, address and default route. An old pair of the same name is replaced."""
+    IPRoute, _, NetlinkError = _pyroute2()
+    iface = ipaddress.IPv4Interface(cidr)
+    delete_link(host_name)
+    try:
+        with IPRoute() as ipr:
+            br = ipr.link_lookup(ifname=bridge)
+            if not br:
+                raise NetworkError(f"bridge {bridge} vanished while connecting {host_name}")
+            # The peer is born inside the netns as eth0: no temporary name is ever left on the host.
+            ipr.link("add", ifname=host_name, kind="veth",
+                     peer={"ifname": "eth0", "net_ns_fd": netns, "address": mac})
+            idx = ipr.link_lookup(ifname=host_name)[0]
+            ipr.link("set", index=idx, master=br[0], state="up")
+        with IPRoute(netns=netns) as ipr:
+            idx = ipr.link_lookup(ifname="eth0")[0]
+            ipr.link("set", index=idx, address=mac)
+            ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+            ipr.link("set", index=idx, state="up")
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+    except NetlinkError as e:
+        delete_link(host_name)
+        raise NetworkError(f"cannot connect {host_name} to {bridge}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# nftables
+
+
+def nft_apply(ruleset: str) -> None:
+    """Load a ruleset with `nft -f -`: the whole file is one transaction, all or nothing."""
+    try:
+        proc = subprocess.run(["nft", "-f", "-"], input=ruleset, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise NetworkError("nft not found", hint="install the nftables package") from None
+    if proc.returncode != 0:
+        raise NetworkError(f"nft refused our ruleset: {proc.stderr.strip()}")
+
+
+def nft_tables() -> list[str]:
+    """Every nftables table on the host, as "family name"."""
+    proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise NetworkError(f"nft list tables: {proc.stderr.strip()}")
+    return [line.split(None, 1)[1] for line in proc.stdout.splitlines() if line.startswith("table ")]
+
+
+def nft_table_text(family: str, name: str) -> str | None:
+    proc = subprocess.run(["nft", "list", "table", family, name], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None

@@ -1,0 +1,523 @@
+"""Container networking, called by engine.containers:
+
+    prepare(engine, container_id, opts) -> dict   at create, before anything else is created
+    setup(engine, record) -> str | None           at start: netns path for runc (None: host)
+    teardown(engine, record)                      at stop / after exit
+    release(engine, record)                       at rm
+    network_settings(engine, record) -> dict      inspect's NetworkSettings
+
+State of our own, under layout.network_dir:
+
+    endpoints/<container-id>.json   the lease: mode, ip, mac, ports, names; "active" while set up
+
+The lease is the truth for IP, MAC and ports, so a container keeps them across stop/start.
+Names on the host are derived from the container id (netns dm-<id>, host veth vdm<id[:10]>),
+so whatever a killed command left behind is found and removed by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from reconciler.core import netconf
+from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument, NetworkError
+
+SERVICE_LABEL = "io.docker-mini.service"
+
+
+def _adapter():
+    from reconciler.adapters import network  # lazy: pyroute2 only when networking is touched
+    return network
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+# ---------------------------------------------------------------------------------------------
+# leases on disk
+
+
+def _endpoints_dir(engine) -> Path:
+    return engine.layout.network_dir / "endpoints"
+
+
+def _endpoint_path(engine, container_id: str) -> Path:
+    return _endpoints_dir(engine) / f"{container_id}.json"
+
+
+def _read_endpoint(engine, container_id: str) -> dict | None:
+    from reconciler.adapters import statedb
+    return statedb.read_json(_endpoint_path(engine, container_id), default=None)
+
+
+def _write_endpoint(engine, ep: dict) -> None:
+    from reconciler.adapters import statedb
+    statedb.write_json(_endpoint_path(engine, ep["id"]), ep)
+
+
+def _all_endpoints(engine) -> list[dict]:
+    from reconciler.adapters import statedb
+    d = _endpoints_dir(engine)
+    out = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".json") and not name.startswith("."):
+                ep = statedb.read_json(d / name, default=None)
+                if ep:
+                    out.append(ep)
+    return out
+
+
+def _container_id(record: Any) -> str:
+    cid = _get(record, "id")
+    if not cid:
+        raise NetworkError("internal: container record without an id")
+    return cid
+
+
+def _subnet(engine) -> netconf.Subnet:
+    return netconf.Subnet.parse(engine.config.bridge_subnet)
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare (create time)
+
+
+def prepare(engine, container_id: str, opts: Any) -> dict:
+    """Validate the network options and record the lease, before the container exists.
+
+    Raises InvalidArgument for malformed values and ConflictError for an IP, MAC or host port
+    another container of this root already holds. Nothing is created on the host here.
+    """
+    mode = netconf.parse_network_mode(_get(opts, "network"))
+    ip_text, mac_text = _get(opts, "ip"), _get(opts, "mac")
+    ports = netconf.parse_ports(_get(opts, "ports") or [])
+    if mode.kind != "bridge":
+        given = [flag for flag, v in (("--ip", ip_text), ("--mac-address", mac_text), ("-p", ports)) if v]
+        if given:
+            raise InvalidArgument(f"{', '.join(given)} cannot be used with --network {mode}",
+                                  hint="static addresses and published ports need the bridge network")
+    with engine.mutation():
+        cleanup_stale(engine)
+        name = _get(opts, "name") or container_id[:12]
+        labels = _get(opts, "labels") or {}
+        ep: dict = {
+            "id": container_id,
+            "mode": str(mode),
+            "name": name,
+            "hostname": _get(opts, "hostname") or container_id[:12],
+            "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
+            "active": False,
+        }
+        if mode.kind == "container":
+            target = _resolve_container(engine, mode.container)
+            if target == container_id:
+                raise InvalidArgument("--network container: cannot join the container's own namespace")
+            ep["container"] = target
+        elif mode.kind == "bridge":
+            ep.update(_lease(engine, container_id, ip_text, mac_text, ports))
+        _write_endpoint(engine, ep)
+    return _public(ep)
+
+
+def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
+           ports: list[netconf.PortMapping]) -> dict:
+    subnet = _subnet(engine)
+    others = [e for e in _all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
+    mac = netconf.check_mac(mac_text) if mac_text else None
+    if ip_text:
+        ip = subnet.check_container_ip(ip_text)
+        for e in others:
+            if e["ip"] == str(ip):
+                raise ConflictError(f"--ip {ip}: address already used by container {e['name']!r}")
+    else:
+        ip = subnet.allocate(e["ip"] for e in others)
+    mac = mac or netconf.mac_for_ip(ip)
+    for e in others:
+        if e.get("mac") == mac:
+            raise ConflictError(f"--mac-address {mac}: already used by container {e['name']!r}")
+    netconf.check_port_conflicts(ports, {
+        e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others})
+    return {
+        "bridge": engine.config.bridge_name,
+        "subnet": str(subnet.network),
+        "ip": str(ip),
+        "prefixlen": subnet.prefixlen,
+        "gateway": str(subnet.gateway),
+        "mac": mac,
+        "ports": [p.to_dict() for p in ports],
+    }
+
+
+def _public(ep: dict) -> dict:
+    """What the container record keeps under "network" (see engine.containers)."""
+    return {k: v for k, v in ep.items() if k not in ("active",)}
+
+
+def _resolve_container(engine, name_or_id: str) -> str:
+    """The id of a container of this root by name, id or unique id prefix."""
+    from reconciler.adapters import statedb
+    d = engine.layout.containers_dir
+    ids = []
+    with contextlib.suppress(FileNotFoundError):
+        ids = sorted(os.listdir(d))
+    if name_or_id in ids:
+        return name_or_id
+    prefix_hits = []
+    for cid in ids:
+        rec = statedb.read_json(d / cid / "container.json", default=None)
+        if not rec:
+            continue
+        if rec.get("name") == name_or_id:
+            return cid
+        if cid.startswith(name_or_id):
+            prefix_hits.append(cid)
+    if len(prefix_hits) == 1:
+        return prefix_hits[0]
+    if prefix_hits:
+        raise InvalidArgument(f"container id prefix {name_or_id!r} is ambiguous")
+    raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})")
+
+
+# ---------------------------------------------------------------------------------------------
+# setup (start time)
+
+
+def setup(engine, record: Any) -> str | None:
+    """Wire the container's network before its process starts; idempotent.
+
+    Returns the netns path for runc's linux.namespaces, or None to stay in the host's namespace.
+    Also writes the container's hosts and resolv.conf (in place) and refreshes the hosts files
+    of its running peers.
+    """
+    cid = _container_id(record)
+    with engine.mutation():
+        ep = _endpoint_for(engine, record)
+        kind = netconf.parse_network_mode(ep["mode"]).kind
+        net = _adapter()
+        if kind == "host":
+            _write_container_files(engine, ep, host_mode=True)
+            return None
+        if kind == "container":
+            return _joined_netns(engine, ep)
+        cleanup_stale(engine, keep=cid)
+        ns = netconf.netns_name(cid)
+        path = net.create_netns(ns)
+        if kind == "bridge":
+            _ensure_bridge(engine)
+            net.create_veth(netconf.host_veth_name(cid), ns, engine.config.bridge_name,
+                            mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
+        ep["active"] = True
+        _write_endpoint(engine, ep)
+        if kind == "bridge":
+            apply_rules(engine)
+            refresh_hosts(engine)
+        else:
+            _write_container_files(engine, ep)
+        return path
+
+
+def _endpoint_for(engine, record: Any) -> dict:
+    cid = _container_id(record)
+    ep = _read_endpoint(engine, cid)
+    if ep is None:
+        # A record from before networking was prepared (or whose lease was lost): prepare now
+        # from the options it was created with.
+        opts = _get(record, "options") or {}
+        prepare(engine, cid, {**(opts if isinstance(opts, dict) else vars(opts)),
+                              "name": _get(record, "name") or _get(opts, "name"),
+                              "labels": _get(record, "labels") or _get(opts, "labels") or {}})
+        ep = _read_endpoint(engine, cid)
+    return ep
+
+
+def _joined_netns(engine, ep: dict) -> str | None:
+    target = _read_endpoint(engine, ep["container"])
+    if target is None:
+        raise ContainerNotFound(f"container {ep['container'][:12]} (--network container:) no longer exists")
+    if target["mode"] == "host":
+        _write_container_files(engine, ep, host_mode=True)
+        return None
+    if target["mode"].startswith("container:"):
+        return _joined_netns(engine, target)
+    ns = netconf.netns_name(target["id"])
+    net = _adapter()
+    if not target.get("active") or not net.netns_exists(ns):
+        raise ConflictError(f"cannot join the network of container {target['name']!r}: it is not running",
+                            hint=f"start {target['name']} first")
+    _write_container_files(engine, ep, like=target)
+    return net.netns_path(ns)
+
+
+def _ensure_bridge(engine) -> None:
+    net = _adapter()
+    bridge = engine.config.bridge_name
+    subnet = _subnet(engine)
+    if not net.link_exists(bridge):
+        hits = netconf.overlapping(subnet.network, net.host_networks(exclude_ifname=bridge))
+        if hits:
+            raise NetworkError(f"bridge subnet {subnet.network} overlaps the host's " + "; ".join(hits),
+                               hint=f"set another bridge-subnet in {engine.config.source}")
+    net.ensure_bridge(bridge, f"{subnet.gateway}/{subnet.prefixlen}")
+    net.enable_forwarding(bridge)
+
+
+def apply_rules(engine) -> None:
+    """Replace our nftables table with one matching the active endpoints (one transaction)."""
+    active = [e for e in _all_endpoints(engine)
+              if e.get("active") and e["mode"] == "bridge" and e.get("bridge") == engine.config.bridge_name]
+    eps = [netconf.Endpoint(e["id"], e["ip"], tuple(netconf.PortMapping.from_dict(p) for p in e.get("ports", [])))
+           for e in active]
+    _adapter().nft_apply(netconf.render_ruleset(engine.config.bridge_name, engine.config.bridge_subnet, eps))
+
+
+# ---------------------------------------------------------------------------------------------
+# hosts and resolv.conf
+
+
+def _container_file(engine, cid: str, name: str) -> Path:
+    return engine.layout.container_dir(cid) / name
+
+
+def _write_in_place(path: Path, text: str) -> None:
+    """Truncate and write: the file may be bind-mounted into a running container, where a
+    rename would leave the container looking at the old inode."""
+    if not path.parent.is_dir():
+        return  # the container is being removed
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _names(ep: dict) -> tuple[str, ...]:
+    return tuple([ep.get("hostname") or "", ep.get("name") or "", *ep.get("aliases", [])])
+
+
+def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
+    if endpoints is None:
+        endpoints = _all_endpoints(engine)
+    peers = [netconf.HostEntry(e["ip"], _names(e)) for e in endpoints
+             if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge" and e.get("ip")
+             and e.get("bridge") == ep.get("bridge")]
+    own = netconf.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
+    return netconf.render_hosts(own, peers, hostname=ep.get("hostname"))
+
+
+def _host_resolv_conf() -> str:
+    try:
+        return Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return ""
+
+
+def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None) -> None:
+    cid = ep["id"]
+    if host_mode:
+        try:
+            hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            hosts = netconf.render_hosts(None, hostname=ep.get("hostname"))
+        _write_in_place(_container_file(engine, cid, "hosts"), hosts)
+        _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
+        return
+    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep))
+    _write_in_place(_container_file(engine, cid, "resolv.conf"), netconf.render_resolv_conf(_host_resolv_conf()))
+
+
+def refresh_hosts(engine) -> None:
+    """Rewrite /etc/hosts of every container set up on our bridge (and of those joined to them)."""
+    endpoints = _all_endpoints(engine)
+    by_id = {e["id"]: e for e in endpoints}
+    for ep in endpoints:
+        if not ep.get("active"):
+            continue
+        if ep["mode"] == "bridge":
+            _write_in_place(_container_file(engine, ep["id"], "hosts"), render_hosts_for(engine, ep, endpoints))
+            _write_in_place(_container_file(engine, ep["id"], "resolv.conf"),
+                            netconf.render_resolv_conf(_host_resolv_conf()))
+        elif ep["mode"].startswith("container:") and ep.get("container") in by_id:
+            target = by_id[ep["container"]]
+            if target.get("ip"):
+                _write_in_place(_container_file(engine, ep["id"], "hosts"),
+                                render_hosts_for(engine, target, endpoints))
+
+
+# ---------------------------------------------------------------------------------------------
+# teardown (stop), release (rm), cleanup
+
+
+def teardown(engine, record: Any) -> None:
+    """Remove the container's veth, netns and port rules; the lease stays. Idempotent."""
+    cid = _container_id(record)
+    with engine.mutation():
+        ep = _read_endpoint(engine, cid)
+        _teardown_id(engine, cid, ep)
+
+
+def _teardown_id(engine, cid: str, ep: dict | None) -> None:
+    net = _adapter()
+    was_bridge = bool(ep and ep["mode"] == "bridge")
+    net.delete_link(netconf.host_veth_name(cid))
+    net.remove_netns(netconf.netns_name(cid))
+    if ep and ep.get("active"):
+        ep["active"] = False
+        _write_endpoint(engine, ep)
+    if was_bridge and net.link_exists(engine.config.bridge_name):
+        apply_rules(engine)
+        refresh_hosts(engine)
+
+
+def release(engine, record: Any) -> None:
+    """Forget the lease (at rm), after tearing down whatever is still set up."""
+    cid = _container_id(record)
+    with engine.mutation():
+        ep = _read_endpoint(engine, cid)
+        if ep and ep.get("active"):
+            _teardown_id(engine, cid, ep)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_endpoint_path(engine, cid))
+
+
+def _container_status(engine, cid: str) -> str | None:
+    from reconciler.adapters import statedb
+    rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None)
+    if rec is None:
+        return None
+    return (rec.get("state") or {}).get("status")
+
+
+def cleanup_stale(engine, keep: str | None = None) -> list[str]:
+    """Tear down what a killed command left: endpoints marked active (or with a netns or veth on
+    the host) whose container is not running; leases whose container record is gone.
+    Only this root's containers are considered: other roots may share the bridge."""
+    net = _adapter()
+    cleaned = []
+    existing_ns = set(net.list_netns(netconf.NETNS_PREFIX))
+    for ep in _all_endpoints(engine):
+        cid = ep["id"]
+        if cid == keep:
+            continue
+        status = _container_status(engine, cid)
+        if status is None and not engine.layout.container_dir(cid).exists():
+            # the container is gone; a create killed before writing container.json, or an rm
+            # killed before release
+            _teardown_id(engine, cid, ep)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_endpoint_path(engine, cid))
+            cleaned.append(cid)
+            continue
+        if status == "running":
+            continue
+        if ep.get("active") or netconf.netns_name(cid) in existing_ns:
+            _teardown_id(engine, cid, ep)
+            cleaned.append(cid)
+    return cleaned
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect, ls, prune
+
+
+def network_settings(engine, record: Any) -> dict:
+    """Docker's NetworkSettings for inspect."""
+    cid = _container_id(record)
+    ep = _read_endpoint(engine, cid) or _get(record, "network") or {}
+    mode = ep.get("mode", "bridge")
+    ports: dict[str, list[dict] | None] = {}
+    for p in ep.get("ports", []):
+        m = netconf.PortMapping.from_dict(p)
+        ports.setdefault(m.key, []).append({"HostIp": m.host_ip or "0.0.0.0", "HostPort": str(m.host_port)})
+    active = bool(ep.get("active"))
+    sandbox = netconf.netns_name(cid) if active and mode in ("bridge", "none") else ""
+    settings = {
+        "Bridge": ep.get("bridge", "") if mode == "bridge" else "",
+        "SandboxID": sandbox,
+        "SandboxKey": _adapter_netns_path(sandbox) if sandbox else "",
+        "Ports": ports,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "Gateway": "",
+        "MacAddress": "",
+        "Networks": {},
+    }
+    if mode == "bridge":
+        # Docker reports the static addresses even when stopped only in Networks' IPAMConfig;
+        # we report the lease always: it is what the container gets on every start.
+        settings.update({
+            "IPAddress": ep.get("ip", ""),
+            "IPPrefixLen": ep.get("prefixlen", 0),
+            "Gateway": ep.get("gateway", ""),
+            "MacAddress": ep.get("mac", ""),
+        })
+        settings["Networks"] = {"bridge": {
+            "IPAMConfig": {"IPv4Address": ep.get("ip", "")},
+            "NetworkID": ep.get("bridge", ""),
+            "EndpointID": cid if active else "",
+            "Gateway": ep.get("gateway", ""),
+            "IPAddress": ep.get("ip", ""),
+            "IPPrefixLen": ep.get("prefixlen", 0),
+            "MacAddress": ep.get("mac", ""),
+            "Aliases": [a for a in (ep.get("name"), *ep.get("aliases", [])) if a],
+        }}
+    elif mode in ("none", "host"):
+        settings["Networks"] = {mode: {"IPAddress": "", "Gateway": "", "MacAddress": ""}}
+    return settings
+
+
+def _adapter_netns_path(name: str) -> str:
+    return "/run/netns/" + name
+
+
+def network_mode(engine, record: Any) -> str:
+    """HostConfig.NetworkMode for inspect."""
+    ep = _read_endpoint(engine, _container_id(record)) or _get(record, "network") or {}
+    return ep.get("mode", "bridge")
+
+
+def list_networks(engine) -> list[dict]:
+    """`network ls`: our bridge with its subnet and the containers holding leases on it."""
+    net = _adapter()
+    bridge = engine.config.bridge_name
+    eps = [e for e in _all_endpoints(engine) if e["mode"] == "bridge" and e.get("bridge") == bridge]
+    return [{
+        "name": "bridge",
+        "bridge": bridge,
+        "subnet": engine.config.bridge_subnet,
+        "gateway": str(_subnet(engine).gateway),
+        "exists": net.link_exists(bridge),
+        "containers": [{"id": e["id"], "name": e["name"], "ip": e["ip"], "mac": e["mac"],
+                        "active": bool(e.get("active"))} for e in eps],
+    }]
+
+
+def prune(engine) -> list[str]:
+    """Remove the bridge and our nftables table when no container uses them. Returns what went."""
+    net = _adapter()
+    bridge = engine.config.bridge_name
+    removed: list[str] = []
+    with engine.mutation():
+        cleanup_stale(engine)
+        users = [e for e in _all_endpoints(engine)
+                 if e.get("active") and e["mode"] == "bridge" and e.get("bridge") == bridge]
+        if users:
+            return removed
+        if net.bridge_ports(bridge):
+            return removed  # another docker-mini root still has containers on it
+        if net.nft_table_text("ip", netconf.table_name(bridge)) is not None:
+            net.nft_apply(netconf.render_delete_table(bridge))
+            removed.append(f"nftables table ip {netconf.table_name(bridge)}")
+        if net.link_exists(bridge):
+            net.delete_link(bridge)
+            removed.append(f"bridge {bridge}")
+    return removed
