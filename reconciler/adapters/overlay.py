@@ -1,0 +1,408 @@
+"""A container's storage: its read-write overlay layer, the rootfs mount, and the disk quota.
+
+    overlay/<cid>/diff, work, merged          without a size limit
+    overlay/<cid>/disk.img                    with a size on the loop path: a sparse ext4 image,
+    overlay/<cid>/upper-fs/{diff,work}        mounted here (overlayfs needs upper and work on one fs);
+    overlay/<cid>/diff -> upper-fs/diff       kept so overlay/<cid>/diff always names the upper dir
+    overlay/<cid>/quota.json                  with a size on the project-quota path: the project id
+
+The quota is a project quota where the backing filesystem enforces them (xfs or ext4 mounted
+with prjquota), else a loop-backed ext4 image. The overlay mount names the lower layers by their
+overlay/l/<short> links and runs with overlay/ as working directory, so the mount data stays
+well under the kernel's one-page limit even for images with a hundred layers.
+
+Every function can be re-run after a crash at any point to finish the job (create, mount) or
+undo it (unmount, remove).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from reconciler.core.errors import QuotaUnsupported, StorageError
+from reconciler.core.layout import Layout
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MIN_LOOP_SIZE = 1 << 20            # smaller ext4 images cannot hold a filesystem worth the name
+LOOP_CLR_FD = 0x4C01
+_EXT4_MAGIC_OFFSET, _EXT4_MAGIC = 1080, b"\x53\xef"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.quotactl.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+MNT_DETACH = 2
+
+
+# ----- paths -----------------------------------------------------------------------------------
+
+def _dir(layout: Layout, cid: str) -> Path:
+    return layout.rw_layer_dir(cid)
+
+
+def merged_dir(layout: Layout, cid: str) -> Path:
+    return _dir(layout, cid) / "merged"
+
+
+def _disk_image(layout: Layout, cid: str) -> Path:
+    return _dir(layout, cid) / "disk.img"
+
+
+def _upper_fs(layout: Layout, cid: str) -> Path:
+    return _dir(layout, cid) / "upper-fs"
+
+
+def _uses_loop(layout: Layout, cid: str) -> bool:
+    return _disk_image(layout, cid).exists()
+
+
+def upper_dir(layout: Layout, cid: str) -> Path:
+    """The container's writable layer (what `docker diff` would read)."""
+    if _uses_loop(layout, cid):
+        return _upper_fs(layout, cid) / "diff"
+    return _dir(layout, cid) / "diff"
+
+
+def _work_dir(layout: Layout, cid: str) -> Path:
+    if _uses_loop(layout, cid):
+        return _upper_fs(layout, cid) / "work"
+    return _dir(layout, cid) / "work"
+
+
+# ----- mount table -----------------------------------------------------------------------------
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts() -> dict[str, tuple[str, str, str]]:
+    """Mount point -> (fstype, source, super options), from /proc/self/mountinfo (last wins)."""
+    table = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.rstrip("\n").partition(" - ")
+            fstype, source, options = (right.split(" ") + ["", "", ""])[:3]
+            table[_unescape(left.split(" ")[4])] = (fstype, _unescape(source), options)
+    return table
+
+
+def is_mounted(path: Path) -> bool:
+    return os.path.realpath(path) in mounts()
+
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = os.path.realpath(path)
+    return sorted((m for m in mounts() if m == prefix or m.startswith(prefix + "/")),
+                  key=len, reverse=True)
+
+
+def _umount(path: Path) -> None:
+    """Unmount if mounted; fall back to a lazy unmount when busy. No error if not mounted."""
+    target = os.fsencode(os.path.realpath(path))
+    for flags in (0, MNT_DETACH):
+        if _libc.umount2(target, flags) == 0:
+            return
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOENT):
+            return  # not a mount point (any more)
+        if err != errno.EBUSY:
+            raise StorageError(f"cannot unmount {path}: {os.strerror(err)}")
+    raise StorageError(f"cannot unmount {path}: busy")
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StorageError(f"{what} failed: {(proc.stderr or proc.stdout).strip()}")
+
+
+# ----- loop devices ----------------------------------------------------------------------------
+
+def loop_devices_for(image: Path) -> list[str]:
+    """The /dev/loopN devices backed by `image` (also after it was deleted)."""
+    target = os.path.realpath(image)
+    found = []
+    for dev in Path("/sys/block").glob("loop*"):
+        try:
+            backing = (dev / "loop" / "backing_file").read_text().rstrip("\n")
+        except OSError:
+            continue
+        if backing.removesuffix(" (deleted)") == target:
+            found.append(f"/dev/{dev.name}")
+    return found
+
+
+def _detach_loops(image: Path) -> None:
+    # A device of ours may still be releasing after its last unmount (autoclear): give it a
+    # moment, then detach whatever remains ourselves.
+    for _ in range(50):
+        devices = loop_devices_for(image)
+        if not devices:
+            return
+        for dev in devices:
+            try:
+                fd = os.open(dev, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.ioctl(fd, LOOP_CLR_FD)
+            except OSError as e:
+                if e.errno not in (errno.ENXIO, errno.EBUSY):
+                    raise StorageError(f"cannot detach {dev} from {image}: {e.strerror}") from e
+            finally:
+                os.close(fd)
+        time.sleep(0.02)
+    raise StorageError(f"loop devices {', '.join(loop_devices_for(image))} for {image} "
+                       "stay attached", hint="something still holds its filesystem open")
+
+
+# ----- project quota (xfs, or ext4 mounted with prjquota) -----------------------------------------
+
+_FS_IOC_FSGETXATTR, _FS_IOC_FSSETXATTR = 0x801C581F, 0x401C5820
+_FSXATTR = struct.Struct("=IIIII8x")        # xflags, extsize, nextents, projid, cowextsize
+_FS_XFLAG_PROJINHERIT = 0x200
+_Q_XSETQLIM, _PRJQUOTA = 0x5804, 2
+_FS_DQUOT_VERSION, _FS_PROJ_QUOTA, _FS_DQ_BSOFT, _FS_DQ_BHARD = 1, 2, 1 << 2, 1 << 3
+_FS_DISK_QUOTA = struct.Struct("=bbHIQQQQQQiiHHbbbbQQQiHh8x")
+
+
+def _backing_mount(path: Path) -> tuple[str, str, str, str]:
+    """(mount point, fstype, source, super options) of the filesystem holding `path`."""
+    path_real = os.path.realpath(path)
+    best = ("/", "", "", "")
+    for mnt, (fstype, source, options) in mounts().items():
+        if (path_real == mnt or path_real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[0]):
+            best = (mnt, fstype, source, options)
+    return best
+
+
+def quota_method(path: Path) -> str:
+    """'project' where the filesystem holding `path` enforces project quotas, else 'loop'."""
+    _mnt, fstype, _source, options = _backing_mount(path)
+    opts = set(options.split(","))
+    if fstype == "xfs" and opts & {"prjquota", "pquota"}:
+        return "project"
+    if fstype == "ext4" and "prjquota" in opts:
+        return "project"
+    return "loop"
+
+
+def _quotactl_device(layout: Layout, path: Path) -> Path:
+    """A block device node for the backing fs (quotactl wants one; containers/storage does the same)."""
+    st = os.stat(path)
+    node = layout.overlay_dir / "backingFsBlockDev"
+    try:
+        if os.stat(node).st_rdev == st.st_dev:
+            return node
+        os.unlink(node)
+    except FileNotFoundError:
+        pass
+    os.mknod(node, 0o600 | 0o060000, st.st_dev)
+    return node
+
+
+def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> None:
+    """Q_XSETQLIM: a hard block limit of `size` bytes (0 = none) for project `projid`."""
+    blocks = (size + 511) // 512                 # in 512-byte basic blocks
+    dq = ctypes.create_string_buffer(_FS_DISK_QUOTA.pack(
+        _FS_DQUOT_VERSION, _FS_PROJ_QUOTA, _FS_DQ_BHARD | _FS_DQ_BSOFT, projid, blocks, blocks,
+        *([0] * 18)))
+    dev = os.fsencode(_quotactl_device(layout, path))
+    if _libc.quotactl((_Q_XSETQLIM << 8) | _PRJQUOTA, dev, projid, dq) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
+    d = _dir(layout, cid)
+    record = d / "quota.json"
+    if record.exists():
+        projid = json.loads(record.read_text())["projid"]
+    else:
+        used = {json.loads(p.read_text())["projid"] for p in layout.overlay_dir.glob("*/quota.json")}
+        projid = max(used | {100000}) + 1
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        buf = bytearray(_FSXATTR.size)
+        fcntl.ioctl(fd, _FS_IOC_FSGETXATTR, buf)
+        xflags, extsize, nextents, _old, cow = _FSXATTR.unpack(buf)
+        fcntl.ioctl(fd, _FS_IOC_FSSETXATTR,
+                    _FSXATTR.pack(xflags | _FS_XFLAG_PROJINHERIT, extsize, nextents, projid, cow))
+    finally:
+        os.close(fd)
+    _set_project_limit(layout, d, projid, size)
+    with open(record, "w") as f:
+        json.dump({"projid": projid, "size": size}, f)
+
+
+# ----- the loop-backed ext4 upper filesystem -----------------------------------------------------
+
+def _has_ext4(image: Path) -> bool:
+    try:
+        with open(image, "rb") as f:
+            f.seek(_EXT4_MAGIC_OFFSET)
+            return f.read(2) == _EXT4_MAGIC
+    except FileNotFoundError:
+        return False
+
+
+def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
+    image = _disk_image(layout, cid)
+    if _has_ext4(image):
+        return
+    tmp = image.with_name("disk.img.tmp")
+    with open(tmp, "wb") as f:
+        f.truncate(size)
+    # -m 0: the container runs as root, which could use reserved blocks anyway; journal kept,
+    # so a crash of the host leaves a filesystem that mounts.
+    proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(tmp)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise QuotaUnsupported(f"cannot make a {size}-byte ext4 image for the container's disk "
+                               f"quota: {proc.stderr.strip()}")
+    os.replace(tmp, image)
+
+
+def _mount_upper_fs(layout: Layout, cid: str) -> None:
+    fs = _upper_fs(layout, cid)
+    fs.mkdir(exist_ok=True)
+    if not is_mounted(fs):
+        # mount(8) attaches the loop device with autoclear: it detaches itself at unmount.
+        _run(["mount", "-t", "ext4", "-o", "loop", str(_disk_image(layout, cid)), str(fs)],
+             f"mounting the quota filesystem of container {cid}")
+    for sub in ("diff", "work"):
+        (fs / sub).mkdir(mode=0o755, exist_ok=True)
+
+
+def _unmount_upper_fs(layout: Layout, cid: str) -> None:
+    _umount(_upper_fs(layout, cid))
+    _detach_loops(_disk_image(layout, cid))
+
+
+# ----- public ----------------------------------------------------------------------------------
+
+def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = None) -> Path:
+    """Make overlay/<cid>/ with its upper, work and merged dirs; returns the layer's directory.
+
+    With size_bytes, the layer is limited to that many bytes: a project quota where the backing
+    filesystem enforces them, else a loop-backed ext4 image (left mounted, ready for the rootfs).
+    Raises QuotaUnsupported where no mechanism can give that size.
+    """
+    d = _dir(layout, container_id)
+    if size_bytes is not None and size_bytes <= 0:
+        raise QuotaUnsupported(f"storage size {size_bytes} must be positive")
+    method = quota_method(layout.overlay_dir if layout.overlay_dir.exists() else layout.root)
+    if size_bytes is not None and method == "loop" and size_bytes < MIN_LOOP_SIZE:
+        raise QuotaUnsupported(
+            f"storage size {size_bytes} bytes is too small: this host limits a container's "
+            f"disk with a loop-backed ext4 filesystem, which needs at least 1MB",
+            hint="use --storage-opt size=1m or more")
+    fresh = not d.exists()
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        _populate_rw_layer(layout, container_id, size_bytes, method)
+    except BaseException:
+        if fresh:   # a bad size or a failed mkfs leaves nothing behind
+            remove_rw_layer(layout, container_id)
+        raise
+    return d
+
+
+def _populate_rw_layer(layout: Layout, container_id: str, size_bytes: int | None, method: str) -> None:
+    d = _dir(layout, container_id)
+    if size_bytes is not None and not _uses_loop(layout, container_id) and method == "project":
+        try:
+            _set_project_quota(layout, container_id, size_bytes)
+        except OSError:
+            pass    # the kernel refused after all: the loop path below still works
+        else:
+            size_bytes = None
+    if size_bytes is not None or _uses_loop(layout, container_id):
+        _make_disk_image(layout, container_id, size_bytes or 0)
+        _mount_upper_fs(layout, container_id)
+        diff = d / "diff"
+        if not diff.is_symlink():
+            if diff.is_dir():
+                diff.rmdir()
+            os.symlink("upper-fs/diff", diff)
+    else:
+        for sub in ("diff", "work"):
+            (d / sub).mkdir(mode=0o755, exist_ok=True)
+    (d / "merged").mkdir(mode=0o755, exist_ok=True)
+
+
+def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str]) -> str:
+    """The overlay mount options, with paths relative to overlay/ (the mount's working dir)."""
+    base = layout.overlay_dir
+    upper = os.path.relpath(upper_dir(layout, container_id), base)
+    work = os.path.relpath(_work_dir(layout, container_id), base)
+    return f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+
+
+def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Path:
+    """Mount the container's rootfs at overlay/<cid>/merged (no-op if mounted); returns it.
+
+    lowerdirs are LayerStore.lowerdirs(): "l/<short>" entries, topmost first.
+    """
+    merged = merged_dir(layout, container_id)
+    if is_mounted(merged):
+        return merged
+    d = _dir(layout, container_id)
+    if not d.is_dir():
+        raise StorageError(f"container {container_id} has no read-write layer at {d}")
+    if _uses_loop(layout, container_id):
+        _mount_upper_fs(layout, container_id)
+    if not lowerdirs:   # an image without layers: overlay still needs one lower directory
+        (d / "empty").mkdir(exist_ok=True)
+        lowerdirs = [os.path.relpath(d / "empty", layout.overlay_dir)]
+    for lower in lowerdirs:
+        if not (layout.overlay_dir / lower).is_dir():
+            raise StorageError(f"layer {lower} of container {container_id} is missing "
+                               f"({layout.overlay_dir / lower})",
+                               hint="the image's layers were removed; pull the image again")
+    merged.mkdir(exist_ok=True)
+    data = overlay_mount_data(layout, container_id, lowerdirs)
+    if len(data) >= PAGE_SIZE:
+        raise StorageError(f"overlay mount options for container {container_id} are {len(data)} "
+                           f"bytes, over the kernel's {PAGE_SIZE}-byte limit "
+                           f"({len(lowerdirs)} layers)")
+    _run(["mount", "-t", "overlay", "overlay", "-o", data, str(merged)],
+         f"mounting the rootfs of container {container_id}", cwd=layout.overlay_dir)
+    return merged
+
+
+def unmount_rootfs(layout: Layout, container_id: str) -> None:
+    """Unmount the rootfs and, on the loop path, the quota filesystem (detaching its loop device)."""
+    _umount(merged_dir(layout, container_id))
+    if _uses_loop(layout, container_id) or _upper_fs(layout, container_id).exists():
+        _unmount_upper_fs(layout, container_id)
+
+
+def remove_rw_layer(layout: Layout, container_id: str) -> None:
+    """Unmount everything and delete overlay/<cid>/: nothing left, loop device detached."""
+    d = _dir(layout, container_id)
+    if not d.exists() and not d.is_symlink():
+        return
+    unmount_rootfs(layout, container_id)
+    still = mounts_under(d)
+    if still:
+        raise StorageError(f"cannot remove {d}: still mounted at {', '.join(still)}")
+    quota = d / "quota.json"
+    if quota.exists():
+        try:
+            _set_project_limit(layout, d, json.loads(quota.read_text())["projid"], 0)
+        except OSError:
+            pass    # the project id is freed with the record; a stale limit binds nothing
+    shutil.rmtree(d)
+    _detach_loops(_disk_image(layout, container_id))
+
