@@ -14,6 +14,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.registry",
+    "tests.fixtures.network",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

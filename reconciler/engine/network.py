@@ -209,19 +209,24 @@ def setup(engine, record: Any) -> str | None:
         if kind == "container":
             return _joined_netns(engine, ep)
         cleanup_stale(engine, keep=cid)
-        ns = netconf.netns_name(cid)
-        path = net.create_netns(ns)
         if kind == "bridge":
             _ensure_bridge(engine)
-            net.create_veth(netconf.host_veth_name(cid), ns, engine.config.bridge_name,
-                            mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
-        ep["active"] = True
-        _write_endpoint(engine, ep)
-        if kind == "bridge":
-            apply_rules(engine)
-            refresh_hosts(engine)
-        else:
-            _write_container_files(engine, ep)
+        ns = netconf.netns_name(cid)
+        try:
+            path = net.create_netns(ns)
+            if kind == "bridge":
+                net.create_veth(netconf.host_veth_name(cid), ns, engine.config.bridge_name,
+                                mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
+            ep["active"] = True
+            _write_endpoint(engine, ep)
+            if kind == "bridge":
+                apply_rules(engine)
+                refresh_hosts(engine)
+            else:
+                _write_container_files(engine, ep)
+        except BaseException:
+            _teardown_id(engine, cid, ep)
+            raise
         return path
 
 
