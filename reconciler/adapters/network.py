@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from reconciler.core import netconf
 from reconciler.core.errors import NetworkError
 
 NETNS_DIR = Path("/run/netns")
@@ -246,6 +247,19 @@ def nft_apply(ruleset: str) -> None:
         raise NetworkError("nft not found", hint="install the nftables package") from None
     if proc.returncode != 0:
         raise NetworkError(f"nft refused our ruleset: {proc.stderr.strip()}")
+
+
+def remove_bridge_and_table(bridge: str) -> list[str]:
+    """Delete our nftables table for the bridge and the bridge itself; returns what was there."""
+    removed = []
+    table = netconf.table_name(bridge)
+    if nft_table_text("ip", table) is not None:
+        nft_apply(netconf.render_delete_table(bridge))
+        removed.append(f"nftables table ip {table}")
+    if link_exists(bridge):
+        delete_link(bridge)
+        removed.append(f"bridge {bridge}")
+    return removed
 
 
 def nft_tables() -> list[str]:

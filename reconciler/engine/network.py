@@ -510,19 +510,12 @@ def prune(engine) -> list[str]:
     """Remove the bridge and our nftables table when no container uses them. Returns what went."""
     net = _adapter()
     bridge = engine.config.bridge_name
-    removed: list[str] = []
     with engine.mutation():
         cleanup_stale(engine)
         users = [e for e in _all_endpoints(engine)
                  if e.get("active") and e["mode"] == "bridge" and e.get("bridge") == bridge]
         if users:
-            return removed
+            return []
         if net.bridge_ports(bridge):
-            return removed  # another docker-mini root still has containers on it
-        if net.nft_table_text("ip", netconf.table_name(bridge)) is not None:
-            net.nft_apply(netconf.render_delete_table(bridge))
-            removed.append(f"nftables table ip {netconf.table_name(bridge)}")
-        if net.link_exists(bridge):
-            net.delete_link(bridge)
-            removed.append(f"bridge {bridge}")
-    return removed
+            return []  # another docker-mini root still has containers on it
+        return net.remove_bridge_and_table(bridge)
