@@ -1,0 +1,681 @@
+"""Extracted image layers: overlay/<chain-id>/diff plus the seed's link/lower files and records.
+
+One streaming pass per layer: compressed bytes (gzip, zstd or none) -> libarchive's raw reader
+(decompression) -> sha256 of the uncompressed tar (the diff_id) -> libarchive's tar reader ->
+libarchive's disk writer. Nothing is ever written outside the layer: every entry name is
+checked here (absolute, `..`, through a symlink of the layer, hardlink targets) before
+libarchive sees it, and libarchive's own SECURE_NODOTDOT/SECURE_SYMLINKS checks guard again.
+
+libarchive's disk writer resolves relative names against the process's working directory,
+which threads share; entries are therefore given absolute names inside a staging directory
+whose own path is resolved (symlink-free), so SECURE_SYMLINKS can check every component
+without anyone calling chdir. (SECURE_NOABSOLUTEPATHS cannot be set for that reason; the
+archive's own names are refused here when absolute.)
+
+A layer is complete when its record overlay-layers/<chain>.json exists. Extraction happens in
+tmp/layer-* (same filesystem), locked by its owner with flock, and is renamed into place only
+after its diff_id verified; a kill -9 leaves an unlocked staging dir that the next pull removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import threading
+import time
+from ctypes import POINTER, byref, c_char_p, c_int, c_longlong, c_size_t, c_void_p
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import libarchive.ffi as ffi
+
+from reconciler.core.errors import IntegrityError, StorageError, UnsafeArchive
+from reconciler.core.layout import Layout
+
+SHORT_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+SHORT_NAME_LEN = 26
+STAGING_PREFIX = "layer-"
+TRASH_PREFIX = "trash-"
+READ_CHUNK = 1 << 20
+MAX_NAME = 3000  # libarchive chdirs for names longer than PATH_MAX; never let it
+
+# A handle of our own: libarchive-c's function objects carry its errcheck wrappers.
+_lib = ctypes.CDLL(ffi.libarchive_path)
+_EXTRACT_OWNER, _EXTRACT_PERM, _EXTRACT_TIME, _EXTRACT_XATTR = 0x1, 0x2, 0x4, 0x80
+_SECURE_SYMLINKS, _SECURE_NODOTDOT, _EXTRACT_SPARSE = 0x100, 0x200, 0x1000
+EXTRACT_FLAGS = (_EXTRACT_OWNER | _EXTRACT_PERM | _EXTRACT_TIME | _EXTRACT_XATTR
+                 | _SECURE_SYMLINKS | _SECURE_NODOTDOT | _EXTRACT_SPARSE)
+AE_IFMT, AE_IFREG, AE_IFLNK, AE_IFCHR, AE_IFDIR = 0o170000, 0o100000, 0o120000, 0o020000, 0o040000
+WHITEOUT_PREFIX = b".wh."
+OPAQUE_MARKER = b".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+
+
+def _bind(name, argtypes, restype):
+    f = getattr(_lib, "archive_" + name)
+    f.argtypes, f.restype = argtypes, restype
+    return f
+
+
+# Our own prototypes (no errcheck wrappers): return codes are handled here.
+_read_new = _bind("read_new", [], c_void_p)
+_read_free = _bind("read_free", [c_void_p], c_int)
+_support_format_raw = _bind("read_support_format_raw", [c_void_p], c_int)
+_support_format_tar = _bind("read_support_format_tar", [c_void_p], c_int)
+_support_filter_gzip = _bind("read_support_filter_gzip", [c_void_p], c_int)
+_support_filter_zstd = _bind("read_support_filter_zstd", [c_void_p], c_int)
+_support_filter_none = _bind("read_support_filter_none", [c_void_p], c_int)
+_read_open = _bind("read_open", [c_void_p, c_void_p, ffi.OPEN_CALLBACK, ffi.READ_CALLBACK,
+                                 ffi.CLOSE_CALLBACK], c_int)
+_next_header2 = _bind("read_next_header2", [c_void_p, c_void_p], c_int)
+_read_data_block = _bind("read_data_block", [c_void_p, POINTER(c_void_p), POINTER(c_size_t),
+                                             POINTER(c_longlong)], c_int)
+_error_string = _bind("error_string", [c_void_p], c_char_p)
+_write_disk_new = _bind("write_disk_new", [], c_void_p)
+_write_disk_set_options = _bind("write_disk_set_options", [c_void_p, c_int], c_int)
+_write_header = _bind("write_header", [c_void_p, c_void_p], c_int)
+_write_data_block = _bind("write_data_block", [c_void_p, c_void_p, c_size_t, c_longlong], c_longlong)
+_write_finish_entry = _bind("write_finish_entry", [c_void_p], c_int)
+_write_close = _bind("write_close", [c_void_p], c_int)
+_write_free = _bind("write_free", [c_void_p], c_int)
+_entry_new = _bind("entry_new", [], c_void_p)
+_entry_free = _bind("entry_free", [c_void_p], None)
+_entry_pathname = _bind("entry_pathname", [c_void_p], c_char_p)
+_entry_hardlink = _bind("entry_hardlink", [c_void_p], c_char_p)
+_entry_filetype = _bind("entry_filetype", [c_void_p], c_int)
+_entry_mtime = _bind("entry_mtime", [c_void_p], ctypes.c_int64)
+_entry_copy_pathname = _bind("entry_copy_pathname", [c_void_p, c_char_p], None)
+_entry_copy_hardlink = _bind("entry_copy_hardlink", [c_void_p, c_char_p], None)
+_entry_set_filetype = _bind("entry_set_filetype", [c_void_p, ctypes.c_uint], None)
+_entry_set_perm = _bind("entry_set_perm", [c_void_p, c_int], None)
+_entry_set_rdev = _bind("entry_set_rdev", [c_void_p, ctypes.c_uint64], None)
+_entry_set_mtime = _bind("entry_set_mtime", [c_void_p, ctypes.c_int64, ctypes.c_long], None)
+_entry_set_uid = _bind("entry_set_uid", [c_void_p, ctypes.c_int64], None)
+_entry_set_gid = _bind("entry_set_gid", [c_void_p, ctypes.c_int64], None)
+_xattr_reset = _bind("entry_xattr_reset", [c_void_p], c_int)
+_xattr_next = _bind("entry_xattr_next", [c_void_p, POINTER(c_char_p), POINTER(c_void_p),
+                                         POINTER(c_size_t)], c_int)
+_xattr_clear = _bind("entry_xattr_clear", [c_void_p], None)
+_xattr_add = _bind("entry_xattr_add_entry", [c_void_p, c_char_p, c_void_p, c_size_t], None)
+_ARCHIVE_OK, _ARCHIVE_EOF, _ARCHIVE_WARN, _ARCHIVE_FATAL = 0, 1, -20, -30
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    id: str                 # chain id, "sha256:…"
+    parent: str | None      # parent chain id
+    diff_digest: str        # diff_id: sha256 of the uncompressed tar
+    compressed_digest: str | None
+    compressed_size: int | None
+    size: int               # bytes of the uncompressed tar
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "parent": self.parent or "", "diff-digest": self.diff_digest,
+                "compressed-digest": self.compressed_digest or "",
+                "compressed-size": self.compressed_size or 0, "size": self.size}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LayerRecord":
+        return cls(id=d["id"], parent=d.get("parent") or None, diff_digest=d["diff-digest"],
+                   compressed_digest=d.get("compressed-digest") or None,
+                   compressed_size=d.get("compressed-size") or None, size=int(d.get("size", 0)))
+
+
+@dataclass
+class StagedLayer:
+    """A verified, extracted layer waiting in tmp/ to be published; holds its staging lock."""
+    path: Path              # tmp/layer-…; the tree is path/diff
+    diff_id: str
+    size: int
+    compressed_digest: str | None
+    compressed_size: int | None
+    lock_fd: int
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1] if ":" in digest else digest
+
+
+def _full(digest: str) -> str:
+    return digest if ":" in digest else "sha256:" + digest
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- streaming pipeline
+
+class _Pipeline:
+    """stream -> libarchive raw (decompress) -> sha256 -> libarchive tar -> disk, in one pass."""
+
+    def __init__(self, stream, progress: Callable[[int], None] | None, cancel: threading.Event | None):
+        self.stream = stream
+        self.progress = progress
+        self.cancel = cancel
+        self.error: BaseException | None = None
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self.compressed = 0
+        self._inbuf = None     # keeps the bytes libarchive reads from alive
+        self._raw = None
+        self._tar = None
+        self._raw_eof = False
+        self._bptr, self._bsize, self._boff = c_void_p(), c_size_t(), c_longlong()
+        self._cb_raw = ffi.READ_CALLBACK(self._read_compressed)
+        self._cb_tar = ffi.READ_CALLBACK(self._read_uncompressed)
+
+    # callbacks: never let an exception cross into C; keep it and return an error instead
+    def _read_compressed(self, _a, _ctx, ptrptr):
+        try:
+            if self.cancel is not None and self.cancel.is_set():
+                raise _Cancelled()
+            data = self.stream.read(READ_CHUNK)
+            if not data:
+                return 0
+            if not isinstance(data, bytes):
+                data = bytes(data)
+            self._inbuf = data
+            self.compressed += len(data)
+            if self.progress is not None:
+                self.progress(len(data))
+            ptrptr[0] = ctypes.cast(c_char_p(data), c_void_p)
+            return len(data)
+        except BaseException as e:  # noqa: BLE001 - re-raised by the caller
+            self.error = self.error or e
+            return -1
+
+    def _next_uncompressed(self) -> tuple[int, int]:
+        """The next decompressed block as (address, size); (0, 0) at the end. Hashes it."""
+        if self._raw_eof:
+            return 0, 0
+        r = _read_data_block(self._raw, byref(self._bptr), byref(self._bsize), byref(self._boff))
+        if r == _ARCHIVE_EOF:
+            self._raw_eof = True
+            return 0, 0
+        if r < _ARCHIVE_WARN:
+            raise self._failure(self._raw, "decompressing the layer")
+        n = self._bsize.value
+        if n:
+            self.hasher.update((ctypes.c_char * n).from_address(self._bptr.value))
+            self.size += n
+        return self._bptr.value or 0, n
+
+    def _read_uncompressed(self, _a, _ctx, ptrptr):
+        try:
+            while True:
+                addr, n = self._next_uncompressed()
+                if n or not addr and self._raw_eof:
+                    ptrptr[0] = addr
+                    return n
+        except BaseException as e:  # noqa: BLE001
+            self.error = self.error or e
+            return -1
+
+    def _failure(self, archive, what: str) -> BaseException:
+        if self.error is not None:
+            return self.error
+        msg = _error_string(archive)
+        text = msg.decode("utf-8", "replace") if msg else "unknown error"
+        return StorageError(f"{what}: {text}")
+
+    def open(self) -> None:
+        self._raw = _read_new()
+        _support_filter_gzip(self._raw)
+        _support_filter_zstd(self._raw)
+        _support_format_raw(self._raw)
+        if _read_open(self._raw, None, ffi.NO_OPEN_CB, self._cb_raw, ffi.NO_CLOSE_CB) != _ARCHIVE_OK:
+            raise self._failure(self._raw, "reading the layer")
+        entry = _entry_new()
+        try:
+            r = _next_header2(self._raw, entry)
+        finally:
+            _entry_free(entry)
+        if r == _ARCHIVE_EOF:
+            self._raw_eof = True  # empty blob: the tar reader reports a missing archive
+        elif r < _ARCHIVE_WARN:
+            raise self._failure(self._raw, "reading the layer")
+        self._tar = _read_new()
+        _support_filter_none(self._tar)
+        _support_format_tar(self._tar)
+        if _read_open(self._tar, None, ffi.NO_OPEN_CB, self._cb_tar, ffi.NO_CLOSE_CB) != _ARCHIVE_OK:
+            raise self._failure(self._tar, "reading the layer's tar stream")
+
+    def drain(self) -> None:
+        """Hash what follows the tar's end marker, then read the blob to its end (where the
+        registry client verifies the compressed digest and size)."""
+        while True:
+            _addr, n = self._next_uncompressed()
+            if not n and self._raw_eof:
+                break
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                raise _Cancelled()
+            data = self.stream.read(READ_CHUNK)
+            if not data:
+                break
+            self.compressed += len(data)
+            if self.progress is not None:
+                self.progress(len(data))
+
+    def close(self) -> None:
+        for attr in ("_tar", "_raw"):
+            a = getattr(self, attr)
+            if a:
+                _read_free(a)
+                setattr(self, attr, None)
+
+
+# --------------------------------------------------------------------------- entry policy
+
+def _clean_name(raw: bytes, what: str) -> bytes:
+    """Normalize an archive path to 'a/b/c' (b'' for the root); refuse absolute and '..'."""
+    if raw.startswith(b"/"):
+        raise UnsafeArchive(f"layer entry {what} {raw.decode(errors='replace')!r} is an absolute path")
+    parts = [p for p in raw.split(b"/") if p not in (b"", b".")]
+    if b".." in parts:
+        raise UnsafeArchive(f"layer entry {what} {raw.decode(errors='replace')!r} contains '..'")
+    name = b"/".join(parts)
+    if len(name) > MAX_NAME:
+        raise UnsafeArchive(f"layer entry name is longer than {MAX_NAME} bytes")
+    return name
+
+
+class _Extractor:
+    """Applies one tar stream to a staging tree, enforcing the layer's boundaries."""
+
+    def __init__(self, target: Path):
+        self.target = bytes(target)       # absolute and symlink-free
+        self.symlinks: set[bytes] = set()
+        self.dirs: set[bytes] = {b""}
+        self.seen: set[bytes] = set()
+        self.opaque: list[bytes] = []
+        self.disk = None
+
+    def _abs(self, name: bytes) -> bytes:
+        return self.target + b"/" + name if name else self.target
+
+    def _check_parents(self, name: bytes, what: str) -> None:
+        if not self.symlinks:
+            return
+        idx = name.find(b"/")
+        while idx != -1:
+            if name[:idx] in self.symlinks:
+                raise UnsafeArchive(f"layer entry {what} {name.decode(errors='replace')!r} passes "
+                                    f"through the symlink {name[:idx].decode(errors='replace')!r}")
+            idx = name.find(b"/", idx + 1)
+
+    def _note(self, name: bytes, filetype: int) -> None:
+        if filetype == AE_IFLNK:
+            self.symlinks.add(name)
+        else:
+            self.symlinks.discard(name)
+        if filetype == AE_IFDIR:
+            self.dirs.add(name)
+        self.seen.add(name)
+
+    def run(self, pipe: _Pipeline) -> None:
+        self.disk = _write_disk_new()
+        _write_disk_set_options(self.disk, EXTRACT_FLAGS)
+        entry = _entry_new()
+        try:
+            tar = pipe._tar
+            while True:
+                r = _next_header2(tar, entry)
+                if r == _ARCHIVE_EOF:
+                    break
+                if r < _ARCHIVE_WARN:
+                    raise pipe._failure(tar, "reading the layer's tar stream")
+                self._entry(pipe, tar, entry)
+            if _write_close(self.disk) < _ARCHIVE_WARN:
+                raise pipe._failure(self.disk, "finishing the layer")
+        finally:
+            _entry_free(entry)
+            _write_free(self.disk)
+            self.disk = None
+        for name in self.opaque:
+            self._mark_opaque(name)
+
+    def _entry(self, pipe: _Pipeline, tar, entry) -> None:
+        name = _clean_name(_entry_pathname(entry) or b"", "name")
+        self._check_parents(name, "name")
+        base = name.rsplit(b"/", 1)[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(name, base, entry)
+            return
+        filetype = _entry_filetype(entry) & AE_IFMT
+        if not name and filetype != AE_IFDIR:
+            raise UnsafeArchive("layer entry for the layer's root directory is not a directory")
+        link = _entry_hardlink(entry)
+        if link:
+            target = _clean_name(link, "hardlink target")
+            self._check_parents(target, "hardlink target")
+            if target not in self.seen or target in self.dirs:
+                raise UnsafeArchive(f"layer entry {name.decode(errors='replace')!r} is a hardlink to "
+                                    f"{target.decode(errors='replace')!r}, which is not a file of this layer")
+            _entry_copy_hardlink(entry, self._abs(target))
+        if _xattr_reset(entry):
+            self._drop_overlay_xattrs(entry)
+        _entry_copy_pathname(entry, self._abs(name))
+        self._write(pipe, tar, entry, name)
+        self._note(name, filetype)
+
+    def _write(self, pipe: _Pipeline, tar, entry, name: bytes) -> None:
+        r = _write_header(self.disk, entry)
+        if r < _ARCHIVE_WARN:
+            self._refuse_or_fail(pipe, name)
+        ptr, size, off = c_void_p(), c_size_t(), c_longlong()
+        while True:
+            r = _read_data_block(tar, byref(ptr), byref(size), byref(off))
+            if r == _ARCHIVE_EOF:
+                break
+            if r < _ARCHIVE_WARN:
+                raise pipe._failure(tar, "reading the layer's tar stream")
+            if _write_data_block(self.disk, ptr, size, off) < _ARCHIVE_WARN:
+                raise pipe._failure(self.disk, f"writing {name.decode(errors='replace')!r}")
+        if _write_finish_entry(self.disk) < _ARCHIVE_WARN:
+            raise pipe._failure(self.disk, f"writing {name.decode(errors='replace')!r}")
+
+    def _refuse_or_fail(self, pipe: _Pipeline, name: bytes) -> None:
+        msg = (_error_string(self.disk) or b"").decode("utf-8", "replace")
+        shown = name.decode(errors="replace")
+        if "symlink" in msg.lower() or ".." in msg or "absolute" in msg.lower():
+            raise UnsafeArchive(f"layer entry {shown!r} refused by libarchive: {msg}")
+        if pipe is not None and pipe.error is not None:
+            raise pipe.error
+        raise StorageError(f"writing {shown!r}: {msg or 'unknown error'}")
+
+    def _whiteout(self, name: bytes, base: bytes, entry) -> None:
+        parent = name[: len(name) - len(base)].rstrip(b"/")
+        if base == OPAQUE_MARKER:
+            self.opaque.append(parent)
+            return
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+        hidden = base[len(WHITEOUT_PREFIX):]
+        if hidden in (b"", b".", b".."):
+            raise UnsafeArchive(f"layer entry {name.decode(errors='replace')!r} is a malformed whiteout")
+        target = parent + b"/" + hidden if parent else hidden
+        wh = _entry_new()
+        try:
+            _entry_copy_pathname(wh, self._abs(target))
+            _entry_set_filetype(wh, AE_IFCHR)
+            _entry_set_perm(wh, 0)
+            _entry_set_rdev(wh, 0)
+            _entry_set_uid(wh, 0)
+            _entry_set_gid(wh, 0)
+            _entry_set_mtime(wh, _entry_mtime(entry), 0)
+            if _write_header(self.disk, wh) < _ARCHIVE_WARN:
+                self._refuse_or_fail(None, target)
+            if _write_finish_entry(self.disk) < _ARCHIVE_WARN:
+                self._refuse_or_fail(None, target)
+        finally:
+            _entry_free(wh)
+        self._note(target, AE_IFCHR)
+
+    @staticmethod
+    def _drop_overlay_xattrs(entry) -> None:
+        """A layer must not carry overlayfs' own trusted.overlay.* attributes (opaque, redirect...):
+        those would change how the stack is merged. Others (capabilities, ACLs) are kept."""
+        keep, dropped = [], False
+        name, value, size = c_char_p(), c_void_p(), c_size_t()
+        while _xattr_next(entry, byref(name), byref(value), byref(size)) == _ARCHIVE_OK:
+            if name.value and name.value.startswith(b"trusted.overlay."):
+                dropped = True
+                continue
+            keep.append((name.value, ctypes.string_at(value, size.value) if value.value else b""))
+        if dropped:
+            _xattr_clear(entry)
+            for k, v in keep:
+                _xattr_add(entry, k, v, len(v))
+
+    def _mark_opaque(self, name: bytes) -> None:
+        self._check_parents(name + b"/", "opaque directory")
+        if name in self.symlinks:
+            raise UnsafeArchive(f"opaque marker inside the symlink {name.decode(errors='replace')!r}")
+        path = self._abs(name)
+        if not name:
+            return  # an opaque root has nothing below it to hide
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnsafeArchive(f"opaque marker in {name.decode(errors='replace')!r}, "
+                                    f"which is not a directory")
+        except FileNotFoundError:
+            os.makedirs(path, mode=0o755)
+        os.setxattr(path, OPAQUE_XATTR, b"y", follow_symlinks=False)
+
+
+# --------------------------------------------------------------------------- the store
+
+class LayerStore:
+    """Layers under overlay/ and their records under overlay-layers/.
+
+    stage() is thread-safe and takes no engine lock; publish()/remove() change shared state and
+    must run under the engine's mutation lock (one thread at a time).
+    """
+
+    def __init__(self, layout: Layout, files):
+        self.layout = layout
+        self.files = files  # the state-file writer (atomic JSON), given by the engine
+
+    # -- queries
+
+    def has(self, chain_id: str) -> bool:
+        return (self.layout.layer_record(chain_id).exists()
+                and (self.layout.layer_dir(chain_id) / "diff").is_dir())
+
+    def get(self, chain_id: str) -> LayerRecord | None:
+        try:
+            return LayerRecord.from_json(self.files.read_json(self.layout.layer_record(chain_id)))
+        except FileNotFoundError:
+            return None
+
+    def list(self) -> list[LayerRecord]:
+        out = []
+        with contextlib.suppress(FileNotFoundError):
+            for p in sorted(self.layout.layers_dir.glob("*.json")):
+                with contextlib.suppress(FileNotFoundError):
+                    out.append(LayerRecord.from_json(self.files.read_json(p)))
+        return out
+
+    def short_name(self, chain_id: str) -> str:
+        return (self.layout.layer_dir(chain_id) / "link").read_text().strip()
+
+    def lowerdirs(self, chain_id: str) -> list[str]:
+        """['l/<own short>', 'l/<parent short>', ...]: topmost first, relative to overlay/."""
+        d = self.layout.layer_dir(chain_id)
+        try:
+            own = "l/" + (d / "link").read_text().strip()
+        except FileNotFoundError:
+            raise StorageError(f"layer {_hex(chain_id)[:12]} is missing from {self.layout.overlay_dir}",
+                               hint="pull the image again") from None
+        try:
+            lower = (d / "lower").read_text().strip()
+        except FileNotFoundError:
+            lower = ""
+        return [own] + ([p for p in lower.split(":") if p] if lower else [])
+
+    # -- staging
+
+    def _tmp(self) -> Path:
+        self.layout.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Path(os.path.realpath(self.layout.tmp_dir))
+
+    def _new_staging(self) -> tuple[Path, int]:
+        tmp = self._tmp()
+        for _ in range(10):
+            path = tmp / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+            path.mkdir(mode=0o700)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # a cleaner may have removed the dir between mkdir and flock: then try again
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    return path, fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        raise StorageError(f"cannot create a staging directory in {tmp}")
+
+    def clean_stale(self) -> int:
+        """Remove staging and trash dirs whose owner is gone (its flock released). Returns count."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self.layout.tmp_dir))
+        except FileNotFoundError:
+            return 0
+        for e in entries:
+            if not (e.name.startswith(STAGING_PREFIX) or e.name.startswith(TRASH_PREFIX)):
+                continue
+            try:
+                fd = os.open(e.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # in use by a live pull
+            try:
+                _rmtree(Path(e.path))
+                removed += 1
+            finally:
+                os.close(fd)
+        return removed
+
+    def stage(self, stream, *, diff_id: str, compressed_digest: str | None = None,
+              compressed_size: int | None = None, progress: Callable[[int], None] | None = None,
+              cancel: threading.Event | None = None) -> StagedLayer:
+        """Extract a layer blob (read(n) file object) into a fresh staging dir and verify its
+        diff_id. Raises UnsafeArchive / IntegrityError / StorageError with nothing left behind."""
+        path, fd = self._new_staging()
+        try:
+            diff = path / "diff"
+            diff.mkdir()
+            os.chmod(diff, 0o755)
+            pipe = _Pipeline(stream, progress, cancel)
+            try:
+                pipe.open()
+                _Extractor(diff).run(pipe)
+                pipe.drain()
+            finally:
+                pipe.close()
+            actual = "sha256:" + pipe.hasher.hexdigest()
+            if actual != diff_id:
+                raise IntegrityError(f"layer {_hex(compressed_digest or diff_id)[:12]}: its content does "
+                                     f"not match the image config (diff_id {diff_id}, got {actual})")
+            return StagedLayer(path=path, diff_id=diff_id, size=pipe.size,
+                               compressed_digest=compressed_digest,
+                               compressed_size=compressed_size if compressed_size is not None
+                               else pipe.compressed, lock_fd=fd)
+        except _Cancelled:
+            self._drop(path, fd)
+            raise StorageError("layer download cancelled") from None
+        except BaseException:
+            self._drop(path, fd)
+            raise
+
+    def _drop(self, path: Path, fd: int) -> None:
+        try:
+            _rmtree(path)
+        finally:
+            os.close(fd)
+
+    def discard(self, staged: StagedLayer) -> None:
+        self._drop(staged.path, staged.lock_fd)
+
+    # -- publishing (under the engine's mutation lock)
+
+    def publish(self, staged: StagedLayer, *, chain_id: str, parent: str | None) -> LayerRecord:
+        chain_id, parent = _full(chain_id), parent and _full(parent)
+        try:
+            if self.has(chain_id):
+                return self.get(chain_id)  # someone else published it meanwhile
+            if parent and not self.has(parent):
+                raise StorageError(f"layer {_hex(chain_id)[:12]}: its parent {_hex(parent)[:12]} is missing")
+            final = self.layout.layer_dir(chain_id)
+            if os.path.lexists(final):
+                # renamed into place but its record was never written (killed): not trusted
+                self._trash(final)
+            short = self._new_short_name()
+            (staged.path / "link").write_text(short)
+            if parent:
+                parents = self.lowerdirs(parent)
+                (staged.path / "lower").write_text(":".join(parents))
+            links = self.layout.short_links_dir
+            links.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.symlink(f"../{_hex(chain_id)}/diff", links / short)
+            self.layout.overlay_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.rename(staged.path, final)
+            self.files.fsync_dir(self.layout.overlay_dir)
+            record = LayerRecord(id=chain_id, parent=parent, diff_digest=staged.diff_id,
+                                 compressed_digest=staged.compressed_digest,
+                                 compressed_size=staged.compressed_size, size=staged.size)
+            self.files.write_json(self.layout.layer_record(chain_id), record.to_json())
+            return record
+        finally:
+            if staged.path.exists():
+                _rmtree(staged.path)
+            os.close(staged.lock_fd)
+
+    def _new_short_name(self) -> str:
+        links = self.layout.short_links_dir
+        while True:
+            short = "".join(secrets.choice(SHORT_NAME_CHARS) for _ in range(SHORT_NAME_LEN))
+            if not os.path.lexists(links / short):
+                return short
+
+    def extract(self, stream, *, chain_id: str, parent: str | None, diff_id: str,
+                compressed_digest: str | None = None, compressed_size: int | None = None,
+                progress: Callable[[int], None] | None = None) -> LayerRecord:
+        """stage() + publish(); the caller holds the mutation lock for the publish part."""
+        staged = self.stage(stream, diff_id=diff_id, compressed_digest=compressed_digest,
+                            compressed_size=compressed_size, progress=progress)
+        return self.publish(staged, chain_id=chain_id, parent=parent)
+
+    # -- removal (under the engine's mutation lock)
+
+    def remove(self, chain_id: str) -> None:
+        """Forget the record first (the layer stops being complete), then the short link and
+        the tree (renamed into tmp/ at once, deleted after)."""
+        d = self.layout.layer_dir(chain_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.layout.layer_record(chain_id))
+        with contextlib.suppress(FileNotFoundError, OSError):
+            short = (d / "link").read_text().strip()
+            if short:
+                os.unlink(self.layout.short_links_dir / short)
+        if os.path.lexists(d):
+            self._trash(d)
+
+    def _trash(self, path: Path) -> None:
+        tmp = self._tmp()
+        dest = tmp / f"{TRASH_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        os.rename(path, dest)
+        _rmtree(dest)
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a tree we created, including immutable-free but read-only dirs."""
+    def onerror(func, p, exc_info):
+        err = exc_info[1]
+        if isinstance(err, FileNotFoundError):
+            return
+        if isinstance(err, PermissionError):
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.dirname(p), 0o700)
+                func(p)
+                return
+        raise err
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=onerror)

@@ -1,0 +1,276 @@
+"""Layer extraction: formats, what is kept, whiteouts in overlay form, and malicious layers.
+
+Layers are crafted here with Python's tarfile; compressed with gzip and the zstd CLI.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import subprocess
+import tarfile
+import threading
+
+import pytest
+
+from reconciler.adapters import statedb
+from reconciler.adapters.layerstore import LayerStore
+from reconciler.core.errors import IntegrityError, UnsafeArchive
+from reconciler.core.layout import Layout
+
+MTIME = 1_600_000_000
+
+
+def info(name, kind=tarfile.REGTYPE, mode=0o644, **kw):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.mtime = kind, mode, MTIME
+    for k, v in kw.items():
+        setattr(ti, k, v)
+    return ti
+
+
+def make_tar(*members) -> bytes:
+    """members: TarInfo or (TarInfo, data)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for m in members:
+            ti, data = (m if isinstance(m, tuple) else (m, None))
+            if data is not None:
+                ti.size = len(data)
+                tar.addfile(ti, io.BytesIO(data))
+            else:
+                tar.addfile(ti)
+    return buf.getvalue()
+
+
+def zstd(data: bytes) -> bytes:
+    return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def diff_id(tar: bytes) -> str:
+    return "sha256:" + hashlib.sha256(tar).hexdigest()
+
+
+@pytest.fixture
+def store(root):
+    return LayerStore(Layout(root), statedb)
+
+
+def extract(store, tar: bytes, blob: bytes | None = None, parent=None):
+    blob = tar if blob is None else blob
+    did = diff_id(tar)
+    chain = did if parent is None else "sha256:" + hashlib.sha256(f"{parent} {did}".encode()).hexdigest()
+    rec = store.extract(io.BytesIO(blob), chain_id=chain, parent=parent, diff_id=did,
+                        compressed_digest="sha256:" + hashlib.sha256(blob).hexdigest(),
+                        compressed_size=len(blob))
+    return rec, store.layout.layer_dir(chain) / "diff"
+
+
+def assert_nothing_published(store):
+    layout = store.layout
+    assert not list(layout.layers_dir.glob("*.json")) if layout.layers_dir.exists() else True
+    if layout.overlay_dir.exists():
+        assert [p.name for p in layout.overlay_dir.iterdir() if p.name != "l"] == []
+    if layout.tmp_dir.exists():
+        assert list(layout.tmp_dir.iterdir()) == []
+
+
+# vfs_cap_data v2: effective, permitted = CAP_NET_BIND_SERVICE
+CAP = "\x01\x00\x00\x02\x00\x04\x00\x00" + "\x00" * 12
+CONTENT = make_tar(
+    info("bin", tarfile.DIRTYPE, 0o755),
+    (info("bin/tool", mode=0o4755, uid=1000, gid=2000), b"#!/bin/sh\necho hi\n"),
+    info("bin/link-to-tool", tarfile.LNKTYPE, linkname="bin/tool"),
+    info("bin/sym", tarfile.SYMTYPE, 0o777, linkname="/etc/passwd"),
+    info("dev", tarfile.DIRTYPE, 0o755),
+    info("dev/null", tarfile.CHRTYPE, 0o666, devmajor=1, devminor=3),
+    info("dev/loop9", tarfile.BLKTYPE, 0o660, devmajor=7, devminor=9),
+    info("dev/fifo", tarfile.FIFOTYPE, 0o600),
+    info("secret", tarfile.DIRTYPE, 0o700, uid=33, gid=33),
+    (info("secret/cap", mode=0o755, pax_headers={"SCHILY.xattr.user.note": "hello",
+                                                  "SCHILY.xattr.security.capability": CAP}), b"x"),
+)
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip", "zstd"])
+def test_formats_and_metadata_are_kept(store, compression):
+    blob = {"plain": lambda t: t, "gzip": gzip.compress, "zstd": zstd}[compression](CONTENT)
+    rec, diff = extract(store, CONTENT, blob)
+    assert rec.diff_digest == diff_id(CONTENT) and rec.size == len(CONTENT)
+    st = os.lstat(diff / "bin/tool")
+    assert stat.S_IMODE(st.st_mode) == 0o4755 and (st.st_uid, st.st_gid) == (1000, 2000)
+    assert st.st_mtime == MTIME
+    assert (diff / "bin/tool").read_text() == "#!/bin/sh\necho hi\n"
+    assert os.lstat(diff / "bin/link-to-tool").st_ino == st.st_ino and st.st_nlink == 2
+    assert os.readlink(diff / "bin/sym") == "/etc/passwd"
+    null = os.lstat(diff / "dev/null")
+    assert stat.S_ISCHR(null.st_mode) and os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
+    loop = os.lstat(diff / "dev/loop9")
+    assert stat.S_ISBLK(loop.st_mode) and (os.major(loop.st_rdev), os.minor(loop.st_rdev)) == (7, 9)
+    assert stat.S_ISFIFO(os.lstat(diff / "dev/fifo").st_mode)
+    sec = os.lstat(diff / "secret")
+    assert stat.S_IMODE(sec.st_mode) == 0o700 and sec.st_uid == 33
+    assert os.getxattr(diff / "secret/cap", "user.note") == b"hello"
+    assert os.getxattr(diff / "secret/cap", "security.capability") == CAP.encode()
+    # the seed's bookkeeping: link, short link, record
+    layer_dir = diff.parent
+    short = (layer_dir / "link").read_text()
+    assert len(short) == 26 and short.isalnum() and short.upper() == short
+    assert os.readlink(store.layout.short_links_dir / short) == f"../{layer_dir.name}/diff"
+    assert not (layer_dir / "lower").exists()
+    assert store.lowerdirs(rec.id) == [f"l/{short}"]
+    saved = statedb.read_json(store.layout.layer_record(rec.id))
+    assert saved["diff-digest"] == rec.diff_digest and saved["compressed-size"] == len(blob)
+    assert list(store.layout.tmp_dir.iterdir()) == []
+
+
+def test_whiteouts_become_overlay_form_and_parents_chain(store):
+    base = make_tar(info("etc", tarfile.DIRTYPE, 0o755), (info("etc/a"), b"a"), (info("etc/b"), b"b"),
+                    info("opt", tarfile.DIRTYPE, 0o755), (info("opt/x"), b"x"),
+                    info("var", tarfile.DIRTYPE, 0o755), (info("var/old"), b"o"))
+    brec, _ = extract(store, base)
+    upper = make_tar(info("etc", tarfile.DIRTYPE, 0o755), info("etc/.wh.a"),
+                     info(".wh.opt"),
+                     info("var", tarfile.DIRTYPE, 0o751), info("var/.wh..wh..opq"), (info("var/new"), b"n"))
+    urec, diff = extract(store, upper, gzip.compress(upper), parent=brec.id)
+    for wh in ("etc/a", "opt"):
+        st = os.lstat(diff / wh)
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0, wh
+    assert not (diff / "etc/.wh.a").exists() and not (diff / ".wh.opt").exists()
+    assert os.getxattr(diff / "var", "trusted.overlay.opaque") == b"y"
+    assert stat.S_IMODE(os.lstat(diff / "var").st_mode) == 0o751
+    assert not (diff / "var/.wh..wh..opq").exists() and (diff / "var/new").read_text() == "n"
+    assert (diff / "etc/b").exists() is False  # only what the layer has
+    # lower: the parents' short names, nearest first
+    base_short = store.short_name(brec.id)
+    assert (diff.parent / "lower").read_text() == f"l/{base_short}"
+    assert store.lowerdirs(urec.id) == [f"l/{store.short_name(urec.id)}", f"l/{base_short}"]
+    # and overlayfs reads it that way: mount the two and look
+    merged = store.layout.root / "merged"
+    merged.mkdir()
+    work = store.layout.root / "work"
+    work.mkdir()
+    lower = ":".join(str(store.layout.overlay_dir / p) for p in store.lowerdirs(urec.id))
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower}", str(merged)], check=True)
+    try:
+        assert sorted(os.listdir(merged / "etc")) == ["b"]
+        assert not (merged / "opt").exists()
+        assert os.listdir(merged / "var") == ["new"]
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
+def test_overlay_xattrs_from_the_archive_are_dropped(store):
+    tar = make_tar(info("d", tarfile.DIRTYPE, 0o755,
+                        pax_headers={"SCHILY.xattr.trusted.overlay.redirect": "/etc",
+                                     "SCHILY.xattr.user.keep": "1"}))
+    _, diff = extract(store, tar)
+    assert os.getxattr(diff / "d", "user.keep") == b"1"
+    with pytest.raises(OSError):
+        os.getxattr(diff / "d", "trusted.overlay.redirect")
+
+
+MALICIOUS = {
+    "absolute path": make_tar((info("/etc/evil"), b"x")),
+    "dot-dot": make_tar(info("a", tarfile.DIRTYPE), (info("a/../../evil"), b"x")),
+    "symlink escape": make_tar(info("esc", tarfile.SYMTYPE, 0o777, linkname="/tmp"),
+                               (info("esc/evil"), b"x")),
+    "relative symlink escape": make_tar(info("up", tarfile.SYMTYPE, 0o777, linkname="../../../.."),
+                                        (info("up/tmp/evil"), b"x")),
+    "hardlink outside": make_tar(info("h", tarfile.LNKTYPE, linkname="../../../etc/passwd")),
+    "hardlink absolute": make_tar(info("h", tarfile.LNKTYPE, linkname="/etc/passwd")),
+    "hardlink through symlink": make_tar(info("esc", tarfile.SYMTYPE, 0o777, linkname="/etc"),
+                                         info("h", tarfile.LNKTYPE, linkname="esc/passwd")),
+    "whiteout through symlink": make_tar(info("esc", tarfile.SYMTYPE, 0o777, linkname="/tmp"),
+                                         info("esc/.wh.x")),
+    "opaque through symlink": make_tar(info("esc", tarfile.SYMTYPE, 0o777, linkname="/tmp"),
+                                       info("esc/.wh..wh..opq")),
+    "root replaced by a symlink": make_tar(info(".", tarfile.SYMTYPE, 0o777, linkname="/")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS))
+def test_malicious_layers_are_refused_and_nothing_published(store, tmp_path, case):
+    tar = MALICIOUS[case]
+    before = set(os.listdir("/tmp")) | set(os.listdir("/etc"))
+    with pytest.raises(UnsafeArchive):
+        extract(store, tar, gzip.compress(tar))
+    assert_nothing_published(store)
+    assert set(os.listdir("/tmp")) | set(os.listdir("/etc")) <= before | set(os.listdir("/tmp"))
+    assert not os.path.lexists("/tmp/evil") and not os.path.lexists("/evil") and not os.path.lexists("/etc/evil")
+
+
+def test_diff_id_mismatch_publishes_nothing(store):
+    tar = make_tar((info("f"), b"content"))
+    with pytest.raises(IntegrityError, match="diff_id"):
+        store.extract(io.BytesIO(gzip.compress(tar)), chain_id=diff_id(b"other"), parent=None,
+                      diff_id=diff_id(b"other"))
+    assert_nothing_published(store)
+
+
+def test_truncated_blob_publishes_nothing(store):
+    tar = make_tar((info("f"), os.urandom(300_000)))
+    blob = gzip.compress(tar)
+    with pytest.raises(Exception):
+        store.extract(io.BytesIO(blob[: len(blob) // 2]), chain_id=diff_id(tar), parent=None,
+                      diff_id=diff_id(tar))
+    assert_nothing_published(store)
+
+
+def test_stale_staging_is_cleaned_but_live_staging_is_not(store):
+    # a staging dir left by a killed pull (no lock held) and one still in use (locked)
+    stale = store.layout.tmp_dir / "layer-1-dead"
+    (stale / "diff/usr").mkdir(parents=True)
+    live_path, live_fd = store._new_staging()
+    try:
+        assert store.clean_stale() == 1
+        assert not stale.exists() and live_path.exists()
+    finally:
+        store._drop(live_path, live_fd)
+
+
+def test_concurrent_stages_do_not_interfere(store):
+    tars = [make_tar(info(f"d{i}", tarfile.DIRTYPE), (info(f"d{i}/f"), os.urandom(200_000))) for i in range(4)]
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            results[i] = store.stage(io.BytesIO(gzip.compress(tars[i])), diff_id=diff_id(tars[i]))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, staged in results.items():
+        rec = store.publish(staged, chain_id=diff_id(tars[i]), parent=None)
+        diff = store.layout.layer_dir(rec.id) / "diff"
+        assert os.listdir(diff) == [f"d{i}"]
+
+
+def test_remove_deletes_record_link_and_tree(store):
+    rec, diff = extract(store, make_tar((info("f"), b"1")))
+    short = store.short_name(rec.id)
+    store.remove(rec.id)
+    assert not store.has(rec.id) and not diff.parent.exists()
+    assert not os.path.lexists(store.layout.short_links_dir / short)
+    assert list(store.layout.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["symlink escape", "relative symlink escape", "whiteout through symlink"])
+def test_libarchive_guards_symlink_escapes_on_its_own(store, monkeypatch, case):
+    """Defence in depth: with our own path checks switched off, libarchive's
+    SECURE_SYMLINKS still refuses to write through a symlink of the layer."""
+    from reconciler.adapters import layerstore
+    monkeypatch.setattr(layerstore._Extractor, "_check_parents", lambda *a: None)
+    tar = MALICIOUS[case]
+    with pytest.raises(UnsafeArchive, match="libarchive"):
+        extract(store, tar)
+    assert_nothing_published(store)
+    assert not os.path.lexists("/tmp/evil") and not os.path.lexists("/tmp/x")
