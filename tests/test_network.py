@@ -56,6 +56,13 @@ def test_host_reaches_container_by_ip_and_published_port_on_loopback(fake_contai
     assert ipaddress.IPv4Address(ip) in _subnet(test_network)
     assert _get(f"http://{ip}/") == "hello from the container\n"
     assert _get(f"http://127.0.0.1:{port}/") == "hello from the container\n"
+    # any of the host's own addresses: the test bridge's gateway is one
+    assert _get(f"http://{web['network']['gateway']}:{port}/") == "hello from the container\n"
+    # and from another container through the host's address (hairpin NAT)
+    client = fake_containers.create("client")
+    fake_containers.start(client)
+    out = fake_containers.exec(client, "busybox", "wget", "-qO-", f"http://{web['network']['gateway']}:{port}/")
+    assert out.stdout == "hello from the container\n", out.stderr
 
 
 def test_two_containers_talk_by_ip_and_name(fake_containers, docroot, net_engine):

@@ -289,7 +289,9 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
 
     - nat postrouting: masquerade the subnet going out of any interface but the bridge, and
       traffic to published ports that arrives from the host's loopback (127.0.0.1 DNATed to a
-      container would otherwise leave with a 127.x source the container cannot answer).
+      container would otherwise leave with a 127.x source the container cannot answer), and
+      a container's connection to a published port DNATed back onto the bridge (hairpin: the
+      answer must come back through the host, not straight from the peer).
     - nat prerouting: DNAT published ports for traffic arriving from outside or from containers.
     - nat output: the same DNAT for connections the host itself makes (to 127.0.0.1 or its own
       addresses); this needs route_localnet on lo so 127.0.0.1 may be routed to the bridge.
@@ -318,6 +320,7 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
         "    type nat hook postrouting priority srcnat; policy accept;",
         f'    ip saddr {subnet} oifname != "{bridge}" masquerade',
         f'    ip saddr 127.0.0.0/8 oifname "{bridge}" masquerade',
+        f'    ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade',
         "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
