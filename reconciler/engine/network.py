@@ -10,6 +10,16 @@ State of our own, under layout.network_dir:
 
     endpoints/<container-id>.json   the lease: mode, ip, mac, ports, names; "active" while set up
 
+Files of the container's own that setup writes (creating them when missing, always in place):
+
+    overlay-containers/<id>/hosts         localhost, itself, every running peer on the bridge
+    overlay-containers/<id>/resolv.conf   the host's, loopback nameservers dropped
+
+The lifecycle bind-mounts them after setup returns and never rewrites them; peers' hosts files
+are rewritten here whenever a container on the bridge starts or stops. The lifecycle should
+hold engine.mutation() across the whole of create (prepare runs before container.json exists,
+and a lease without a container directory is taken for a killed create's leftover).
+
 The lease is the truth for IP, MAC and ports, so a container keeps them across stop/start.
 Names on the host are derived from the container id (netns dm-<id>, host veth vdm<id[:10]>),
 so whatever a killed command left behind is found and removed by the next one.
@@ -201,6 +211,7 @@ def setup(engine, record: Any) -> str | None:
     cid = _container_id(record)
     with engine.mutation():
         ep = _endpoint_for(engine, record)
+        _names_from_record(ep, record)
         kind = netconf.parse_network_mode(ep["mode"]).kind
         net = _adapter()
         if kind == "host":
@@ -242,6 +253,20 @@ def _endpoint_for(engine, record: Any) -> dict:
                               "labels": _get(record, "labels") or _get(opts, "labels") or {}})
         ep = _read_endpoint(engine, cid)
     return ep
+
+
+def _names_from_record(ep: dict, record: Any) -> None:
+    """The record's name and hostname win over what prepare saw (the lifecycle may pick a
+    generated name after prepare)."""
+    name = _get(record, "name")
+    hostname = _get(_get(record, "config"), "Hostname")
+    labels = _get(record, "labels") or {}
+    if name:
+        ep["name"] = name
+    if hostname:
+        ep["hostname"] = hostname
+    if labels.get(SERVICE_LABEL):
+        ep["aliases"] = [labels[SERVICE_LABEL]]
 
 
 def _joined_netns(engine, ep: dict) -> str | None:
