@@ -49,4 +49,15 @@ class Engine:
     @cached_property
     def images(self):
         from reconciler.adapters.imagestore import ImageStore
-        return ImageStore(self.layout)
+        return ImageStore(self.layout, statedb)
+
+    @cached_property
+    def layers(self):
+        from reconciler.adapters.layerstore import LayerStore
+        return LayerStore(self.layout, statedb)
+
+    @cached_property
+    def runtime(self):
+        from reconciler.adapters.runtime import Runtime
+        return Runtime(self.config.runtime, self.config.conmon, self.layout.runc_root,
+                       self.config.log_max_size)
