@@ -303,3 +303,43 @@ def test_prune_removes_bridge_and_table_only_when_unused(fake_containers, test_n
     assert sorted(network.prune(net_engine)) == [f"bridge {bridge}", f"nftables table ip {netconf.table_name(bridge)}"]
     assert not netadapter.link_exists(bridge)
     assert netadapter.nft_table_text("ip", netconf.table_name(bridge)) is None
+
+
+KILLER = r"""
+import json, os, signal, sys
+from reconciler.adapters import network as adapter
+from reconciler.core.config import parse_config
+from reconciler.engine.context import Engine
+from reconciler.engine import network
+
+root, config, cid, point = sys.argv[1:5]
+real = getattr(adapter, point)
+def die_after(*a, **kw):
+    real(*a, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(adapter, point, die_after)
+engine = Engine(root, parse_config(config))
+network.setup(engine, {"id": cid})
+"""
+
+
+@pytest.mark.parametrize("point", ["create_netns", "create_veth", "nft_apply"])
+def test_cli_killed_mid_setup_leaves_nothing_after_the_next_command(fake_containers, net_engine, test_network,
+                                                                    point):
+    import sys
+    port = _free_port()
+    a = fake_containers.create("a", ports=[f"{port}:80"])
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(net_engine.root), json.dumps(test_network),
+                           a["id"], point], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    assert netadapter.netns_exists(netconf.netns_name(a["id"]))
+    table = netadapter.nft_table_text("ip", netconf.table_name(test_network["bridge-name"])) or ""
+    assert (f"dport {port} " in table) == (point == "nft_apply")
+    network.prepare(net_engine, "7" * 64, {"name": "next"})    # any later networking command
+    assert not netadapter.netns_exists(netconf.netns_name(a["id"]))
+    assert not netadapter.link_exists(netconf.host_veth_name(a["id"]))
+    table = netadapter.nft_table_text("ip", netconf.table_name(test_network["bridge-name"])) or ""
+    assert f"dport {port} " not in table
+    network.release(net_engine, {"id": "7" * 64})
+    fake_containers.start(a)     # and the container starts normally afterwards
+    assert network.network_settings(net_engine, a)["SandboxKey"]
