@@ -280,11 +280,27 @@ def _joined_netns(engine, ep: dict) -> str | None:
         return _joined_netns(engine, target)
     ns = netconf.netns_name(target["id"])
     net = _adapter()
-    if not target.get("active") or not net.netns_exists(ns):
-        raise ConflictError(f"cannot join the network of container {target['name']!r}: it is not running",
-                            hint=f"start {target['name']} first")
+    if target.get("active") and net.netns_exists(ns):
+        path = net.netns_path(ns)
+    else:
+        # a namespace runc made itself (--network none is left to runc): the process's own
+        path = _process_netns(engine, target["id"])
+        if path is None:
+            raise ConflictError(f"cannot join the network of container {target['name']!r}: it is not running",
+                                hint=f"start {target['name']} first")
     _write_container_files(engine, ep, like=target)
-    return net.netns_path(ns)
+    return path
+
+
+def _process_netns(engine, cid: str) -> str | None:
+    from reconciler.adapters import statedb
+    rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None) or {}
+    state = rec.get("state") or {}
+    pid = state.get("pid")
+    if state.get("status") != "running" or not pid:
+        return None
+    path = f"/proc/{pid}/ns/net"
+    return path if os.path.exists(path) else None
 
 
 def _ensure_bridge(engine) -> None:
