@@ -197,3 +197,14 @@ def test_bad_values_are_refused_with_dockers_message_and_create_nothing(ctr, bus
     containers = ctr.root / "overlay-containers"
     assert not containers.exists() or list(containers.iterdir()) == []
     assert overlay.mounts_under(ctr.root) == []
+
+
+def test_an_image_with_sixty_layers_runs(ctr, image_builder):
+    # Layer i adds /layer-i and rewrites /top: the rootfs needs all 61 layers (busybox below)
+    # in one overlay mount, which fits in a page only through the overlay/l/ short links.
+    ref = image_builder("test/sixty", [{f"layer-{i}": str(i), "top": str(i)} for i in range(60)],
+                        base="busybox", cmd=["sh"])
+    out = ctr("run", "--rm", "--network", "none", ref, "sh", "-c",
+              "cat /top; echo; cat /layer-0; echo; ls / | grep -c '^layer-'").stdout.split()
+    assert out == ["59", "0", "60"]
+    assert overlay.mounts_under(ctr.root) == []
