@@ -149,6 +149,29 @@ def test_conflicting_or_bad_options_refused_before_anything_is_created(
     assert not netadapter.netns_exists(netconf.netns_name("f" * 64))
 
 
+def test_port_a_host_process_listens_on_refused(fake_containers):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConflictError, match=f"port 127.0.0.1:{port}/tcp is already in use by a process"):
+            fake_containers.create("a", ports=[f"127.0.0.1:{port}:80"])
+        with pytest.raises(ConflictError, match=f"port 0.0.0.0:{port}/tcp is already in use"):
+            fake_containers.create("a", ports=[f"{port}:80"])
+        b = fake_containers.create("b", ports=[f"{port}:80/udp"])    # udp is another port
+    # and at start: a host process that took the port since create
+    port2 = _free_port()
+    c = fake_containers.create("c", ports=[f"{port2}:80"])
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", port2))
+        s.listen()
+        with pytest.raises(ConflictError, match="already in use"):
+            fake_containers.start(c)
+    fake_containers.start(c)
+    fake_containers.start(b)
+
+
 def test_subnet_overlapping_a_host_address_refused(root, tmp_path, no_network_leaks, test_network):
     """An interface of the test's own carries an address inside the subnet asked for."""
     from reconciler.engine.context import Engine

@@ -235,6 +235,27 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
 
 
 # ---------------------------------------------------------------------------------------------
+# host ports
+
+
+def host_port_in_use(host_ip: str, port: int, proto: str) -> bool:
+    """Whether a process of the host already listens on the port (our DNAT would hide it)."""
+    import socket
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host_ip or "0.0.0.0", port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+            if e.errno == errno.EADDRNOTAVAIL:
+                return False  # not an address of this host: the DNAT rule simply never matches
+            raise NetworkError(f"cannot check host port {host_ip or '0.0.0.0'}:{port}/{proto}: {e}") from None
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
 # nftables
 
 

@@ -156,6 +156,7 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
             raise ConflictError(f"--mac-address {mac}: already used by container {e['name']!r}")
     netconf.check_port_conflicts(ports, {
         e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others})
+    _check_host_ports(ports)
     return {
         "bridge": engine.config.bridge_name,
         "subnet": str(subnet.network),
@@ -165,6 +166,15 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
         "mac": mac,
         "ports": [p.to_dict() for p in ports],
     }
+
+
+def _check_host_ports(ports) -> None:
+    net = _adapter()
+    for m in ports:
+        if net.host_port_in_use(m.host_ip, m.host_port, m.proto):
+            where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.proto}"
+            raise ConflictError(f"port {where} is already in use by a process on the host",
+                                hint="choose another host port")
 
 
 def _public(ep: dict) -> dict:
@@ -221,6 +231,7 @@ def setup(engine, record: Any) -> str | None:
             return _joined_netns(engine, ep)
         cleanup_stale(engine, keep=cid)
         if kind == "bridge":
+            _check_host_ports(netconf.PortMapping.from_dict(p) for p in ep.get("ports", []))
             _ensure_bridge(engine)
         ns = netconf.netns_name(cid)
         try:
