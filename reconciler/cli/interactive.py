@@ -1,0 +1,88 @@
+"""`docker-mini attach` and `docker-mini exec`, plus the helpers `run`/`start` use to attach."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from reconciler.cli.common import engine_from
+from reconciler.core import errors
+from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS
+
+DETACH_KEYS_HELP = ('Keys that detach and leave the container running, Docker\'s syntax '
+                    '("ctrl-p,ctrl-q", "ctrl-a", "a,b").')
+
+
+def require_tty_input(interactive: bool, tty: bool) -> None:
+    """Docker refuses -it when its input is not a terminal (the raw mode would make no sense)."""
+    if interactive and tty and not os.isatty(0):
+        raise errors.InvalidArgument("the input device is not a TTY",
+                                     hint="drop -t to pipe input: ... -i IMAGE COMMAND < file")
+
+
+def exit_with(ctx: click.Context, outcome) -> None:
+    """A detached session exits 0; otherwise the process's own exit code."""
+    sys.stdout.flush()
+    if not outcome.detached and outcome.exit_code:
+        ctx.exit(outcome.exit_code)
+
+
+def stdio_for(attach_stdin: bool):
+    from reconciler.engine.interactive import Stdio
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return Stdio(stdin=0 if attach_stdin else None, stdout=1, stderr=2)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
+              help="Forward the signals the CLI receives to the container (not with a terminal).")
+@click.argument("container")
+@click.pass_context
+def attach(ctx, detach_keys, no_stdin, sig_proxy, container):
+    """Attach your terminal to a running container's input and output.
+
+    Detach with the detach keys (default Ctrl-P Ctrl-Q): the container keeps running.
+    Exits with the container's exit code when it ends."""
+    from reconciler.engine import interactive
+
+    engine = engine_from(ctx)
+    outcome = interactive.attach(engine, container, stdin=not no_stdin, detach_keys=detach_keys,
+                                 sig_proxy=sig_proxy, stdio=stdio_for(not no_stdin))
+    exit_with(ctx, outcome)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open and send it to the command.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a terminal (sets TERM=xterm).")
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
+              help="Set an environment variable (KEY alone: take it from your environment).")
+@click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container.")
+@click.option("-u", "--user", metavar="USER[:GROUP]", help="User name or uid (and group) to run as.")
+@click.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True)
+@click.pass_context
+def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, container, command):
+    """Run a command in a running container.
+
+    It joins the container's namespaces and cgroup and gets its environment. Exits with the
+    command's exit code (126: cannot be executed, 127: not found)."""
+    from reconciler.engine import interactive as engine_interactive
+
+    if not detach:
+        require_tty_input(interactive, tty)
+    engine = engine_from(ctx)
+    outcome = engine_interactive.exec_(
+        engine, container, list(command), interactive=interactive, tty=tty, detach=detach,
+        env=list(env), workdir=workdir, user=user, detach_keys=detach_keys,
+        stdio=stdio_for(interactive and not detach))
+    exit_with(ctx, outcome)
+
+
+exec_.name = "exec"

@@ -1,0 +1,295 @@
+"""Interactive containers: attach to a running one, start one attached (`run`, `start -a`), exec.
+
+The wiring is conmon's (see /work/notes/conmon.md): each container's conmon serves an attach
+socket in the bundle; every exec gets its own conmon (`conmon --exec`) whose session directory
+lives under the container's directory, so `rm` takes whatever is left.
+
+The user's side is given as a Stdio of file descriptors, so the CLI passes 0, 1, 2 and tests may
+pass pipes or a pty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from reconciler.core import errors
+from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
+
+EXEC_DIR = "exec"
+
+
+@dataclass(frozen=True)
+class Stdio:
+    stdin: int | None = 0        # None: nothing to send
+    stdout: int = 1
+    stderr: int = 2
+
+
+@dataclass
+class Outcome:
+    """How an interactive session ended: the process's exit code, or detached (still running)."""
+    exit_code: int | None = None
+    detached: bool = False
+
+
+# --- containers --------------------------------------------------------------------------------
+
+def _containers():
+    from reconciler.engine import containers
+    return containers
+
+
+def _bundle(engine, record: dict) -> Path:
+    return engine.layout.container_dir(record["id"])
+
+
+def _options(record: dict) -> dict:
+    return record.get("options") or {}
+
+
+def _name(record: dict) -> str:
+    return record.get("name") or record["id"][:12]
+
+
+def _require_running(engine, record: dict, verb: str) -> None:
+    state = engine.runtime.state(record["id"])
+    if not state or state.get("status") not in ("running", "paused"):
+        if verb == "attach":
+            raise errors.ContainerNotRunning(
+                f"cannot attach to container {_name(record)}: it is not running",
+                hint=f"start it first: docker-mini start -a {_name(record)}")
+        raise errors.ContainerNotRunning(
+            f"cannot exec in container {_name(record)}: it is not running",
+            hint=f"start it first: docker-mini start {_name(record)}")
+
+
+def _connect(bundle: Path, record: dict):
+    from reconciler.adapters import attach as client
+    try:
+        return client.connect(bundle)
+    except client.AttachUnavailable:
+        raise errors.ContainerNotRunning(f"container {_name(record)} is not running "
+                                         "(its monitor has no attach socket)") from None
+
+
+def _signal_proxy(engine, record: dict) -> Callable[[int], None]:
+    def forward(signum: int) -> None:
+        with contextlib.suppress(errors.DockerMiniError):
+            _containers().kill(engine, record["id"], signal=str(signum))
+    return forward
+
+
+def _stream(sock, record_tty: bool, stdio: Stdio, *, send_stdin: bool, detach_keys: str,
+            ctl: Path, on_signal, close_stdin_on_eof: bool = True):
+    from reconciler.adapters import attach as client
+    return client.stream(sock, stdin=stdio.stdin if send_stdin else None, stdout=stdio.stdout,
+                         stderr=stdio.stderr, tty=record_tty, detach_keys=parse_detach_keys(detach_keys),
+                         ctl=ctl, on_signal=on_signal, close_stdin_on_eof=close_stdin_on_eof)
+
+
+def _finish(engine, record: dict, result) -> Outcome:
+    if result.detached:
+        return Outcome(detached=True)
+    if result.interrupted is not None:
+        return Outcome(exit_code=128 + result.interrupted)
+    return Outcome(exit_code=_containers().wait(engine, record["id"]))
+
+
+def attach(engine, name_or_id: str, *, stdin: bool = True, detach_keys: str = DEFAULT_DETACH_KEYS,
+           sig_proxy: bool = True, stdio: Stdio = Stdio()) -> Outcome:
+    """Connect the user's terminal (or pipes) to a running container until it exits or the user
+    detaches. Several attaches at once all see the output."""
+    parse_detach_keys(detach_keys)              # a bad value fails before anything happens
+    record = _containers().resolve(engine, name_or_id)
+    _require_running(engine, record, "attach")
+    opts = _options(record)
+    tty = bool(opts.get("tty"))
+    sock = _connect(_bundle(engine, record), record)
+    with sock:
+        result = _stream(sock, tty, stdio, send_stdin=stdin and bool(opts.get("interactive")),
+                         detach_keys=detach_keys, ctl=_bundle(engine, record) / "ctl",
+                         on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
+    return _finish(engine, record, result)
+
+
+def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = DEFAULT_DETACH_KEYS,
+                   sig_proxy: bool = True, stdio: Stdio = Stdio()) -> Outcome:
+    """Start a created (or exited) container with the user attached from its first byte of
+    output: `run` in the foreground, `start -a[i]`. stdin: the user's input goes to the
+    container (it must have been created with -i); at EOF the container's stdin is closed."""
+    from reconciler.adapters import attach as client
+
+    parse_detach_keys(detach_keys)
+    containers = _containers()
+    record = containers.resolve(engine, name_or_id)
+    opts = _options(record)
+    tty = bool(opts.get("tty"))
+    send_stdin = stdin and bool(opts.get("interactive"))
+    bundle = _bundle(engine, record)
+    held: dict = {}
+
+    def connect_before_start(rec: dict) -> None:
+        held["sock"] = _connect(bundle, rec)
+        if tty:
+            size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1)
+            if size:
+                client.resize(bundle / "ctl", *size)
+
+    try:
+        record = containers.start(engine, record["id"], attach=connect_before_start,
+                                  stdin_once=send_stdin and not tty) or record
+        sock = held["sock"]
+        result = _stream(sock, tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
+                         ctl=bundle / "ctl",
+                         on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
+    finally:
+        if "sock" in held:
+            held["sock"].close()
+    return _finish(engine, record, result)
+
+
+# --- exec --------------------------------------------------------------------------------------
+
+def _read_rootfs_file(rootfs: Path, path: str) -> str | None:
+    """A text file of the container's filesystem, symlinks resolved inside the rootfs."""
+    from reconciler.core.ociconfig import resolve_in_rootfs
+
+    def readlink(p: str) -> str | None:
+        try:
+            return os.readlink(rootfs / p.lstrip("/"))
+        except OSError:
+            return None
+
+    real = rootfs / resolve_in_rootfs(path, readlink).lstrip("/")
+    try:
+        with open(real, "rb") as f:
+            return f.read(4 << 20).decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], workdir: str | None,
+                  user: str | None, caller_env: dict[str, str]) -> dict:
+    from reconciler.core.ociconfig import merge_env, resolve_user
+
+    config = json.loads((bundle / "config.json").read_text())
+    process = copy.deepcopy(config["process"])
+    process.pop("consoleSize", None)
+    process["args"] = list(cmd)
+    process["terminal"] = bool(tty)
+    overrides = []
+    for item in env:
+        if "=" in item:
+            overrides.append(item)
+        elif item in caller_env:                         # Docker: "-e KEY" takes the caller's value
+            overrides.append(f"{item}={caller_env[item]}")
+    base = list(process.get("env") or [])
+    if tty and not any(e.startswith("TERM=") for e in base):
+        base.append("TERM=xterm")
+    if user:
+        root = Path(config["root"]["path"])
+        rootfs = root if root.is_absolute() else bundle / root
+        who = resolve_user(user, _read_rootfs_file(rootfs, "/etc/passwd"),
+                           _read_rootfs_file(rootfs, "/etc/group"))
+        process["user"] = {"uid": who.uid, "gid": who.gid}
+        if who.additional_gids:
+            process["user"]["additionalGids"] = list(who.additional_gids)
+        base = merge_env(base, [f"HOME={who.home}"])
+    process["env"] = merge_env(base, overrides)
+    if workdir:
+        if not workdir.startswith("/"):
+            raise errors.InvalidArgument(f"the working directory {workdir!r} is invalid, "
+                                         "it needs to be an absolute path")
+        process["cwd"] = workdir
+    return process
+
+
+def _collect_finished_sessions(exec_root: Path) -> None:
+    """Exec sessions whose conmon wrote an exit file are over: their directories can go."""
+    with contextlib.suppress(FileNotFoundError):
+        for d in exec_root.iterdir():
+            if any((d / "exit").glob("*")):
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _exec_error(message: str, record: dict) -> errors.DockerMiniError:
+    from reconciler.adapters.runtime import classify_create_error
+    low = message.lower()
+    if "stopped container" in low or "not running" in low or "does not exist" in low:
+        return errors.ContainerNotRunning(f"cannot exec in container {_name(record)}: it is not running")
+    err = classify_create_error(message)
+    return type(err)(f"exec failed: {err.message}")
+
+
+def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False, tty: bool = False,
+          detach: bool = False, env: list[str] | None = None, workdir: str | None = None,
+          user: str | None = None, detach_keys: str = DEFAULT_DETACH_KEYS,
+          stdio: Stdio = Stdio(), caller_env: dict[str, str] | None = None) -> Outcome:
+    """Run cmd in a running container's namespaces and cgroup, with its env (-e overrides).
+
+    Attached (the default): returns the command's exit code; not found / not executable raise
+    CommandNotFound / CommandNotExecutable (Docker's 127 / 126). detach: returns once it runs."""
+    from reconciler.adapters import attach as client
+    from reconciler.adapters import conmon_exec
+
+    if not cmd:
+        raise errors.InvalidArgument("exec needs a command to run")
+    parse_detach_keys(detach_keys)
+    record = _containers().resolve(engine, name_or_id)
+    _require_running(engine, record, "exec")
+    bundle = _bundle(engine, record)
+    process = _exec_process(bundle, cmd, tty=tty, env=list(env or []), workdir=workdir, user=user,
+                            caller_env=dict(os.environ if caller_env is None else caller_env))
+    exec_root = bundle / EXEC_DIR
+    _collect_finished_sessions(exec_root)
+    exec_id = secrets.token_hex(16)
+    directory = exec_root / exec_id
+    runtime = engine.runtime
+    try:
+        session = conmon_exec.launch(conmon=runtime.conmon, runc=runtime.runc, runc_root=runtime.runc_root,
+                                     container_id=record["id"], exec_id=exec_id, directory=directory,
+                                     process=process, terminal=tty, stdin=interactive and not detach,
+                                     attach=not detach)
+    except conmon_exec.ExecFailed as e:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise _exec_error(e.message, record) from None
+    sock = None
+    finished = False
+    try:
+        if not detach:
+            sock = _connect(directory, record)
+            if tty:
+                size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1)
+                if size:
+                    client.resize(session.ctl, *size)
+        try:
+            session.start()
+        except conmon_exec.ExecFailed as e:
+            finished = True
+            raise _exec_error(e.message, record) from None
+        if detach:
+            return Outcome(detached=True)
+        result = client.stream(sock, stdin=stdio.stdin if interactive else None, stdout=stdio.stdout,
+                               stderr=stdio.stderr, tty=tty, detach_keys=parse_detach_keys(detach_keys),
+                               ctl=session.ctl)
+        if result.detached:
+            return Outcome(detached=True)
+        if result.interrupted is not None:
+            return Outcome(exit_code=128 + result.interrupted)
+        code = session.wait()
+        finished = True
+        return Outcome(exit_code=code)
+    finally:
+        if sock is not None:
+            sock.close()
+        session.close()
+        if finished:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,368 @@
+"""Interactive containers as a user meets them: `run -it` in a real terminal (a pty driven from
+Python), resize, Ctrl-C, detach keys and re-attach, several attaches, exec (namespaces, env, user,
+workdir, exit codes), stdin piping, `start -a`, `logs -f`, and nothing left behind."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.detach_keys import DetachMatcher, parse_detach_keys
+from reconciler.core.errors import InvalidArgument
+
+CTRL_P, CTRL_Q, CTRL_C = b"\x10", b"\x11", b"\x03"
+PROMPT = re.compile(rb"[#$] (\x1b\[6n)?$")
+WAIT = 30.0    # a guard against hanging, never a speed assertion
+
+
+# --- a terminal --------------------------------------------------------------------------------
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class Term:
+    """The CLI running on a fresh pty, as in a terminal emulator."""
+
+    def __init__(self, dm, *args: str, rows: int = 24, cols: int = 80):
+        self.master, slave = os.openpty()
+        set_winsize(slave, rows, cols)
+        cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config",
+               str(dm.config_file), *args]
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True, close_fds=True)
+        os.close(slave)
+        self.seen = b""        # everything read so far
+        self.pos = 0           # where the next expect() starts looking
+
+    def send(self, data: bytes | str) -> None:
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def line(self, text: str) -> None:
+        self.send(text + "\r")
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:            # EIO: every writer closed the pty
+            return False
+        self.seen += data
+        return bool(data)
+
+    def expect(self, pattern: bytes | str | re.Pattern) -> re.Match:
+        rx = pattern if isinstance(pattern, re.Pattern) else re.compile(
+            pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + WAIT
+        while True:
+            m = rx.search(self.seen, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._read(min(left, 1.0)) and self.proc.poll() is not None
+                             and not self._read(0.2)):
+                raise AssertionError(f"{rx.pattern!r} not seen; terminal shows:\n"
+                                     f"{self.seen[self.pos:].decode(errors='replace')}")
+
+    def prompt(self) -> None:
+        self.expect(PROMPT)
+
+    def run(self, command: str, marker: str) -> re.Match:
+        """Type a shell command whose output contains marker (a regex) and wait for it."""
+        self.line(command)
+        return self.expect(marker)
+
+    def resize(self, rows: int, cols: int) -> None:
+        set_winsize(self.master, rows, cols)
+        self.proc.send_signal(signal.SIGWINCH)
+
+    def wait(self) -> int:
+        deadline = time.monotonic() + WAIT
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self._read(0.2)
+        try:
+            return self.proc.wait(timeout=1)
+        finally:
+            self._read(0.1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def term(dm):
+    opened: list[Term] = []
+
+    def open_term(*args: str, **kw) -> Term:
+        t = Term(dm, *args, **kw)
+        opened.append(t)
+        return t
+
+    yield open_term
+    for t in opened:
+        t.close()
+
+
+@pytest.fixture
+def cleanup(dm):
+    """Force-removes every container of this test's root at the end, even on failure."""
+    yield
+    ids = dm("ps", "-aq", check=False).stdout.split()
+    if ids:
+        dm("rm", "-f", *ids, check=False)
+
+
+def monitors_of(root: Path) -> list[str]:
+    """Live (not zombie) conmon and runc processes working for this root."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and str(root) in cmd and ("conmon" in cmd or "runc" in cmd):
+            found.append(f"{pid}: {cmd}")
+    return found
+
+
+# --- detach keys (pure) ------------------------------------------------------------------------
+
+def test_detach_keys_follow_dockers_syntax():
+    assert parse_detach_keys("ctrl-p,ctrl-q") == CTRL_P + CTRL_Q
+    assert parse_detach_keys("ctrl-a") == b"\x01"
+    assert parse_detach_keys("a,b") == b"ab"
+    assert parse_detach_keys("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_") == bytes([0, 27, 28, 29, 30, 31])
+    for bad in ("ctrl-", "ctrl-1", "ab", "ctrl-p,,ctrl-q", "shift-a"):
+        with pytest.raises(InvalidArgument, match="detach keys"):
+            parse_detach_keys(bad)
+
+
+def test_detach_matcher_holds_back_only_a_possible_sequence():
+    m = DetachMatcher(CTRL_P + CTRL_Q)
+    assert m.feed(b"ls" + CTRL_P) == (b"ls", False)          # held: may start the sequence
+    assert m.feed(b"x") == (CTRL_P + b"x", False)             # broken: forwarded in order
+    assert m.feed(CTRL_P + CTRL_P) == (CTRL_P, False)
+    assert m.feed(CTRL_Q + b"after") == (b"", True)
+    assert DetachMatcher(b"").feed(CTRL_P + CTRL_Q) == (CTRL_P + CTRL_Q, False)
+
+
+# --- run -it -----------------------------------------------------------------------------------
+
+def test_run_it_gives_a_shell_in_a_terminal(dm, term, busybox_ref, cleanup):
+    t = term("run", "-it", "--name", "shell", busybox_ref, "sh", rows=30, cols=100)
+    t.prompt()
+    t.run("echo answer-$((6*7))", r"answer-42")
+    t.run("echo term=$TERM tty=$(tty)", r"term=xterm tty=/dev/pts/\d+")
+    t.run("stty size", r"30 100")
+    t.resize(41, 132)
+    t.run("stty size", r"41 132")
+    t.line("exit 3")
+    assert t.wait() == 3
+    assert "Exited (3)" in dm("ps", "-a").stdout
+
+
+def test_ctrl_c_reaches_the_containers_process(dm, term, busybox_ref, cleanup):
+    t = term("run", "-it", "--name", "ctrlc", busybox_ref, "sh")
+    t.prompt()
+    t.line("sleep 1000")
+    time.sleep(0.3)                   # let sleep start before interrupting it
+    t.send(CTRL_C)
+    t.run("echo alive-$((1+1))", r"alive-2")      # sleep was interrupted; the shell lives on
+    assert t.proc.poll() is None
+    t.line("exit")
+    assert t.wait() == 0
+
+
+def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
+    t = term("run", "-it", "--name", "keep", busybox_ref, "sh")
+    t.prompt()
+    t.run("K=kept-$((40+2)); echo pid-$$", r"pid-1")
+    t.send(CTRL_P + CTRL_Q)
+    assert t.wait() == 0
+    assert "Up " in dm("ps").stdout
+
+    a = term("attach", "--detach-keys", "ctrl-a", "keep")
+    time.sleep(0.3)
+    a.line("")
+    a.run("echo $K-pid-$$", r"kept-42-pid-1")      # same shell: its variable and PID 1
+    a.send(CTRL_P + CTRL_Q)                        # not the detach keys of this attach
+    a.run("echo still-here", r"still-here")
+    a.send(b"\x01")
+    assert a.wait() == 0
+    assert "Up " in dm("ps").stdout
+
+    b = term("attach", "keep")
+    time.sleep(0.3)
+    b.line("exit 5")
+    assert b.wait() == 5
+
+
+def test_several_attaches_see_the_same_output(dm, term, busybox_ref, cleanup):
+    dm("run", "-dit", "--name", "multi", busybox_ref, "sh")
+    one, two = term("attach", "multi"), term("attach", "multi")
+    time.sleep(0.5)
+    one.line("echo hello-$((2*5))")
+    one.expect(r"hello-10")
+    two.expect(r"hello-10")
+    two.line("echo from-two-$((3*3))")
+    one.expect(r"from-two-9")
+    one.send(CTRL_P + CTRL_Q)
+    assert one.wait() == 0
+    two.line("exit 0")
+    assert two.wait() == 0
+
+
+def test_attach_to_a_stopped_container_is_a_clear_error(dm, busybox_ref, cleanup):
+    dm("create", "--name", "idle", busybox_ref, "true")
+    r = dm("attach", "idle", check=False)
+    assert r.returncode != 0
+    assert "not running" in r.stderr and "idle" in r.stderr
+    dm("start", "idle")
+    dm("wait", "idle")
+    r = dm("attach", "idle", check=False)
+    assert r.returncode != 0 and "not running" in r.stderr
+
+
+# --- stdin without a terminal ------------------------------------------------------------------
+
+def test_run_i_pipes_stdin_and_eof_closes_it(dm, busybox_ref, cleanup):
+    r = dm("run", "-i", "--rm", busybox_ref, "cat", input="hi\nthere\n")
+    assert r.stdout == "hi\nthere\n"
+    r = dm("run", "-i", busybox_ref, "sh", "-c", "wc -l; exit 4", input="a\nb\nc\n", check=False)
+    assert r.returncode == 4 and r.stdout.strip() == "3"
+
+
+def test_run_without_i_gives_no_stdin(dm, busybox_ref, cleanup):
+    r = dm("run", "--rm", busybox_ref, "sh", "-c", "cat; echo done", input="ignored\n")
+    assert r.stdout == "done\n"
+
+
+def test_run_it_needs_a_terminal(dm, busybox_ref, cleanup):
+    r = dm("run", "-it", busybox_ref, "true", input="", check=False)
+    assert r.returncode == 125 and "not a TTY" in r.stderr
+
+
+# --- start -a ----------------------------------------------------------------------------------
+
+def test_start_a_and_ai(dm, busybox_ref, cleanup):
+    dm("create", "--name", "sa", busybox_ref, "sh", "-c", "echo out; echo err >&2; exit 2")
+    r = dm("start", "-a", "sa", check=False)
+    assert r.returncode == 2 and r.stdout == "out\n" and r.stderr == "err\n"
+    dm("create", "-i", "--name", "sai", busybox_ref, "cat")
+    r = dm("start", "-ai", "sai", input="typed\n")
+    assert r.stdout == "typed\n"
+
+
+# --- exec --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def box(dm, busybox_ref, cleanup):
+    dm("run", "-d", "--name", "box", "--hostname", "boxhost", "-e", "FROM_RUN=yes", busybox_ref,
+       "sleep", "1000")
+    return "box"
+
+
+def test_exec_joins_the_containers_namespaces_and_env(dm, box):
+    assert dm("exec", box, "hostname").stdout == "boxhost\n"
+    ps = dm("exec", box, "ps", "-o", "pid,args").stdout
+    first = [line.split(None, 1) for line in ps.splitlines()[1:]]
+    assert ["1", "sleep 1000"] in first                       # the container's PID namespace
+    assert all(int(pid) < 100 for pid, _ in first)            # no host processes
+    assert dm("exec", box, "sh", "-c", "echo $FROM_RUN").stdout == "yes\n"
+    out = dm("exec", "-e", "FROM_RUN=no", "-e", "EXTRA=1", box, "sh", "-c", "echo $FROM_RUN$EXTRA").stdout
+    assert out == "no1\n"
+    assert dm("exec", "-w", "/tmp", box, "pwd").stdout == "/tmp\n"
+    assert dm("exec", "-u", "nobody", box, "id").stdout.startswith("uid=65534(nobody) gid=65534")
+    assert dm("exec", "-u", "1234:5678", box, "sh", "-c", "id -u; id -g").stdout == "1234\n5678\n"
+    cg_ctr = dm("exec", box, "cat", "/proc/1/cgroup").stdout
+    cg_exec = dm("exec", box, "cat", "/proc/self/cgroup").stdout
+    assert cg_exec == cg_ctr                                  # the same cgroup
+
+
+def test_exec_exit_codes(dm, box):
+    assert dm("exec", box, "true", check=False).returncode == 0
+    assert dm("exec", box, "sh", "-c", "exit 3", check=False).returncode == 3
+    r = dm("exec", box, "/no/such/command", check=False)
+    assert r.returncode == 127 and "no such file" in r.stderr.lower()
+    r = dm("exec", box, "/etc", check=False)
+    assert r.returncode == 126 and "permission denied" in r.stderr.lower()
+    r = dm("exec", "-u", "nosuchuser", box, "true", check=False)
+    assert r.returncode != 0 and "nosuchuser" in r.stderr
+
+
+def test_exec_stdin_and_detach(dm, box):
+    assert dm("exec", "-i", box, "cat", input="piped\n").stdout == "piped\n"
+    assert dm("exec", box, "cat", input="not sent\n").stdout == ""
+    dm("exec", "-d", box, "sh", "-c", "echo bg > /tmp/bg")
+    deadline = time.monotonic() + WAIT
+    while dm("exec", box, "cat", "/tmp/bg", check=False).stdout != "bg\n":
+        assert time.monotonic() < deadline, "the detached exec never ran"
+        time.sleep(0.1)
+
+
+def test_exec_it_in_a_terminal(dm, term, box):
+    t = term("exec", "-it", box, "sh", rows=20, cols=70)
+    t.prompt()
+    t.run("echo $TERM $(stty size) $(hostname)", r"xterm 20 70 boxhost")
+    t.resize(25, 90)
+    t.run("stty size", r"25 90")
+    t.line("exit 4")
+    assert t.wait() == 4
+
+
+def test_exec_in_a_stopped_container_is_a_clear_error(dm, busybox_ref, cleanup):
+    dm("create", "--name", "off", busybox_ref, "sleep", "1000")
+    r = dm("exec", "off", "true", check=False)
+    assert r.returncode != 0 and "not running" in r.stderr and "off" in r.stderr
+
+
+# --- logs -f -----------------------------------------------------------------------------------
+
+def test_logs_follow_until_the_container_exits(dm, busybox_ref, cleanup):
+    dm("run", "-d", "--name", "talk", busybox_ref, "sh", "-c", "echo one; sleep 1; echo two")
+    r = dm("logs", "-f", "talk")
+    assert r.stdout == "one\ntwo\n"
+
+
+# --- leaks -------------------------------------------------------------------------------------
+
+def test_nothing_is_left_behind(dm, term, busybox_ref, root):
+    dm("run", "-dit", "--name", "leak", busybox_ref, "sh")
+    dm("exec", "leak", "true")
+    dm("exec", "-d", "leak", "sleep", "1000")
+    t = term("exec", "-it", "leak", "sh")
+    t.prompt()
+    t.send(CTRL_P + CTRL_Q)                  # a detached exec session, still running
+    assert t.wait() == 0
+    a = term("attach", "leak")
+    time.sleep(0.3)
+    a.send(CTRL_P + CTRL_Q)
+    assert a.wait() == 0
+    cid = json.loads(dm("inspect", "leak").stdout)[0]["Id"]
+    assert len(monitors_of(root)) >= 3       # the container's conmon and two exec sessions'
+    dm("rm", "-f", "leak")
+    deadline = time.monotonic() + WAIT
+    while monitors_of(root):
+        assert time.monotonic() < deadline, f"left running: {monitors_of(root)}"
+        time.sleep(0.1)
+    assert not list(root.rglob(f"*{cid}*"))
+    assert not [p for p in root.rglob("*") if p.is_socket() or p.is_fifo()]
