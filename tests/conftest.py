@@ -15,6 +15,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.network",
+    "tests.fixtures.containers",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

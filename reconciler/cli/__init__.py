@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("reconciler.cli.containers", "ps"),
     "logs": ("reconciler.cli.containers", "logs"),
     "wait": ("reconciler.cli.containers", "wait"),
+    "container-cleanup": ("reconciler.cli.containers", "cleanup"),  # run by conmon at exit
     "inspect": ("reconciler.cli.inspect", "inspect"),
     # interactive
     "attach": ("reconciler.cli.interactive", "attach"),

@@ -1,41 +1,59 @@
 """Container lifecycle: create, start, stop, kill, restart, remove, wait, list, inspect, update.
 
 Composes the image store, the rw layer (overlay), networking, the OCI config builder and the
-runtime (runc + conmon). Every change of state happens under engine.mutation().
+runtime (runc + conmon). Every change of state happens under engine.mutation(); reads (ps,
+inspect, logs) take no lock and tolerate records that vanish under them.
 
-The record: overlay-containers/<id>/container.json (written atomically, last at create):
+The record: overlay-containers/<id>/container.json (written atomically):
 
     {
       "id": "<64 hex>",
       "name": "web",                          # without Docker's leading "/"
       "image": "busybox",                     # as the user gave it
-      "image_ref": "docker.io/library/busybox:latest",   # canonical, when parseable
       "image_id": "sha256:<hex>",             # rmi refuses images referenced here
       "image_digest": "sha256:<manifest>" | null,
       "created": "2026-11-28T09:00:00.123456789Z",
       "labels": {...},
       "options": {...},                       # CreateOptions.to_dict(): normalized user options
-      "path": "/bin/sh", "args": ["-c", "..."],   # the process actually run (image config + overrides)
+      "path": "/bin/sh", "args": ["-c", "..."],   # the process run (image config + overrides)
       "config": {"Hostname", "User", "Env", "Cmd", "Entrypoint", "WorkingDir", "StopSignal", ...},
-      "network": {...},                       # what engine.network.prepare returned (lease, ports)
+      "network": {...},                       # what engine.network.prepare returned
       "state": {
         "status": "creating" | "created" | "running" | "exited" | "removing",
-        "pid": 0, "started_at": "...", "finished_at": "...", "exit_code": 0,
-        "oom_killed": false, "restart_count": 0, "error": ""
+        "pid": 0, "pid_start": null, "conmon_pid": 0, "started_at": "...", "finished_at": "...",
+        "exit_code": 0, "oom_killed": false, "restart_count": 0, "error": "",
+        "manually_stopped": false, "creator": [pid, start_time]   # while "creating"
       }
     }
 
-The status on disk is what docker-mini last did; the observed status (list/inspect) also reads
-runc's state, conmon's exit file and the pid: a container that died alone or was killed from
-outside shows as exited with its real code.
+A record stays "creating" until create has finished everything else: a create killed half-way
+shows in `ps -a` as Dead (never as a usable container) and `rm` removes what it left.
+
+The status on disk is what docker-mini last did; the observed status (observe()) also reads
+conmon's exit file and the pid, so a container that died alone or was killed from outside shows
+as exited with its real code. The first mutating command that meets such a container reaps it
+(runc delete, network teardown, unmount): see reap().
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+import contextlib
+import os
+import random
+import re
+import shutil
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
+                                    DockerMiniError, InvalidArgument, RuntimeError_)
 
 # Lazy imports throughout: `ps` must not pay for image pulls, networking or the config builder.
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
 
 
 @dataclass
@@ -44,7 +62,7 @@ class CreateOptions:
     name: str | None = None
     command: list[str] | None = None          # None: the image's Cmd
     entrypoint: list[str] | None = None       # None: the image's; [] (--entrypoint "") clears it
-    env: list[str] = field(default_factory=list)          # "K=V" (or "K" taken from the caller's env)
+    env: list[str] = field(default_factory=list)          # "K=V" (or "K": taken from os.environ)
     workdir: str | None = None
     user: str | None = None
     hostname: str | None = None               # None: the short id
@@ -72,7 +90,7 @@ class CreateOptions:
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "resources"}
         res = self.resources
-        d["resources"] = asdict(res) if res is not None else None
+        d["resources"] = res.to_dict() if res is not None else None
         return d
 
     @classmethod
@@ -81,8 +99,7 @@ class CreateOptions:
         opts = cls(**{k: v for k, v in d.items() if k in known and k != "resources"})
         if d.get("resources"):
             from reconciler.core.limits import Resources
-            rknown = {f.name for f in fields(Resources)}
-            opts.resources = Resources(**{k: v for k, v in d["resources"].items() if k in rknown})
+            opts.resources = Resources.from_dict(d["resources"])
         return opts
 
 
@@ -105,47 +122,960 @@ class ContainerState:
     record: dict = field(repr=False, default_factory=dict)
 
 
-def create(engine, opts: CreateOptions) -> dict:
-    """Create a container; returns its record (container.json's content)."""
-    raise NotImplementedError
+# ---------------------------------------------------------------------------------------------
+# records
 
 
-def start(engine, name_or_id: str) -> dict:
-    raise NotImplementedError
+def now_iso() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
-def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
-    raise NotImplementedError
+def _iso_of_mtime(path: Path) -> str | None:
+    try:
+        ns = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
-def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
-    raise NotImplementedError
+def _record_path(engine, cid: str) -> Path:
+    return engine.layout.container_dir(cid) / "container.json"
 
 
-def restart(engine, name_or_id: str, timeout: int | None = None) -> dict:
-    raise NotImplementedError
+def _load(engine, cid: str) -> dict | None:
+    from reconciler.adapters import statedb
+    try:
+        return statedb.read_json(_record_path(engine, cid), default=None)
+    except NotADirectoryError:
+        return None
 
 
-def remove(engine, name_or_id: str, force: bool = False) -> None:
-    raise NotImplementedError
+def _save(engine, rec: dict) -> None:
+    from reconciler.adapters import statedb
+    statedb.write_json(_record_path(engine, rec["id"]), rec)
 
 
-def wait(engine, name_or_id: str) -> int:
-    raise NotImplementedError
+def _ids(engine) -> list[str]:
+    try:
+        return [n for n in os.listdir(engine.layout.containers_dir)
+                if len(n) == 64 and not n.startswith(".")]
+    except FileNotFoundError:
+        return []
 
 
-def list_containers(engine, all: bool = True) -> list[ContainerState]:
-    raise NotImplementedError
-
-
-def inspect_container(engine, name_or_id: str) -> dict:
-    raise NotImplementedError
-
-
-def update_resources(engine, name_or_id: str, resources) -> None:
-    raise NotImplementedError
+def all_records(engine) -> list[dict]:
+    out = []
+    for cid in _ids(engine):
+        rec = _load(engine, cid)
+        if rec and rec.get("id") == cid:
+            out.append(rec)
+    return out
 
 
 def resolve(engine, name_or_id: str) -> dict:
-    """The record of the container named or identified (full id, unique id prefix, or name)."""
-    raise NotImplementedError
+    """The record of the container named or identified (full id, name, or unique id prefix)."""
+    key = (name_or_id or "").strip().lstrip("/")
+    if not key:
+        raise ContainerNotFound("No such container: (empty name)")
+    ids = _ids(engine)
+    if key in ids:
+        rec = _load(engine, key)
+        if rec:
+            return rec
+    records = [r for r in (_load(engine, c) for c in ids) if r]
+    for rec in records:
+        if rec.get("name") == key:
+            return rec
+    hits = [r for r in records if r["id"].startswith(key.lower())] if re.fullmatch(r"[0-9a-fA-F]+", key) else []
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise InvalidArgument(f"multiple containers match id prefix {key!r}: give more characters")
+    raise ContainerNotFound(f"No such container: {name_or_id}")
+
+
+def _paths(engine, cid: str):
+    from reconciler.adapters.runtime import MonitorPaths
+    return MonitorPaths(engine.layout.container_dir(cid))
+
+
+def _runtime(engine):
+    rt = getattr(engine, "runtime", None)
+    if rt is None:
+        from reconciler.adapters.runtime import Runtime
+        rt = Runtime(engine.config.runtime, engine.config.conmon, engine.layout.runc_root,
+                     engine.config.log_max_size)
+    return rt
+
+
+def _socket_dir(engine) -> Path:
+    """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
+    import hashlib
+    short = engine.layout.root / "s"
+    if len(str(short)) + 1 + 12 + len("/attach") <= 100:
+        return short
+    return Path("/run/docker-mini") / hashlib.sha256(str(engine.layout.root).encode()).hexdigest()[:12]
+
+
+def attach_socket_path(engine, rec: dict) -> Path:
+    """conmon's attach socket of a running container (for attach and foreground run)."""
+    direct = engine.layout.container_dir(rec["id"]) / "attach"
+    if len(str(direct)) <= 107:
+        return direct
+    return _socket_dir(engine) / rec["id"][:12] / "attach"
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+
+
+_ADJECTIVES = ("brave", "calm", "clever", "eager", "gentle", "happy", "jolly", "keen", "lucid",
+               "merry", "nimble", "quiet", "quick", "sharp", "steady", "sunny", "tender", "vivid",
+               "witty", "zealous", "bold", "bright", "cosmic", "dazzling", "fervent", "gallant")
+_NAMES = ("babbage", "bohr", "curie", "darwin", "dijkstra", "euler", "faraday", "fermi", "gauss",
+          "hopper", "hypatia", "kepler", "knuth", "lamarr", "lovelace", "maxwell", "meitner",
+          "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak")
+
+
+def generate_name(taken: set[str]) -> str:
+    rnd = random.SystemRandom()
+    for _ in range(100):
+        name = f"{rnd.choice(_ADJECTIVES)}_{rnd.choice(_NAMES)}"
+        if name not in taken:
+            return name
+    while True:
+        name = f"{rnd.choice(_ADJECTIVES)}_{rnd.choice(_NAMES)}{rnd.randint(1, 9999)}"
+        if name not in taken:
+            return name
+
+
+# ---------------------------------------------------------------------------------------------
+# observing
+
+
+def _oom_killed(engine, rec: dict) -> bool:
+    if _paths(engine, rec["id"]).oom.exists():
+        return True
+    try:
+        from reconciler.adapters import cgroups
+        from reconciler.core.ociconfig import cgroups_path
+        state = cgroups.read_oom(cgroups.find_cgroup(cgroups_path(rec["id"])))
+        return bool(state and state.oom_killed)
+    except (ImportError, OSError, ValueError):
+        return False
+
+
+def observe(engine, rec: dict, grace: float = 0.3) -> dict:
+    """The state as it really is now (a copy): exit files and pids checked, nothing changed."""
+    from reconciler.adapters import runtime as rt
+    st = dict(rec.get("state") or {})
+    status = st.get("status")
+    if status == "creating":
+        creator = st.get("creator") or [0, None]
+        st["status"] = "creating" if rt.pid_alive(creator[0], creator[1]) else "dead"
+        return st
+    if status != "running":
+        return st
+    paths = _paths(engine, rec["id"])
+    exit_path = rt.exit_file(paths, rec["id"])
+    code = rt.read_int(exit_path)
+    if code is None and not rt.pid_alive(st.get("pid", 0), st.get("pid_start")):
+        # the process is gone: conmon records its status in a moment, unless it died too
+        deadline = time.monotonic() + grace
+        while code is None and time.monotonic() < deadline and rt.pid_alive(st.get("conmon_pid", 0)):
+            time.sleep(0.01)
+            code = rt.read_int(exit_path)
+        if code is None:
+            code = rt.read_int(exit_path)
+        if code is None:
+            st.update(status="exited", exit_code=255, finished_at=st.get("finished_at") or now_iso(),
+                      error="the container's monitor (conmon) disappeared", pid=0)
+            return st
+    if code is not None:
+        st.update(status="exited", exit_code=code, finished_at=_iso_of_mtime(exit_path) or now_iso(),
+                  oom_killed=paths.oom.exists(), pid=0)
+    return st
+
+
+def is_running(engine, rec: dict) -> bool:
+    return observe(engine, rec)["status"] == "running"
+
+
+def reap(engine, rec: dict) -> dict:
+    """Under the lock: a container whose process ended gets its exit recorded and its runtime
+    state, network and rootfs mount released. Idempotent; returns the (updated) record."""
+    st = rec.get("state") or {}
+    if st.get("status") != "running":
+        return rec
+    seen = observe(engine, rec)
+    if seen["status"] == "running":
+        return rec
+    seen["oom_killed"] = bool(seen.get("oom_killed")) or _oom_killed(engine, rec)
+    _release_runtime(engine, rec)
+    rec["state"] = {**seen, "status": "exited", "pid": 0}
+    _save(engine, rec)
+    return rec
+
+
+def _release_runtime(engine, rec: dict) -> None:
+    """runc state, network wiring and the rootfs mount of a stopped container (best effort
+    where a half-done earlier attempt may already have removed parts)."""
+    from reconciler.adapters import overlay
+    cid = rec["id"]
+    _runtime(engine).delete(cid, force=True)
+    _network_teardown(engine, rec)
+    overlay.unmount_rootfs(engine.layout, cid)
+
+
+def _uses_network_setup(rec: dict) -> bool:
+    # --network none needs no host-side wiring: runc makes a fresh namespace with lo only
+    return (rec.get("options") or {}).get("network", "bridge") != "none"
+
+
+def _network_teardown(engine, rec: dict) -> None:
+    if not _uses_network_setup(rec):
+        return
+    from reconciler.engine import network
+    network.teardown(engine, rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# create
+
+
+def _normalize(opts: CreateOptions) -> CreateOptions:
+    """Validate every option before anything is created; returns a normalized copy."""
+    from reconciler.core import ociconfig as oc
+    o = CreateOptions.from_dict(opts.to_dict())
+    o.resources = opts.resources
+    if o.name is not None:
+        o.name = o.name.lstrip("/")
+        if not NAME_RE.match(o.name):
+            raise InvalidArgument(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    env = []
+    for item in o.env:
+        if "=" in item:
+            env.append(item)
+        elif item and item in os.environ:
+            env.append(f"{item}={os.environ[item]}")
+    o.env = env
+    oc.effective_capabilities(o.cap_add, o.cap_drop)
+    oc.parse_security_opts(o.security_opt)
+    for u in o.ulimits:
+        oc.parse_ulimit(u)
+    for v in o.volumes:
+        oc.parse_volume(v)
+    for t in o.tmpfs:
+        oc.parse_tmpfs(t)
+    if o.stop_signal:
+        oc.parse_signal(o.stop_signal)
+    if o.stop_timeout is not None and o.stop_timeout < -1:
+        raise InvalidArgument(f"invalid --stop-timeout {o.stop_timeout}")
+    _parse_restart(o.restart)
+    if o.auto_remove and o.restart not in ("no", "", None):
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    o.restart = o.restart or "no"
+    return o
+
+
+def _parse_restart(policy: str | None) -> tuple[str, int]:
+    text = (policy or "no").strip()
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid restart policy {text!r}",
+                              hint="use no, always, unless-stopped or on-failure[:max-retries]")
+    if count:
+        if name != "on-failure" or not count.isdigit():
+            raise InvalidArgument(f"invalid restart policy {text!r}: only on-failure takes a retry count")
+        return name, int(count)
+    return name, 0
+
+
+def _image_config(engine, image) -> dict:
+    cfg = engine.images.config(image)
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _image_attr(image, name: str, default=None):
+    if isinstance(image, dict):
+        return image.get(name, default)
+    return getattr(image, name, default)
+
+
+def create(engine, opts: CreateOptions) -> dict:
+    """Create a container; returns its record (container.json's content)."""
+    from reconciler.core import ociconfig as oc
+    from reconciler.engine import images
+
+    opts = _normalize(opts)
+    image = images.ensure_image(engine, opts.image)
+    image_config = _image_config(engine, image)
+    cid = os.urandom(32).hex()
+    process = oc.process_spec(image_config, container_id=cid, command=opts.command,
+                              entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
+                              user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,
+                              tty=opts.tty)
+    with engine.mutation():
+        taken = {r.get("name") for r in all_records(engine)}
+        if opts.name is None:
+            opts.name = generate_name(taken)
+        elif opts.name in taken:
+            other = next(r for r in all_records(engine) if r.get("name") == opts.name)
+            raise ConflictError(f'Conflict. The container name "/{opts.name}" is already in use by '
+                                f'container "{other["id"]}". You have to remove (or rename) that '
+                                f'container to be able to reuse that name.')
+        from reconciler.adapters import runtime as rt
+        me = os.getpid()
+        cfg = image_config.get("config") or {}
+        rec = {
+            "id": cid,
+            "name": opts.name,
+            "image": opts.image,
+            "image_id": _image_id(image),
+            "image_digest": _image_attr(image, "digest"),
+            "image_layer": _image_attr(image, "layer"),
+            "created": now_iso(),
+            "labels": {**(cfg.get("Labels") or {}), **opts.labels},
+            "options": opts.to_dict(),
+            "path": process.args[0],
+            "args": process.args[1:],
+            "config": {
+                "Hostname": process.hostname, "User": process.user, "Env": process.env,
+                "Cmd": process.cmd, "Entrypoint": process.entrypoint or None,
+                "WorkingDir": process.cwd, "StopSignal": process.stop_signal,
+                "Tty": opts.tty, "OpenStdin": opts.interactive,
+            },
+            "network": {},
+            "state": {"status": "creating", "creator": [me, rt.process_start_time(me)], "pid": 0,
+                      "exit_code": 0, "restart_count": 0, "oom_killed": False, "error": "",
+                      "started_at": None, "finished_at": None},
+        }
+        cdir = engine.layout.container_dir(cid)
+        cdir.mkdir(parents=True, mode=0o700)
+        try:
+            _save(engine, rec)
+            from reconciler.adapters import overlay
+            from reconciler.engine import network
+            rec["network"] = network.prepare(engine, cid, opts) or {}
+            overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
+            _write_etc_files(engine, rec, process.hostname)
+            rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
+            rec["state"]["status"] = "created"
+            _save(engine, rec)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _destroy(engine, rec)
+            raise
+    return rec
+
+
+def _image_id(image) -> str:
+    iid = _image_attr(image, "id") or ""
+    return iid if iid.startswith("sha256:") or not iid else f"sha256:{iid}"
+
+
+def _write_etc_files(engine, rec: dict, hostname: str) -> None:
+    from reconciler.adapters import statedb
+    from reconciler.core import netconf
+    cdir = engine.layout.container_dir(rec["id"])
+    statedb.atomic_write(cdir / "hostname", f"{hostname}\n".encode(), 0o644)
+    statedb.atomic_write(cdir / "hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host_resolv = ""
+    statedb.atomic_write(cdir / "resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
+
+
+# ---------------------------------------------------------------------------------------------
+# start
+
+
+def _host_rlimits() -> dict[str, int]:
+    import resource
+    out = {}
+    for name in ("AS", "CORE", "CPU", "DATA", "FSIZE", "LOCKS", "MEMLOCK", "MSGQUEUE", "NICE",
+                 "NOFILE", "NPROC", "RSS", "RTPRIO", "RTTIME", "SIGPENDING", "STACK"):
+        const = getattr(resource, f"RLIMIT_{name}", None)
+        if const is None:
+            continue
+        hard = resource.getrlimit(const)[1]
+        out[f"RLIMIT_{name}"] = -1 if hard == resource.RLIM_INFINITY else hard
+    return out
+
+
+def _rootfs_reader(rootfs: Path) -> Callable[[str], str | None]:
+    def readlink(rel: str) -> str | None:
+        try:
+            return os.readlink(str(rootfs) + rel)
+        except OSError:
+            return None
+    return readlink
+
+
+def _read_in_rootfs(rootfs: Path, path: str) -> str | None:
+    from reconciler.core.ociconfig import resolve_in_rootfs
+    real = resolve_in_rootfs(path, _rootfs_reader(rootfs))
+    try:
+        with open(str(rootfs) + real, "rb") as f:
+            return f.read(4 << 20).decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _mkdir_in_rootfs(rootfs: Path, path: str) -> None:
+    """Create the (already resolved) directory path inside the rootfs, component by component,
+    never through a symlink."""
+    from reconciler.core.ociconfig import resolve_in_rootfs
+    cur = ""
+    for comp in [c for c in path.split("/") if c]:
+        cur = resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
+        full = str(rootfs) + cur
+        if os.path.islink(full):
+            return
+        if not os.path.exists(full):
+            try:
+                os.mkdir(full, 0o755)
+            except FileExistsError:
+                pass
+        if not os.path.isdir(full):
+            return
+
+
+def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
+    from reconciler.adapters import statedb
+    from reconciler.core import ociconfig as oc
+    opts = CreateOptions.from_dict(rec["options"])
+    cfg = rec["config"]
+    process = oc.ProcessSpec(args=[rec["path"], *rec["args"]], env=list(cfg["Env"]), cwd=cfg["WorkingDir"],
+                             user=cfg.get("User") or "", hostname=cfg["Hostname"],
+                             stop_signal=cfg.get("StopSignal") or "SIGTERM")
+    exec_user = oc.resolve_user(process.user, _read_in_rootfs(rootfs, "/etc/passwd"),
+                                _read_in_rootfs(rootfs, "/etc/group"))
+    readlink = _rootfs_reader(rootfs)
+    plan = oc.MountPlan()
+    for spec in opts.volumes:
+        vol = oc.parse_volume(spec)
+        if not os.path.exists(vol.source):
+            os.makedirs(vol.source, mode=0o755, exist_ok=True)   # Docker creates a missing -v source
+        plan.volumes.append((vol, oc.resolve_in_rootfs(vol.destination, readlink)))
+    for spec in opts.tmpfs:
+        t = oc.parse_tmpfs(spec)
+        plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))
+    cdir = engine.layout.container_dir(rec["id"])
+    for name in ("hostname", "hosts", "resolv.conf"):
+        if (cdir / name).exists():
+            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
+    cwd = oc.resolve_in_rootfs(process.cwd, readlink)
+    _mkdir_in_rootfs(rootfs, cwd)
+    res = None
+    if opts.resources is not None:
+        from reconciler.core.limits import to_oci_resources
+        res = to_oci_resources(opts.resources)
+    from reconciler.adapters import cgroups
+    config = oc.build_config(
+        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
+        read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
+        security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=_host_rlimits(),
+        resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,
+        mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
+    import json
+    statedb.atomic_write(cdir / "config.json", json.dumps(config, indent=1).encode(), 0o600)
+
+
+def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
+    import sys
+    settings = ["--root", str(engine.layout.root)]
+    source = getattr(engine.config, "source", "")
+    if source and source.startswith("/") and os.path.exists(source):
+        settings += ["--config", source]
+    return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec["id"], pid_token]
+
+
+def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None = None,
+          cleanup_on_exit: bool = True) -> dict:
+    """Start a created or exited container (no-op if running). on_created(record) is called
+    once the process exists but before it runs (attach to it there, so no output is lost).
+    cleanup_on_exit: conmon runs `container-cleanup` when the process ends (reap, --rm,
+    restart policy); a foreground `run` that waits itself may turn it off."""
+    from reconciler.adapters import overlay
+    from reconciler.adapters import runtime as rt
+    from reconciler.core.errors import CommandNotExecutable, CommandNotFound
+    with engine.mutation():
+        rec = reap(engine, resolve(engine, name_or_id))
+        st = observe(engine, rec)
+        if st["status"] == "running":
+            return rec
+        if st["status"] in ("creating", "dead", "removing"):
+            raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
+                                f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
+        cid = rec["id"]
+        runtime = _runtime(engine)
+        runtime.delete(cid, force=True)          # leftovers of an earlier run
+        paths = _paths(engine, cid)
+        opts = rec["options"]
+        try:
+            lowers = _lowerdirs(engine, rec)
+            rootfs = overlay.mount_rootfs(engine.layout, cid, lowers)
+            netns = None
+            if _uses_network_setup(rec):
+                from reconciler.engine import network
+                netns = network.setup(engine, rec)
+            _build_bundle(engine, rec, rootfs, netns)
+            policy = _parse_restart(opts.get("restart"))[0]
+            want_cleanup = cleanup_on_exit or policy != "no"
+            token = str(time.time_ns())
+            pid = runtime.create(
+                cid, rec["name"], paths, terminal=bool(opts.get("tty")),
+                stdin=bool(opts.get("interactive")), leave_stdin_open=bool(opts.get("interactive")),
+                exit_command=_exit_command(engine, rec, token) if want_cleanup else None,
+                socket_dir=_socket_dir(engine))
+            rec["state"] = {
+                **rec["state"], "status": "running", "pid": pid, "pid_start": rt.process_start_time(pid),
+                "conmon_pid": rt.read_int(paths.conmon_pidfile) or 0, "started_at": now_iso(),
+                "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
+                "manually_stopped": False, "token": token,
+            }
+            _save(engine, rec)
+            if on_created is not None:
+                on_created(rec)
+            runtime.start(cid)
+        except (CommandNotFound, CommandNotExecutable, RuntimeError_) as e:
+            code = 127 if isinstance(e, CommandNotFound) else 126 if isinstance(e, CommandNotExecutable) else 128
+            _abort_start(engine, rec, code, str(e.message))
+            raise
+        except BaseException as e:
+            _abort_start(engine, rec, 128, str(e))
+            raise
+    return rec
+
+
+def _abort_start(engine, rec: dict, code: int, message: str) -> None:
+    """A start that failed leaves the container as Docker does: not running, error recorded."""
+    from reconciler.adapters import runtime as rt
+    with contextlib.suppress(Exception):
+        pid = rec["state"].get("pid") or 0
+        if rec["state"].get("status") == "running" and pid:
+            rt.signal_pid(pid, 9, rec["state"].get("pid_start"))
+            _wait_exit_file(engine, rec, 5.0)
+    with contextlib.suppress(Exception):
+        _release_runtime(engine, rec)
+    prior = rec["state"].get("started_at")
+    rec["state"] = {**rec["state"], "status": "exited" if prior and rec["state"].get("finished_at") else "created",
+                    "pid": 0, "exit_code": code, "error": message, "finished_at": rec["state"].get("finished_at")}
+    if rec["state"]["status"] == "created":
+        rec["state"]["started_at"] = None
+    with contextlib.suppress(Exception):
+        _save(engine, rec)
+
+
+def _lowerdirs(engine, rec: dict) -> list[str]:
+    layer = rec.get("image_layer")
+    if not layer:
+        image = engine.images.get(rec["image_id"]) if hasattr(engine.images, "get") else None
+        layer = _image_attr(image, "layer") if image else None
+    if not layer:
+        return []
+    return engine.layers.lowerdirs(layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# stop, kill, wait
+
+
+def _wait_exit_file(engine, rec: dict, timeout: float | None) -> int | None:
+    from reconciler.adapters import runtime as rt
+    exit_path = rt.exit_file(_paths(engine, rec["id"]), rec["id"])
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        code = rt.read_int(exit_path)
+        if code is not None:
+            return code
+        if observe(engine, rec, grace=0.5)["status"] != "running":
+            return observe(engine, rec).get("exit_code")
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def _signal(engine, rec: dict, sig: int) -> bool:
+    from reconciler.adapters import runtime as rt
+    st = rec["state"]
+    return rt.signal_pid(st.get("pid", 0), sig, st.get("pid_start"))
+
+
+def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
+    """The stop signal (image StopSignal or SIGTERM), `timeout` seconds (default the container's
+    --stop-timeout or 10), then SIGKILL; releases runtime state, network and mount."""
+    from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT, parse_signal
+    with engine.mutation():
+        rec = reap(engine, resolve(engine, name_or_id))
+        if observe(engine, rec)["status"] != "running":
+            return rec
+        rec["state"]["manually_stopped"] = True
+        _save(engine, rec)
+    if timeout is None:
+        timeout = rec["options"].get("stop_timeout")
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+    sig = parse_signal(rec["config"].get("StopSignal") or "SIGTERM")
+    if timeout != 0:
+        _signal(engine, rec, sig)
+        code = _wait_exit_file(engine, rec, None if timeout < 0 else float(timeout))
+    else:
+        code = None
+    if code is None:
+        _signal(engine, rec, 9)
+        if _wait_exit_file(engine, rec, KILL_WAIT) is None:
+            raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
+    with engine.mutation():
+        rec = _load(engine, rec["id"]) or rec
+        return reap(engine, rec)
+
+
+def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
+    from reconciler.core.ociconfig import parse_signal
+    sig = parse_signal(signal)
+    rec = resolve(engine, name_or_id)
+    if observe(engine, rec)["status"] != "running" or not _signal(engine, rec, sig):
+        raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
+
+
+def restart(engine, name_or_id: str, timeout: int | None = None) -> dict:
+    stop(engine, name_or_id, timeout)
+    return start(engine, name_or_id)
+
+
+def wait(engine, name_or_id: str) -> int:
+    """Block until the container is not running; its exit code."""
+    rec = resolve(engine, name_or_id)
+    if observe(engine, rec)["status"] == "running":
+        _wait_exit_file(engine, rec, None)
+    with engine.mutation():
+        current = _load(engine, rec["id"])
+        if current is None:
+            return int(observe(engine, rec).get("exit_code") or 0)
+        rec = reap(engine, current)
+    return int(observe(engine, rec).get("exit_code") or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# remove
+
+
+def remove(engine, name_or_id: str, force: bool = False) -> None:
+    """Remove a container and everything it owns: runc state, mount, rw layer, network lease,
+    bundle, logs. A running one is refused unless force (then killed first)."""
+    with engine.mutation():
+        rec = resolve(engine, name_or_id)
+        rec = reap(engine, rec)
+        st = observe(engine, rec)
+        if st["status"] == "running":
+            if not force:
+                raise ConflictError(f"You cannot remove a running container {rec['id']}. Stop the "
+                                    f"container before attempting removal or force remove")
+            _signal(engine, rec, 9)
+            if _wait_exit_file(engine, rec, KILL_WAIT) is None:
+                raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
+            _wait_conmon_gone(rec)
+            rec = reap(engine, rec)
+        elif st["status"] == "creating":
+            raise ConflictError(f"container {rec['name']} is still being created")
+        rec["state"]["status"] = "removing"
+        with contextlib.suppress(FileNotFoundError):
+            _save(engine, rec)
+        _destroy(engine, rec)
+
+
+def _wait_conmon_gone(rec: dict, timeout: float = 5.0) -> None:
+    from reconciler.adapters import runtime as rt
+    pid = rec["state"].get("conmon_pid") or 0
+    deadline = time.monotonic() + timeout
+    while pid and rt.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _destroy(engine, rec: dict) -> None:
+    from reconciler.adapters import overlay
+    cid = rec["id"]
+    errors = []
+    for step in (lambda: _runtime(engine).delete(cid, force=True),
+                 lambda: _network_teardown(engine, rec),
+                 lambda: _network_release(engine, rec),
+                 lambda: overlay.remove_rw_layer(engine.layout, cid)):
+        try:
+            step()
+        except DockerMiniError as e:
+            errors.append(e)
+    sock = _socket_dir(engine) / cid[:12]
+    with contextlib.suppress(OSError):
+        if sock.is_symlink():
+            sock.unlink()
+    if errors:
+        raise errors[0]
+    cdir = engine.layout.container_dir(cid)
+    # rename first, so a crash mid-delete never leaves a half-removed record under its id
+    trash = engine.layout.containers_dir / f".rm-{cid}"
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(cdir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _network_release(engine, rec: dict) -> None:
+    from reconciler.engine import network
+    network.release(engine, rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# cleanup after exit (run by conmon's exit command)
+
+
+def cleanup(engine, container_id: str, token: str | None = None) -> None:
+    """The container's process ended: reap it, then --rm or the restart policy."""
+    with engine.mutation():
+        rec = _load(engine, container_id)
+        if rec is None:
+            return
+        st = rec.get("state") or {}
+        if token is not None and st.get("token") != token:
+            return                                  # a later run already replaced this one
+        rec = reap(engine, rec)
+        st = rec["state"]
+        if st.get("status") != "exited":
+            return
+        opts = rec.get("options") or {}
+        if opts.get("auto_remove"):
+            remove(engine, container_id, force=True)
+            return
+        policy, max_retries = _parse_restart(opts.get("restart"))
+        if st.get("manually_stopped") or policy == "no":
+            return
+        if policy == "on-failure" and (st.get("exit_code") == 0 or
+                                       (max_retries and st.get("restart_count", 0) >= max_retries)):
+            return
+        rec["state"]["restart_count"] = st.get("restart_count", 0) + 1
+        _save(engine, rec)
+    time.sleep(min(0.1 * (2 ** min(rec["state"]["restart_count"], 6)), 5.0))
+    with contextlib.suppress(DockerMiniError):
+        with engine.mutation():
+            current = _load(engine, container_id)
+            if current and (current.get("state") or {}).get("token") == rec["state"].get("token"):
+                start(engine, container_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# list, inspect, update
+
+
+def _command_of(rec: dict) -> str:
+    import shlex
+    return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in [rec.get("path", ""), *rec.get("args", [])])
+
+
+def list_containers(engine, all: bool = True) -> list[ContainerState]:
+    out = []
+    for rec in all_records(engine):
+        st = observe(engine, rec, grace=0.05)
+        if st.get("status") == "creating":
+            continue                              # not a container yet
+        if not all and st.get("status") != "running":
+            continue
+        out.append(ContainerState(
+            id=rec["id"], name=rec.get("name", ""), image=rec.get("image", ""),
+            image_id=rec.get("image_id", ""), command=_command_of(rec), created=rec.get("created", ""),
+            status=st.get("status", "dead"), exit_code=st.get("exit_code"),
+            started_at=st.get("started_at"), finished_at=st.get("finished_at"), pid=st.get("pid", 0),
+            labels=rec.get("labels") or {}, ports=(rec.get("network") or {}).get("ports", []),
+            record=rec))
+    out.sort(key=lambda c: c.created, reverse=True)
+    return out
+
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def inspect_container(engine, name_or_id: str) -> dict:
+    from reconciler.core.limits import Resources, to_docker_hostconfig
+    rec = resolve(engine, name_or_id)
+    st = observe(engine, rec)
+    opts = rec.get("options") or {}
+    cfg = rec.get("config") or {}
+    status = st.get("status", "dead")
+    res = Resources.from_dict(opts.get("resources")) if opts.get("resources") else Resources()
+    restart_name, restart_max = _parse_restart(opts.get("restart"))
+    binds = list(opts.get("volumes") or [])
+    mounts = []
+    for spec in binds:
+        parts = spec.split(":")
+        ro = len(parts) > 2 and "ro" in parts[2].split(",")
+        mounts.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": parts[2] if len(parts) > 2 else "",
+                       "RW": not ro, "Propagation": "rprivate"})
+    for spec in opts.get("tmpfs") or []:
+        mounts.append({"Type": "tmpfs", "Source": "", "Destination": spec.split(":")[0], "Mode": "",
+                       "RW": True, "Propagation": ""})
+    ports: dict = {}
+    for p in (rec.get("network") or {}).get("ports", []) or []:
+        if isinstance(p, dict):
+            key = f"{p.get('container_port')}/{p.get('proto', 'tcp')}"
+            ports.setdefault(key, []).append({"HostIp": p.get("host_ip") or "", "HostPort": str(p.get("host_port", ""))})
+    data = {
+        "Id": rec["id"],
+        "Created": rec.get("created"),
+        "Path": rec.get("path"),
+        "Args": rec.get("args", []),
+        "State": {
+            "Status": status if status != "removing" else "removing",
+            "Running": status == "running",
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": bool(st.get("oom_killed")),
+            "Dead": status == "dead",
+            "Pid": st.get("pid", 0) if status == "running" else 0,
+            "ExitCode": st.get("exit_code") or 0,
+            "Error": st.get("error") or "",
+            "StartedAt": st.get("started_at") or _ZERO_TIME,
+            "FinishedAt": st.get("finished_at") or _ZERO_TIME,
+        },
+        "Image": rec.get("image_id"),
+        "ResolvConfPath": str(engine.layout.container_dir(rec["id"]) / "resolv.conf"),
+        "HostnamePath": str(engine.layout.container_dir(rec["id"]) / "hostname"),
+        "HostsPath": str(engine.layout.container_dir(rec["id"]) / "hosts"),
+        "LogPath": str(_paths(engine, rec["id"]).log),
+        "Name": "/" + rec.get("name", ""),
+        "RestartCount": (rec.get("state") or {}).get("restart_count", 0),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            **to_docker_hostconfig(res),
+            "ReadonlyRootfs": bool(opts.get("read_only")),
+            "CapAdd": opts.get("cap_add") or None,
+            "CapDrop": opts.get("cap_drop") or None,
+            "SecurityOpt": opts.get("security_opt") or None,
+            "Ulimits": opts.get("ulimits") or None,
+            "Binds": binds or None,
+            "Tmpfs": {s.split(":")[0]: s.partition(":")[2] for s in opts.get("tmpfs") or []} or None,
+            "NetworkMode": opts.get("network") or "bridge",
+            "PortBindings": ports,
+            "RestartPolicy": {"Name": restart_name, "MaximumRetryCount": restart_max},
+            "StorageOpt": {"size": str(opts["storage_size"])} if opts.get("storage_size") else None,
+            "AutoRemove": bool(opts.get("auto_remove")),
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": cfg.get("Hostname"),
+            "User": cfg.get("User") or "",
+            "Env": cfg.get("Env") or [],
+            "Cmd": cfg.get("Cmd") or None,
+            "Entrypoint": cfg.get("Entrypoint") or None,
+            "Image": rec.get("image"),
+            "WorkingDir": "" if cfg.get("WorkingDir") == "/" else cfg.get("WorkingDir"),
+            "Labels": rec.get("labels") or {},
+            "StopSignal": cfg.get("StopSignal"),
+            "StopTimeout": opts.get("stop_timeout"),
+            "Tty": bool(opts.get("tty")),
+            "OpenStdin": bool(opts.get("interactive")),
+            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+        },
+        "NetworkSettings": _network_settings(engine, rec),
+    }
+    return data
+
+
+def _network_settings(engine, rec: dict) -> dict:
+    try:
+        from reconciler.engine import network
+        fn = getattr(network, "network_settings", None)
+        if fn is not None:
+            return fn(engine, rec)
+    except DockerMiniError:
+        pass
+    return {}
+
+
+def update_resources(engine, name_or_id: str, resources) -> None:
+    """New limits for a container, applied in place (runc update) when it runs, and recorded."""
+    from reconciler.core.limits import to_oci_resources
+    with engine.mutation():
+        rec = reap(engine, resolve(engine, name_or_id))
+        if observe(engine, rec)["status"] == "running":
+            _runtime(engine).update(rec["id"], to_oci_resources(resources))
+        rec["options"]["resources"] = resources.to_dict()
+        _save(engine, rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# logs
+
+
+@dataclass
+class LogLine:
+    stream: str          # "stdout" | "stderr"
+    timestamp: str       # RFC 3339 with nanoseconds, as conmon wrote it
+    data: bytes          # the line, with its newline when it had one
+
+
+def _parse_log_line(raw: bytes, pending: dict) -> LogLine | None:
+    parts = raw.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    ts, stream, tag = parts[0].decode(errors="replace"), parts[1].decode(errors="replace"), parts[2]
+    content = parts[3] if len(parts) > 3 else b""
+    if tag == b"P":
+        pending[stream] = pending.get(stream, b"") + content
+        return None
+    data = pending.pop(stream, b"") + content + b"\n"
+    return LogLine(stream, ts, data)
+
+
+def _read_lines(f, pending: dict, emit: Callable[[LogLine], Any]) -> int:
+    """Parse the complete lines from f's position; returns the bytes consumed."""
+    used = 0
+    for raw in f:
+        if not raw.endswith(b"\n"):
+            break
+        used += len(raw)
+        item = _parse_log_line(raw, pending)
+        if item is not None:
+            emit(item)
+    return used
+
+
+def read_logs(engine, name_or_id: str, *, tail: int | None = None, follow: bool = False,
+              since: str | None = None) -> Iterator[LogLine]:
+    """The container's output from its k8s-file log; follow keeps reading until it exits."""
+    rec = resolve(engine, name_or_id)
+    log = _paths(engine, rec["id"]).log
+    pending: dict = {}
+    lines: list[LogLine] = []
+    pos, ino = 0, None
+    try:
+        with open(log, "rb") as f:
+            ino = os.fstat(f.fileno()).st_ino
+            pos = _read_lines(f, pending, lines.append)
+    except FileNotFoundError:
+        pass
+    if tail is not None and tail >= 0:
+        lines = lines[len(lines) - tail:] if tail else []
+    yield from lines
+    if not follow:
+        return
+    while True:
+        running = observe(engine, rec, grace=0.05)["status"] == "running"
+        try:
+            with open(log, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_ino != ino or st.st_size < pos:    # conmon rotated the file
+                    ino, pos, pending = st.st_ino, 0, {}
+                f.seek(pos)
+                fresh: list[LogLine] = []
+                pos += _read_lines(f, pending, fresh.append)
+            yield from fresh
+        except FileNotFoundError:
+            if _load(engine, rec["id"]) is None:
+                return
+        if not running:
+            return
+        time.sleep(0.1)

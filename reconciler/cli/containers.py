@@ -1,0 +1,583 @@
+"""Container commands: create, start, run, stop, kill, restart, rm, ps, logs, wait."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from reconciler.cli.common import engine_from
+from reconciler.core import errors
+
+NO_H_HELP = {"help_option_names": ["--help"]}
+RUN_SETTINGS = {"help_option_names": ["--help"], "ignore_unknown_options": False,
+                "allow_interspersed_args": False}
+
+
+def _container_options(f):
+    """The flags `create` and `run` share (Docker's names)."""
+    opts = [
+        click.option("--name", help="Assign a name to the container."),
+        click.option("-e", "--env", "env", multiple=True, help="Set environment variables (K=V, or K from your env)."),
+        click.option("--env-file", "env_files", multiple=True, type=click.Path(dir_okay=False),
+                     help="Read in a file of environment variables."),
+        click.option("-w", "--workdir", help="Working directory inside the container."),
+        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        click.option("-h", "--hostname", help="Container host name."),
+        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities."),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+        click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
+        click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
+        click.option("--network", "--net", "network", default="bridge", show_default=True,
+                     help="Connect a container to a network (bridge, none, host, container:NAME)."),
+        click.option("--ip", help="IPv4 address."),
+        click.option("--mac-address", "mac", help="Container MAC address."),
+        click.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
+        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container (k=v)."),
+        click.option("--restart", default="no", show_default=True, help="Restart policy."),
+        click.option("--stop-signal", help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
+        click.option("-m", "--memory", help="Memory limit."),
+        click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 unlimited."),
+        click.option("--cpus", help="Number of CPUs."),
+        click.option("--cpu-period", help="Limit CPU CFS period."),
+        click.option("--cpu-quota", help="Limit CPU CFS quota."),
+        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--storage-opt", multiple=True, help="Storage driver options (size=1g)."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.argument("image"),
+        click.argument("command", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _labels(items) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise errors.InvalidArgument(f"invalid label {item!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+def _resources(p: dict):
+    flags = ("memory", "memory_swap", "cpus", "cpu_period", "cpu_quota", "cpuset_cpus", "pids_limit")
+    if not any(p.get(k) not in (None, "") for k in flags):
+        return None
+    from reconciler.adapters import cgroups
+    from reconciler.core.limits import parse_resources
+    return parse_resources(memory=p.get("memory"), memory_swap=p.get("memory_swap"), cpus=p.get("cpus"),
+                           cpu_period=p.get("cpu_period"), cpu_quota=p.get("cpu_quota"),
+                           cpuset_cpus=p.get("cpuset_cpus"), pids_limit=p.get("pids_limit"),
+                           host_cpus=cgroups.host_cpus(), host_cpuset=cgroups.host_cpuset())
+
+
+def _storage_size(items) -> int | None:
+    from reconciler.core.units import parse_size
+    size = None
+    for item in items:
+        key, _, value = item.partition("=")
+        if key.strip().lower() != "size" or not value:
+            raise errors.InvalidArgument(f"invalid --storage-opt {item!r}: only size=<size> is supported")
+        size = parse_size(value, "--storage-opt size")
+    return size
+
+
+def build_options(p: dict, *, auto_remove: bool = False):
+    from reconciler.core.ociconfig import parse_env_file
+    from reconciler.engine.containers import CreateOptions
+    env: list[str] = []
+    for path in p.get("env_files") or ():
+        try:
+            text = open(path, encoding="utf-8").read()
+        except OSError as e:
+            raise errors.InvalidArgument(f"--env-file {path}: {e.strerror}") from None
+        env += parse_env_file(text, path, os.environ.get)
+    for item in p.get("env") or ():
+        if "=" in item:
+            env.append(item)
+        elif item in os.environ:
+            env.append(f"{item}={os.environ[item]}")
+    entrypoint = None
+    if p.get("entrypoint") is not None:
+        entrypoint = [p["entrypoint"]] if p["entrypoint"] else []
+    return CreateOptions(
+        image=p["image"], name=p.get("name"), command=list(p["command"]) or None, entrypoint=entrypoint,
+        env=env, workdir=p.get("workdir"), user=p.get("user"), hostname=p.get("hostname"),
+        read_only=bool(p.get("read_only")), cap_add=list(p.get("cap_add") or ()),
+        cap_drop=list(p.get("cap_drop") or ()), security_opt=list(p.get("security_opt") or ()),
+        ulimits=list(p.get("ulimits") or ()), resources=_resources(p),
+        storage_size=_storage_size(p.get("storage_opt") or ()), volumes=list(p.get("volumes") or ()),
+        tmpfs=list(p.get("tmpfs") or ()), network=p.get("network") or "bridge", ip=p.get("ip"),
+        mac=p.get("mac"), ports=list(p.get("ports") or ()), labels=_labels(p.get("labels") or ()),
+        restart=p.get("restart") or "no", stop_signal=p.get("stop_signal"),
+        stop_timeout=p.get("stop_timeout"), tty=bool(p.get("tty")), interactive=bool(p.get("interactive")),
+        auto_remove=auto_remove)
+
+
+@click.command(context_settings=RUN_SETTINGS)
+@_container_options
+@click.pass_context
+def create(ctx, **params):
+    """Create a new container (prints its id)."""
+    from reconciler.engine import containers
+    rec = containers.create(engine_from(ctx), build_options(params))
+    click.echo(rec["id"])
+
+
+# ---------------------------------------------------------------------------------------------
+# output streaming
+
+
+def stream_output(engine, rec: dict, sock) -> None:
+    """Copy a running container's stdout/stderr from conmon's attach socket until it closes."""
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    while True:
+        try:
+            msg = sock.recv(65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not msg:
+            break
+        target = err if msg[0] == 3 else out
+        target.write(msg[1:])
+        target.flush()
+    sock.close()
+
+
+def connect_attach(engine, rec: dict):
+    import socket
+    from reconciler.engine.containers import attach_socket_path
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(str(attach_socket_path(engine, rec)))
+    sock.shutdown(socket.SHUT_WR)   # no stdin from us: the container sees EOF only if -i
+    return sock
+
+
+def _attacher(engine, holder: dict):
+    """An on_created callback that connects to the attach socket before the process runs."""
+    def attach(rec):
+        try:
+            holder["sock"] = connect_attach(engine, rec)
+        except OSError:
+            holder["sock"] = None
+    return attach
+
+
+def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock) -> int:
+    from reconciler.engine import containers
+    try:
+        if sock is not None:
+            stream_output(engine, rec, sock)
+        code = containers.wait(engine, rec["id"])
+    except KeyboardInterrupt:
+        # Docker's non-interactive run forwards the interrupt: stop the container
+        containers.kill(engine, rec["id"], "INT")
+        code = containers.wait(engine, rec["id"])
+    if auto_remove:
+        containers.remove(engine, rec["id"], force=True)
+    return code
+
+
+@click.command(context_settings=RUN_SETTINGS)
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
+@click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
+@_container_options
+@click.pass_context
+def run(ctx, detach, auto_remove, **params):
+    """Create and start a container; in the foreground its output streams and its exit code is ours."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    opts = build_options(params, auto_remove=auto_remove)
+    rec = containers.create(engine, opts)
+    if detach:
+        try:
+            containers.start(engine, rec["id"])
+        except errors.DockerMiniError:
+            if auto_remove:
+                containers.remove(engine, rec["id"], force=True)
+            raise
+        click.echo(rec["id"])
+        return
+    if opts.tty or opts.interactive:
+        try:
+            from reconciler.cli import interactive
+            session = interactive.run_session
+        except (ImportError, AttributeError):
+            raise errors.InvalidArgument("-i/-t need the interactive module (not installed yet)") from None
+        code = session(ctx, engine, rec, auto_remove=auto_remove)
+        ctx.exit(code)
+    holder: dict = {}
+    try:
+        containers.start(engine, rec["id"], on_created=_attacher(engine, holder), cleanup_on_exit=False)
+    except errors.DockerMiniError:
+        if auto_remove:
+            containers.remove(engine, rec["id"], force=True)
+        raise
+    sock = holder.get("sock")
+    if sock is None:
+        for line in containers.read_logs(engine, rec["id"], follow=True):
+            (sys.stderr if line.stream == "stderr" else sys.stdout).buffer.write(line.data)
+    ctx.exit(_follow_and_wait(ctx, engine, rec, auto_remove, sock))
+
+
+# ---------------------------------------------------------------------------------------------
+# lifecycle
+
+
+def _each(names, fn, echo: bool = True) -> None:
+    failed = False
+    for name in names:
+        try:
+            fn(name)
+            if echo:
+                click.echo(name)
+        except errors.DockerMiniError as e:
+            failed = True
+            click.echo(f"docker-mini: error: {e}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def start(ctx, attach, containers_):
+    """Start one or more stopped containers."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    if attach:
+        if len(containers_) != 1:
+            raise errors.InvalidArgument("you cannot start and attach multiple containers at once")
+        rec = containers.resolve(engine, containers_[0])
+        if rec["options"].get("tty") or rec["options"].get("interactive"):
+            from reconciler.cli import interactive
+            ctx.exit(interactive.start_session(ctx, engine, rec))
+        holder: dict = {}
+        rec = containers.start(engine, rec["id"], on_created=_attacher(engine, holder))
+        sock = holder.get("sock")
+        if sock is None:          # it was running already: attach to what comes next
+            try:
+                sock = connect_attach(engine, rec)
+            except OSError:
+                sock = None
+        ctx.exit(_follow_and_wait(ctx, engine, rec, False, sock))
+    _each(containers_, lambda n: containers.start(engine, n))
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def stop(ctx, timeout, containers_):
+    """Stop one or more running containers."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    _each(containers_, lambda n: containers.stop(engine, n, timeout))
+
+
+@click.command()
+@click.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def kill(ctx, signal_, containers_):
+    """Kill one or more running containers."""
+    from reconciler.core.ociconfig import parse_signal
+    from reconciler.engine import containers
+    parse_signal(signal_)
+    engine = engine_from(ctx)
+    _each(containers_, lambda n: containers.kill(engine, n, signal_))
+
+
+@click.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def restart(ctx, timeout, containers_):
+    """Restart one or more containers."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    _each(containers_, lambda n: containers.restart(engine, n, timeout))
+
+
+@click.command()
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
+@click.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx, force, volumes, containers_):
+    """Remove one or more containers."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    _each(containers_, lambda n: containers.remove(engine, n, force=force))
+
+
+@click.command()
+@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@click.pass_context
+def wait(ctx, containers_):
+    """Block until one or more containers stop, then print their exit codes."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    _each(containers_, lambda n: click.echo(containers.wait(engine, n)), echo=False)
+
+
+@click.command("container-cleanup", hidden=True)
+@click.argument("container_id")
+@click.argument("token", required=False)
+@click.pass_context
+def cleanup(ctx, container_id, token):
+    """(internal) Run by conmon when a container's process ends."""
+    from reconciler.engine import containers
+    containers.cleanup(engine_from(ctx), container_id, token)
+
+
+# ---------------------------------------------------------------------------------------------
+# ps
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if seconds < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text or text.startswith("0001-"):
+        return None
+    import calendar
+    main, _, frac = text.rstrip("Z").partition(".")
+    frac = frac.split("+")[0]
+    try:
+        t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def status_text(c, now: float) -> str:
+    if c.status == "running":
+        started = parse_time(c.started_at) or now
+        return f"Up {human_duration(max(0.0, now - started))}"
+    if c.status == "exited":
+        finished = parse_time(c.finished_at)
+        if finished is None:
+            return "Created"
+        return f"Exited ({c.exit_code}) {human_duration(max(0.0, now - finished))} ago"
+    if c.status == "removing":
+        return "Removal In Progress"
+    if c.status == "dead":
+        return "Dead"
+    return "Created"
+
+
+def ports_text(ports: list) -> str:
+    out = []
+    for p in ports or []:
+        if not isinstance(p, dict):
+            out.append(str(p))
+            continue
+        host_ip = p.get("host_ip") or "0.0.0.0"
+        out.append(f"{host_ip}:{p.get('host_port')}->{p.get('container_port')}/{p.get('proto', 'tcp')}")
+    return ", ".join(out)
+
+
+STACK_LABEL = "io.docker-mini.stack"
+
+
+def _matches(c, filters: list[tuple[str, str]]) -> bool:
+    for key, value in filters:
+        if key == "label":
+            k, sep, v = value.partition("=")
+            if k not in c.labels or (sep and c.labels[k] != v):
+                return False
+        elif key == "name":
+            if value.lstrip("/") not in c.name:
+                return False
+        elif key == "id":
+            if not c.id.startswith(value):
+                return False
+        elif key == "status":
+            if c.status != value:
+                return False
+        elif key == "ancestor":
+            if value not in (c.image, c.image_id) and not c.image_id.removeprefix("sha256:").startswith(value):
+                return False
+        else:
+            raise errors.InvalidArgument(f"invalid filter {key!r}", hint="use label, name, id, status or ancestor")
+    return True
+
+
+def _row(c, now: float, no_trunc: bool) -> dict:
+    cmd = c.command
+    created = parse_time(c.created) or now
+    return {
+        "ID": c.id if no_trunc else c.id[:12],
+        "Image": c.image,
+        "Command": f'"{cmd}"' if no_trunc or len(cmd) <= 20 else f'"{cmd[:19]}…"',
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "RunningFor": f"{human_duration(max(0.0, now - created))} ago",
+        "Status": status_text(c, now),
+        "State": c.status,
+        "Ports": ports_text(c.ports),
+        "Names": c.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
+        "Stack": c.labels.get(STACK_LABEL, ""),
+        "Networks": (c.record.get("options") or {}).get("network", ""),
+        "Mounts": ",".join(v.split(":")[0] for v in (c.record.get("options") or {}).get("volumes", [])),
+        "LocalVolumes": "0",
+        "Size": "",
+    }
+
+
+def render_template(template: str, obj) -> str:
+    """A small subset of Go templates: {{.Field}}, {{.A.B}}, {{json .X}}, {{json .}}, \\t and \\n."""
+    import re
+
+    def lookup(path: str):
+        value = obj
+        for part in [p for p in path.split(".") if p]:
+            if isinstance(value, dict):
+                value = value.get(part)
+            else:
+                value = getattr(value, part, None)
+        return value
+
+    def sub(m):
+        expr = m.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(lookup(expr[5:].strip()), separators=(",", ":"))
+        if expr.startswith("."):
+            value = lookup(expr)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if value is None:
+                return "<no value>"
+            if isinstance(value, (dict, list)):
+                return json.dumps(value, separators=(",", ":"))
+            return str(value)
+        raise errors.InvalidArgument(f"unsupported template expression {{{{{expr}}}}}")
+
+    text = template.replace("\\t", "\t").replace("\\n", "\n")
+    return re.sub(r"\{\{(.*?)\}\}", sub, text)
+
+
+@click.command(context_settings=NO_H_HELP)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (label=, name=, id=, status=, ancestor=).")
+@click.option("--format", "fmt", help="json, table, or a template like '{{.ID}} {{.Names}}'.")
+@click.pass_context
+def ps(ctx, all_, quiet, no_trunc, filters, fmt):
+    """List containers."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    parsed = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise errors.InvalidArgument(f"bad filter {f!r}: expected key=value")
+        parsed.append((key.strip(), value.strip()))
+    if any(k == "status" for k, _ in parsed):
+        all_ = True
+    items = [c for c in containers.list_containers(engine, all=all_) if _matches(c, parsed)]
+    now = time.time()
+    out = sys.stdout
+    if quiet:
+        out.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in items))
+        return
+    rows = [_row(c, now, no_trunc) for c in items]
+    if fmt == "json":
+        out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
+                          for r in rows))
+        return
+    if fmt and fmt != "table":
+        template = fmt[6:] if fmt.startswith("table ") else fmt
+        out.write("".join(render_template(template, r) + "\n" for r in rows))
+        return
+    columns = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
+               ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")]
+    if any(r["Stack"] for r in rows):
+        columns.append(("STACK", "Stack"))
+    table = [[h for h, _ in columns]] + [[r[k] for _, k in columns] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    lines = []
+    for row in table:
+        cells = [cell.ljust(widths[i]) if i < len(columns) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("   ".join(cells).rstrip() + "\n")
+    out.write("".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# logs
+
+
+def _docker_ts(ts: str) -> str:
+    return ts.replace("+00:00", "Z")
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
+@click.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.argument("container")
+@click.pass_context
+def logs(ctx, follow, tail, timestamps, container):
+    """Fetch the logs of a container."""
+    from reconciler.engine import containers
+    engine = engine_from(ctx)
+    if tail == "all":
+        n = None
+    else:
+        try:
+            n = int(tail)
+        except ValueError:
+            raise errors.InvalidArgument(f"invalid --tail {tail!r}: a number or all") from None
+        if n < 0:
+            n = None
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for line in containers.read_logs(engine, container, tail=n, follow=follow):
+        target = err if line.stream == "stderr" else out
+        if timestamps:
+            target.write(_docker_ts(line.timestamp).encode() + b" ")
+        target.write(line.data)
+        if follow:
+            target.flush()
