@@ -158,7 +158,6 @@ def test_env_change_recreates_only_that_container():
     ("    volumes: ['/srv:/srv:ro']\n", "spec changed: volumes"),
     ("    network: none\n", "spec changed: network"),
     ("    network: host\n", "spec changed: hostname, network"),
-    ("    restart: always\n", "spec changed: restart"),
     ("    stop_signal: SIGINT\n", "spec changed: stop_signal"),
     ("    stop_grace_period: 30s\n", "spec changed: stop_grace_period"),
     ("    labels: {tier: front}\n", "spec changed: labels"),
@@ -225,6 +224,13 @@ def test_limit_changes_are_applied_in_place(before, after, cause):
     assert summary(plan(new, observed(converged(old)))) == [("update_resources", "shop-web", cause)]
 
 
+def test_restart_policy_change_needs_no_new_container():
+    # the watcher applies restart policies from the spec; the container itself does not carry one
+    old = stack(f"  web:\n    image: {IMG}\n")
+    new = stack(f"  web:\n    image: {IMG}\n    restart: always\n")
+    assert plan(new, observed(converged(old))) == []
+
+
 def test_unknown_current_limits_are_not_compared():
     s = stack(WEB_DB)
     assert plan(s, observed(converged(s, db={"resources": None}))) == []
@@ -242,6 +248,12 @@ def test_exited_container_is_started_by_apply_whatever_its_policy():
     s = stack(WEB_DB)
     obs = converged(s, web={"status": "exited", "exit_code": 1})
     assert summary(plan(s, observed(obs))) == [("start", "shop-web", "not running: exited (1)")]
+
+
+def test_dead_container_is_recreated():
+    s = stack(WEB_DB)
+    assert summary(plan(s, observed(converged(s, web={"status": "dead"})))) == [
+        ("recreate", "shop-web", "dead (left half-made or half-removed)")]
 
 
 def test_created_container_is_started():

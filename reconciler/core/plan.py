@@ -32,7 +32,7 @@ class ObservedContainer:
     spec_hash: str | None = None
     spec: Mapping | None = None          # the hashed fields it was created from (label), if readable
     image_digest: str | None = None
-    status: str = "running"              # created | running | exited | paused | dead
+    status: str = "running"              # created | running | exited | paused | dead (broken)
     exit_code: int | None = None
     resources: Resources | None = None   # limits applied now (None: unknown, not compared)
     restart_count: int = 0               # restarts by the watcher since the last clean run
@@ -179,6 +179,8 @@ class _Planner:
 
 
 def _recreate_reasons(spec: ServiceSpec, c: ObservedContainer, image_id: str | None) -> list[str]:
+    if c.status == "dead":
+        return ["dead (left half-made or half-removed)"]
     reasons = []
     version = hash_version(c.spec_hash or "")
     if not c.spec_hash:

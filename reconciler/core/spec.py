@@ -64,7 +64,7 @@ class ServiceSpec:
     ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
     network: str = "bridge"
-    restart: str = "no"
+    restart: str = "no"                           # applied by the watcher: not hashed
     depends_on: tuple[str, ...] = ()              # services, including a container:NAME network peer
     stop_signal: str | None = None
     stop_grace_period: int | None = None          # seconds
@@ -88,7 +88,6 @@ class ServiceSpec:
             "ports": list(self.ports),
             "volumes": list(self.volumes),
             "network": None if self.network == "bridge" else self.network,
-            "restart": None if self.restart == "no" else self.restart,
             "stop_signal": self.stop_signal,
             "stop_grace_period": self.stop_grace_period,
             "labels": dict(self.labels),

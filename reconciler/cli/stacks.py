@@ -1,0 +1,129 @@
+"""plan, apply, down and watch: declarative stacks.
+
+Exit codes: 0 converged (or nothing to do), 2 changes pending (plan, apply --dry-run),
+1 failed (an invalid spec included: its errors are printed, each with file:line).
+"""
+
+from __future__ import annotations
+
+
+import click
+
+from reconciler.cli.common import engine_from
+from reconciler.core.errors import SpecError
+
+EXIT_PENDING = 2
+EXIT_FAILED = 1
+
+spec_option = click.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
+                           help="A stack spec, or a directory of *.yaml files forming one stack.")
+
+
+def _load(ctx, spec: str):
+    from reconciler.engine import stacks
+
+    engine = engine_from(ctx)
+    try:
+        return engine, stacks.load(engine, spec)
+    except SpecError as e:
+        click.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+def print_plan(name: str, actions) -> None:
+    if not actions:
+        click.echo(f"{name}: converged, nothing to do")
+        return
+    click.echo(f"{name}: {len(actions)} action{'s' if len(actions) != 1 else ''}")
+    width = max(len(a.target) for a in actions)
+    for a in actions:
+        click.echo(f"  {a.kind:<16} {a.target:<{width}}  {a.cause}")
+
+
+def progress(action, status: str, text: str | None) -> None:
+    if status == "start":
+        return
+    label = {"done": "done", "failed": "FAILED", "skipped": "skipped"}[status]
+    line = f"  {label:<8} {action.kind} {action.target}"
+    if status == "done":
+        click.echo(f"{line}  ({text})")
+    else:
+        click.echo(f"{line}: {text}", err=status == "failed")
+
+
+def _finish(ctx, name: str, result) -> None:
+    outcome = result.outcome
+    click.echo(f"{name}: {outcome.summary()}")
+    if not outcome.ok:
+        for action, why in outcome.failed:
+            click.echo(f"docker-mini: {action.kind} {action.target} failed: {why}", err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+@click.command()
+@spec_option
+@click.pass_context
+def plan(ctx, spec):
+    """Show what `apply` would do, and why (exit 2 when changes are pending)."""
+    from reconciler.engine import stacks
+
+    engine, stack = _load(ctx, spec)
+    actions = stacks.plan_stack(engine, stack)
+    print_plan(stack.name, actions)
+    ctx.exit(EXIT_PENDING if actions else 0)
+
+
+@click.command()
+@spec_option
+@click.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
+@click.pass_context
+def apply(ctx, spec, dry_run):
+    """Converge the host to a stack spec: pull, create, start, update, stop, remove."""
+    from reconciler.engine import stacks
+
+    engine, stack = _load(ctx, spec)
+    result = stacks.apply(engine, stack, dry_run=dry_run, progress=progress,
+                          on_plan=lambda actions: print_plan(stack.name, actions))
+    if dry_run:
+        ctx.exit(EXIT_PENDING if result.planned else 0)
+    if result.planned:
+        _finish(ctx, stack.name, result)
+
+
+@click.command()
+@spec_option
+@click.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
+@click.option("--dry-run", is_flag=True, help="Print the plan only.")
+@click.pass_context
+def down(ctx, spec, rmi, dry_run):
+    """Stop and remove a stack's containers (its images too with --rmi)."""
+    from reconciler.engine import stacks
+
+    engine, stack = _load(ctx, spec)
+    result = stacks.down(engine, stack, remove_images=rmi, progress=progress, dry_run=dry_run,
+                         on_plan=lambda actions: print_plan(stack.name, actions))
+    if dry_run:
+        ctx.exit(EXIT_PENDING if result.planned else 0)
+    if result.planned:
+        _finish(ctx, stack.name, result)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=True))
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.2, None),
+              metavar="SECONDS", help="Reconcile at least this often (repairs drift).")
+@click.option("--debounce", default=0.5, show_default=True, type=click.FloatRange(0, None),
+              metavar="SECONDS", help="Wait this long after the last change to the spec.")
+@click.pass_context
+def watch(ctx, directory, interval, debounce):
+    """Keep the host converged to the spec in DIRECTORY: at start, on every change, and every
+    --interval seconds; restart policies with backoff. SIGTERM stops it (containers keep running),
+    SIGHUP reloads."""
+    from reconciler import log
+    from reconciler.watch import Watcher
+
+    settings_level = ctx.find_root().params.get("log_level") or "warning"
+    log.configure("info" if settings_level == "warning" else settings_level)
+    engine = engine_from(ctx)
+    watcher = Watcher(engine, directory, interval=interval, debounce=debounce)
+    ctx.exit(watcher.run())

@@ -1,0 +1,224 @@
+"""Run a plan's actions through engine.containers and engine.images.
+
+An action runs once every action it depends on has succeeded; when one fails, the actions that
+depend on it (directly or not) are skipped and the rest proceeds. Pulls run side by side (they
+wait on the network); every other action runs one at a time, because the container, lease and
+nftables state files are read-modify-written under the process-wide lock, which threads share.
+
+Recreate keeps the stack from ending with neither container: the old container's options are
+read first, then it is stopped and removed (its name, address and ports are what the new one
+needs), then the new one is created; if that create fails, the old container is created again
+from its own options (and started if it ran), and the action fails saying so.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from reconciler.core.errors import DockerMiniError, ImageNotFound
+from reconciler.core.plan import Action
+from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC, LABEL_SPEC_HASH,
+                                  LABEL_STACK, ServiceSpec, Stack, canonical_json)
+
+PARALLEL_KINDS = {"pull"}
+
+Progress = Callable[[Action, str, str | None], None]   # (action, "start"|"done"|"failed"|"skipped", text)
+
+
+@dataclass
+class Outcome:
+    done: list[Action] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    skipped: list[tuple[Action, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    def summary(self) -> str:
+        parts = [f"{len(self.done)} done"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts)
+
+
+def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress | None = None,
+            workers: int = 4) -> Outcome:
+    outcome = Outcome()
+    report = progress or (lambda *a: None)
+    pending = {a.id: a for a in actions}
+    state: dict[str, str] = {}                 # id -> done | failed | skipped
+    serial = threading.Lock()
+
+    def run(action: Action) -> float:
+        if action.kind in PARALLEL_KINDS:
+            return _timed(run_action, engine, stack, action)
+        with serial:
+            return _timed(run_action, engine, stack, action)
+
+    with futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running: dict[futures.Future, Action] = {}
+        while pending or running:
+            for aid, action in list(pending.items()):
+                bad = [d for d in action.deps if state.get(d) in ("failed", "skipped")]
+                if bad:
+                    del pending[aid]
+                    state[aid] = "skipped"
+                    why = f"needs {bad[0]}, which {state[bad[0]]}"
+                    outcome.skipped.append((action, why))
+                    report(action, "skipped", why)
+                elif all(state.get(d) == "done" for d in action.deps):
+                    del pending[aid]
+                    report(action, "start", None)
+                    running[pool.submit(run, action)] = action
+            if not running:
+                # deps naming actions not in this plan: nothing can ever start them
+                for aid, action in list(pending.items()):
+                    del pending[aid]
+                    state[aid] = "skipped"
+                    outcome.skipped.append((action, "needs an action not in the plan"))
+                    report(action, "skipped", "needs an action not in the plan")
+                break
+            finished, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for fut in finished:
+                action = running.pop(fut)
+                try:
+                    elapsed = fut.result()
+                except DockerMiniError as e:
+                    state[action.id] = "failed"
+                    outcome.failed.append((action, str(e)))
+                    report(action, "failed", str(e))
+                except Exception as e:          # a bug must not hide the rest of the run
+                    state[action.id] = "failed"
+                    outcome.failed.append((action, f"{type(e).__name__}: {e}"))
+                    report(action, "failed", f"{type(e).__name__}: {e}")
+                else:
+                    state[action.id] = "done"
+                    outcome.done.append(action)
+                    report(action, "done", f"{elapsed:.2f}s")
+    return outcome
+
+
+def _timed(fn, *args) -> float:
+    t0 = time.monotonic()
+    fn(*args)
+    return time.monotonic() - t0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run_action(engine, stack: Stack, action: Action) -> None:
+    from reconciler.engine import containers, images
+
+    spec = stack.containers.get(action.details.get("service", ""))
+    target = action.details.get("id") or action.target
+    kind = action.kind
+    if kind == "pull":
+        images.pull(engine, action.target)
+    elif kind == "create":
+        create_container(engine, stack, spec)
+    elif kind == "start":
+        containers.start(engine, target)
+    elif kind == "stop":
+        containers.stop(engine, target, timeout=spec.stop_grace_period if spec else None)
+    elif kind == "remove":
+        containers.remove(engine, target, force=True)
+    elif kind == "recreate":
+        recreate(engine, stack, spec, target, start=action.details.get("start", True))
+    elif kind == "update_resources":
+        containers.update_resources(engine, target, spec.resources)
+    elif kind == "remove_image":
+        images.remove_images(engine, [action.target], force=False)
+    else:
+        raise DockerMiniError(f"unknown action kind {kind!r}")
+
+
+def stack_labels(stack: Stack, spec: ServiceSpec, image_id: str) -> dict[str, str]:
+    return {
+        **dict(spec.labels),
+        LABEL_STACK: stack.name,
+        LABEL_SERVICE: spec.name,
+        LABEL_SPEC_HASH: spec.spec_hash,
+        LABEL_IMAGE_DIGEST: image_id,
+        LABEL_SPEC: canonical_json(spec.hashed_fields()),
+    }
+
+
+def create_options(stack: Stack, spec: ServiceSpec, image_id: str):
+    from reconciler.engine.containers import CreateOptions
+
+    return CreateOptions(
+        image=spec.image,
+        name=spec.container_name,
+        command=list(spec.command) if spec.command is not None else None,
+        entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+        env=list(spec.env),
+        workdir=spec.working_dir,
+        user=spec.user,
+        hostname=spec.hostname,
+        resources=None if spec.resources.is_unlimited else spec.resources,
+        storage_size=spec.disk,
+        volumes=list(spec.volumes),
+        network=spec.network,
+        ip=spec.ip,
+        mac=spec.mac,
+        ports=list(spec.ports),
+        labels=stack_labels(stack, spec, image_id),
+        # stack containers are restarted by the watcher, per the spec's policy and with its
+        # backoff; a policy here would make conmon's exit command restart them as well
+        restart="no",
+        stop_signal=spec.stop_signal,
+        stop_timeout=spec.stop_grace_period,
+    )
+
+
+def local_image(engine, stack: Stack, ref: str):
+    """The image record for ref: local, else pulled unless the pull policy is never."""
+    from reconciler.engine import images
+
+    if stack.image_spec(ref).pull == "never":
+        try:
+            return engine.images.resolve(ref)
+        except ImageNotFound:
+            raise ImageNotFound(f"image {ref} is not present and its pull policy is never",
+                                hint=f"docker-mini pull {ref}") from None
+    return images.ensure_image(engine, ref)
+
+
+def create_container(engine, stack: Stack, spec: ServiceSpec) -> dict:
+    from reconciler.engine import containers
+
+    image = local_image(engine, stack, spec.image)
+    return containers.create(engine, create_options(stack, spec, image.id))
+
+
+def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool) -> None:
+    from reconciler.engine import containers
+    from reconciler.engine.containers import CreateOptions
+
+    image = local_image(engine, stack, spec.image)      # fails before the old one is touched
+    record = containers.resolve(engine, old)
+    old_opts = CreateOptions.from_dict(record.get("options") or {})
+    old_opts.name = record.get("name") or old_opts.name
+    was_running = (containers.inspect_container(engine, record["id"]).get("State") or {}).get("Running")
+    containers.stop(engine, record["id"], timeout=spec.stop_grace_period)
+    containers.remove(engine, record["id"], force=True)
+    try:
+        containers.create(engine, create_options(stack, spec, image.id))
+    except DockerMiniError as e:
+        try:
+            containers.create(engine, old_opts)
+            if was_running:
+                containers.start(engine, old_opts.name)
+        except DockerMiniError as e2:
+            raise type(e)(f"{e}; restoring the previous container failed too: {e2}") from None
+        raise type(e)(f"{e} (the previous container was restored)", hint=e.hint) from None
+    if start:
+        containers.start(engine, spec.container_name)

@@ -1,0 +1,79 @@
+"""Observe the actual state a stack's plan is made against: the local images its spec names and
+every container (the planner itself keeps to this stack's), with labels, status and limits."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.core.errors import DockerMiniError
+from reconciler.core.limits import Resources
+from reconciler.core.plan import Observed, ObservedContainer
+from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC, LABEL_SPEC_HASH,
+                                  LABEL_STACK, Stack)
+
+# container.json statuses that mean a create or a remove was cut short (kill -9): the planner
+# recreates such a container.
+BROKEN = {"creating", "removing", "dead"}
+
+
+def local_image_id(engine, ref: str) -> str | None:
+    from reconciler.core.errors import ImageNotFound
+    try:
+        return engine.images.resolve(ref).id
+    except (ImageNotFound, KeyError, FileNotFoundError):
+        return None
+
+
+def observe_images(engine, stack: Stack) -> dict[str, str]:
+    found = {}
+    for img in stack.images:
+        image_id = local_image_id(engine, img.ref)
+        if image_id:
+            found[img.ref] = image_id
+    return found
+
+
+def observed_container(state, restart_counts: dict | None = None) -> ObservedContainer:
+    labels = state.labels or {}
+    record = state.record or {}
+    spec = None
+    try:
+        spec = json.loads(labels[LABEL_SPEC]) if LABEL_SPEC in labels else None
+    except ValueError:
+        pass
+    resources = None
+    options = record.get("options") or {}
+    if "resources" in options:
+        resources = Resources.from_dict(options.get("resources") or {})
+    status = "dead" if state.status in BROKEN else state.status
+    restarts = (restart_counts or {}).get(state.id)
+    if restarts is None:
+        restarts = (record.get("state") or {}).get("restart_count", 0) or 0
+    return ObservedContainer(
+        name=state.name, id=state.id, stack=labels.get(LABEL_STACK), service=labels.get(LABEL_SERVICE),
+        spec_hash=labels.get(LABEL_SPEC_HASH), spec=spec,
+        image_digest=labels.get(LABEL_IMAGE_DIGEST) or record.get("image_id"),
+        status=status, exit_code=state.exit_code, resources=resources, restart_count=restarts)
+
+
+def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observed:
+    """restart_counts: container id -> restarts by the watcher (its backoff state)."""
+    from reconciler.engine import containers
+
+    wanted = {s.container_name for s in stack.containers.values()}
+    found = {}
+    for state in containers.list_containers(engine, all=True):
+        labels = state.labels or {}
+        if labels.get(LABEL_STACK) == stack.name or state.name in wanted:
+            found[state.name] = observed_container(state, restart_counts)
+    return Observed(images=observe_images(engine, stack), containers=found)
+
+
+def stack_containers(engine, stack_name: str) -> list:
+    """Every container labelled with this stack (ContainerState rows)."""
+    from reconciler.engine import containers
+    try:
+        rows = containers.list_containers(engine, all=True)
+    except DockerMiniError:
+        raise
+    return [r for r in rows if (r.labels or {}).get(LABEL_STACK) == stack_name]

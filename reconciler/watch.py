@@ -1,0 +1,258 @@
+"""`docker-mini watch DIR`: keep the host converged to the stack spec in DIR.
+
+Reconciles at start, after every change under DIR (debounced; the spec is read again each
+time), on SIGHUP, and every --interval seconds, which repairs drift: a container that died, was
+removed or was killed from outside. The watcher is the restart authority for stack containers
+(they are created without a runtime restart policy): an exited container is started again as
+its spec's `restart` says, with a per-container exponential backoff (1 s doubling to 5 min,
+forgotten after 10 min of clean running) kept on disk in the container's directory
+(restart-backoff.json), so `ps` can show `Restarting (1) 4 seconds ago` and a restarted
+watcher keeps it. A crash-looping container never makes the loop spin: the loop only wakes on
+a change, a signal, the interval or the next due restart.
+
+An invalid spec is reported and the last good one is kept. SIGTERM/SIGINT stop the watcher
+after the reconcile in progress (containers keep running).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+from reconciler.adapters import statedb
+from reconciler.core.errors import DockerMiniError, SpecError
+from reconciler.core.plan import Action
+
+BACKOFF_FILE = "restart-backoff.json"
+FIRST_DELAY = 1.0
+MAX_DELAY = 300.0
+CLEAN_RUN_RESET = 600.0
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Backoff:
+    """Per-container restart backoff, on disk under the container's directory."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def path(self, container_id: str) -> Path:
+        return self.engine.layout.container_dir(container_id) / BACKOFF_FILE
+
+    def read(self, container_id: str) -> dict:
+        try:
+            return statedb.read_json(self.path(container_id), default={}) or {}
+        except DockerMiniError:
+            return {}
+
+    def restart_counts(self, ids) -> dict[str, int]:
+        return {cid: self.read(cid).get("count", 0) for cid in ids}
+
+    def due(self, container_id: str, now: float) -> float:
+        """When this container may be restarted next (epoch seconds)."""
+        entry = self.read(container_id)
+        if not entry:
+            return 0.0
+        if now - entry.get("last_restart", 0) > CLEAN_RUN_RESET + entry.get("delay", 0):
+            return 0.0                          # it ran long enough: start over
+        return entry.get("last_restart", 0) + entry.get("delay", 0)
+
+    def record_restart(self, container_id: str, policy: str, exit_code, now: float) -> dict:
+        entry = self.read(container_id)
+        if entry and now - entry.get("last_restart", 0) > CLEAN_RUN_RESET + entry.get("delay", 0):
+            entry = {}
+        count = entry.get("count", 0) + 1
+        delay = FIRST_DELAY if not entry else min(entry.get("delay", FIRST_DELAY) * 2, MAX_DELAY)
+        entry = {"count": count, "delay": delay, "last_restart": now, "policy": policy,
+                 "last_exit_code": exit_code, "restarted_at": _iso(now), "next_restart": None}
+        self._write(container_id, entry)
+        return entry
+
+    def hold(self, container_id: str, policy: str, exit_code, due: float) -> None:
+        """The container waits for its restart: ps shows it as Restarting."""
+        entry = self.read(container_id)
+        if entry.get("next_restart") != _iso(due):
+            entry.update({"next_restart": _iso(due), "policy": policy, "last_exit_code": exit_code})
+            self._write(container_id, entry)
+
+    def _write(self, container_id: str, entry: dict) -> None:
+        if self.path(container_id).parent.is_dir():      # never recreate a removed container's dir
+            statedb.write_json(self.path(container_id), entry)
+
+
+class Watcher:
+    def __init__(self, engine, directory: str | os.PathLike, *, interval: float = 10.0,
+                 debounce: float = 0.5):
+        self.engine = engine
+        self.directory = Path(directory)
+        self.interval = interval
+        self.debounce = debounce
+        self.log = structlog.get_logger("docker-mini.watch")
+        self.stack = None                     # the last good spec
+        self.backoff = Backoff(engine)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload = True                   # read the spec on the next pass
+        self._next_restart: float | None = None
+
+    # signals and file changes ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wake.set()
+
+    def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGHUP:
+            self.log.info("reload requested", signal="SIGHUP")
+            self.request_reload()
+        else:
+            self.log.info("stopping", signal=signal.Signals(signum).name)
+            self.stop()
+
+    def _watch_files(self) -> None:
+        import watchfiles
+
+        target = self.directory if self.directory.is_dir() else self.directory.parent
+        only = None if self.directory.is_dir() else self.directory.resolve()
+        try:
+            for changes in watchfiles.watch(target, stop_event=self._stop,
+                                            debounce=int(self.debounce * 1000), step=50,
+                                            raise_interrupt=False, recursive=True):
+                paths = sorted({p for _, p in changes if only is None or Path(p).resolve() == only})
+                if paths:
+                    self.log.info("spec changed", paths=paths)
+                    self.request_reload()
+        except Exception as e:               # the timer still repairs drift without it
+            self.log.error("file watching stopped", error=str(e))
+
+    # the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Until SIGTERM/SIGINT. Returns the exit code (0; 1 if no spec was ever valid)."""
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        watcher = threading.Thread(target=self._watch_files, name="watch-files", daemon=True)
+        watcher.start()
+        self.log.info("watching", directory=str(self.directory), interval=self.interval)
+        try:
+            while not self._stop.is_set():
+                self.reconcile_once()
+                if self._stop.is_set() or self._reload:
+                    continue                    # a change came in during the pass
+                timeout = self.interval
+                if self._next_restart is not None:
+                    timeout = max(0.05, min(timeout, self._next_restart - time.time()))
+                self._wake.wait(timeout)
+                self._wake.clear()
+        finally:
+            for sig, old in handlers.items():
+                signal.signal(sig, old)
+            self._stop.set()
+            watcher.join(timeout=2)
+            self.log.info("stopped")
+        return 0 if self.stack is not None else 1
+
+    def load(self) -> None:
+        from reconciler.engine import stacks
+
+        self._reload = False
+        try:
+            stack = stacks.load(self.engine, self.directory)
+        except SpecError as e:
+            errors = [str(x) for x in getattr(e, "errors", [e])]
+            self.log.error("invalid spec, keeping the last good one", errors=errors,
+                           keeping=self.stack.name if self.stack else None)
+            return
+        if self.stack is not None and stack.name != self.stack.name:
+            self.log.warning("stack renamed: the old stack's containers are left alone",
+                             old=self.stack.name, new=stack.name)
+        if self.stack != stack:
+            self.log.info("spec loaded", stack=stack.name, containers=len(stack.containers))
+        self.stack = stack
+
+    def reconcile_once(self) -> None:
+        from reconciler.engine import stacks
+
+        if self._reload:
+            self.load()
+        if self.stack is None:
+            return
+        self._next_restart = None
+        stack = self.stack
+        try:
+            ids = [c.id for c in self._stack_rows(stack)]
+            result = stacks.apply(self.engine, stack, restart_policies=True,
+                                  restart_counts=self.backoff.restart_counts(ids),
+                                  filter_actions=self._gate_restarts, progress=self._progress)
+        except DockerMiniError as e:
+            self.log.error("reconcile failed", stack=stack.name, error=str(e))
+            return
+        except Exception as e:                     # keep serving; the next pass tries again
+            self.log.exception("reconcile crashed", stack=stack.name, error=str(e))
+            return
+        if result.planned:
+            self.log.info("reconciled", stack=stack.name, summary=result.outcome.summary(),
+                          failed=[f"{a.kind} {a.target}: {why}" for a, why in result.outcome.failed])
+
+    def _stack_rows(self, stack):
+        from reconciler.engine.observe import stack_containers
+        return stack_containers(self.engine, stack.name)
+
+    def _gate_restarts(self, actions: list[Action]) -> list[Action]:
+        """Hold back restarts whose backoff has not expired; record the others."""
+        now = time.time()
+        out, held = [], set()
+        for a in actions:
+            if any(d in held for d in a.deps):
+                held.add(a.id)                  # waits for a held restart: the next pass
+                continue
+            if a.kind != "start" or "restart policy" not in a.cause:
+                out.append(a)
+                continue
+            cid = a.details.get("id", "")
+            due = self.backoff.due(cid, now)
+            svc = self.stack.containers.get(a.details.get("service", ""))
+            policy = svc.restart if svc else "?"
+            code = _exit_code(a.cause)
+            if due > now:
+                self.backoff.hold(cid, policy, code, due)
+                self._next_restart = due if self._next_restart is None else min(self._next_restart, due)
+                held.add(a.id)
+                self.log.info("restart delayed", container=a.target, cause=a.cause,
+                              in_seconds=round(due - now, 1))
+                continue
+            entry = self.backoff.record_restart(cid, policy, code, now)
+            self.log.info("restarting", container=a.target, cause=a.cause, restart=entry["count"],
+                          next_delay=entry["delay"])
+            out.append(a)
+        return out
+
+    def _progress(self, action: Action, status: str, text: str | None) -> None:
+        if status == "start":
+            return
+        level = self.log.info if status == "done" else self.log.error
+        level(status, action=action.kind, target=action.target, cause=action.cause, detail=text)
+
+
+def _exit_code(cause: str):
+    if cause.startswith("exited (") and ")" in cause:
+        try:
+            return int(cause[len("exited ("):cause.index(")")])
+        except ValueError:
+            return None
+    return None
