@@ -1,0 +1,260 @@
+"""Image records as the seed keeps them: overlay-images/<id>/images.json plus big-data files.
+
+    images.json   {"id": hex, "digest": "sha256:<manifest>", "digests": [...], "names": [...],
+                   "layer": <top chain id hex>, "big-data-names": [...], "big-data-sizes": {...},
+                   "big-data-digests": {...}, "created": RFC 3339, "loaded": RFC 3339}
+    =<base64(d)>  the raw bytes of the config (d = its digest, = the image id) and of each manifest
+
+Names are canonical references ("docker.io/library/busybox:latest", "host:5000/x@sha256:…").
+A name belongs to one image at a time: registering it on an image takes it from any other.
+images.json is written last (big-data first), so a crash leaves either no image or a whole one.
+Every write is atomic (the engine hands in the state-file writer); callers hold the engine's
+mutation lock for register/remove/untag.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
+from reconciler.core.layout import Layout
+from reconciler.core.reference import Reference, parse_reference
+
+RECORD_FILE = "images.json"
+_HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+
+
+def big_data_file(key: str) -> str:
+    encoded = base64.b64encode(key.encode()).decode()
+    if "/" in encoded:  # never for "sha256:<hex>" keys; refuse rather than write a path
+        raise StorageError(f"big-data key {key!r} cannot be a file name")
+    return "=" + encoded
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _full(x: str) -> str:
+    return x if x.startswith("sha256:") else "sha256:" + x
+
+
+def _hex(x: str) -> str:
+    return x.split(":", 1)[1] if ":" in x else x
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str                           # "sha256:<hex>" (digest of the config bytes)
+    digest: str                       # the manifest digest it was last pulled by
+    names: tuple[str, ...]            # canonical references
+    layer: str                        # top chain id, "sha256:<hex>"
+    created: str
+    loaded: str
+    digests: tuple[str, ...] = ()     # every manifest digest seen for this config
+    big_data_names: tuple[str, ...] = ()
+    big_data_sizes: dict = field(default_factory=dict)
+    big_data_digests: dict = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return _hex(self.id)[:12]
+
+    def tags(self) -> list[Reference]:
+        return [r for r in map(_parse_name, self.names) if r is not None and r.tag and not r.digest]
+
+    def repo_digests(self) -> list[str]:
+        """name@digest for every repository the image is known under (Docker's RepoDigests)."""
+        repos = []
+        for r in filter(None, map(_parse_name, self.names)):
+            if r.name not in repos:
+                repos.append(r.name)
+        out = []
+        for repo in repos:
+            for d in self.digests or (self.digest,):
+                ref = f"{repo}@{d}"
+                if ref not in out:
+                    out.append(ref)
+        return out
+
+    def to_json(self) -> dict:
+        return {"id": _hex(self.id), "digest": self.digest, "digests": list(self.digests),
+                "names": list(self.names), "layer": _hex(self.layer),
+                "big-data-names": list(self.big_data_names), "big-data-sizes": self.big_data_sizes,
+                "big-data-digests": self.big_data_digests, "created": self.created,
+                "loaded": self.loaded}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ImageRecord":
+        return cls(id=_full(d["id"]), digest=d.get("digest", ""), names=tuple(d.get("names") or ()),
+                   layer=_full(d["layer"]) if d.get("layer") else "", created=d.get("created", ""),
+                   loaded=d.get("loaded", ""), digests=tuple(d.get("digests") or ()),
+                   big_data_names=tuple(d.get("big-data-names") or ()),
+                   big_data_sizes=dict(d.get("big-data-sizes") or {}),
+                   big_data_digests=dict(d.get("big-data-digests") or {}))
+
+
+def _parse_name(name: str) -> Reference | None:
+    try:
+        return parse_reference(name)
+    except InvalidReference:
+        return None
+
+
+class ImageStore:
+    def __init__(self, layout: Layout, files):
+        self.layout = layout
+        self.files = files  # the state-file writer (atomic writes, JSON), given by the engine
+
+    # -- reading
+
+    def _record_path(self, image_id: str) -> Path:
+        return self.layout.image_dir(_hex(image_id)) / RECORD_FILE
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        try:
+            return ImageRecord.from_json(self.files.read_json(self._record_path(image_id)))
+        except FileNotFoundError:
+            return None
+
+    def list(self) -> list[ImageRecord]:
+        out = []
+        try:
+            dirs = os.listdir(self.layout.images_dir)
+        except FileNotFoundError:
+            return out
+        for name in dirs:
+            rec = self.get(name)
+            if rec is not None:
+                out.append(rec)
+        out.sort(key=lambda r: (r.loaded, r.id), reverse=True)
+        return out
+
+    def find_name(self, name: str) -> ImageRecord | None:
+        for rec in self.list():
+            if name in rec.names:
+                return rec
+        return None
+
+    def resolve(self, text: str, default_host: str = "docker.io") -> ImageRecord:
+        """By full id, canonical name (tag or digest), or unambiguous id prefix, as Docker does."""
+        if not text:
+            raise InvalidArgument("an image name or id is required")
+        m = _HEX_PREFIX.match(text)
+        if m and len(m.group(1)) == 64:
+            rec = self.get(m.group(1))
+            if rec is not None:
+                return rec
+        ref = None
+        with contextlib.suppress(InvalidReference):
+            ref = parse_reference(text, default_host)
+        if ref is not None:
+            rec = self.find_name(str(ref))
+            if rec is not None:
+                return rec
+            if ref.digest:
+                for rec in self.list():
+                    if ref.digest in (rec.digests or (rec.digest,)) and any(
+                            r and r.name == ref.name for r in map(_parse_name, rec.names)):
+                        return rec
+        if m:
+            prefix = m.group(1)
+            found = [r for r in self.list() if _hex(r.id).startswith(prefix)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidArgument(f"image id prefix {text!r} is ambiguous: it matches "
+                                      f"{', '.join(r.short_id for r in found)}",
+                                      hint="give more characters of the id, or a name")
+        raise ImageNotFound(f"No such image: {text}")
+
+    def config_bytes(self, image: ImageRecord) -> bytes:
+        return self.big_data(image, image.id)
+
+    def config(self, image: ImageRecord) -> dict:
+        return json.loads(self.config_bytes(image))
+
+    def manifest_bytes(self, image: ImageRecord) -> bytes:
+        return self.big_data(image, image.digest)
+
+    def big_data(self, image: ImageRecord, key: str) -> bytes:
+        path = self.layout.image_dir(image.id) / big_data_file(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"image {image.short_id}: {key} is missing from {path.parent}",
+                               hint="remove the image and pull it again") from None
+
+    # -- writing (under the engine's mutation lock)
+
+    def register(self, *, config_raw: bytes, manifest_raw: bytes, manifest_digest: str, layer: str,
+                 names: list[str], created: str | None = None, repo_digest: str | None = None,
+                 extra_big_data: dict[str, bytes] | None = None,
+                 ) -> tuple[ImageRecord, list[tuple[ImageRecord, str]]]:
+        """Store (or update) the image of these config bytes and give it `names`, taking them from
+        other images. repo_digest: what it is pulled by (an index's digest for multi-platform
+        images; default the manifest's). extra_big_data: e.g. the index bytes under its digest.
+        Returns (record, [(other image, name taken)])."""
+        image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+        d = self.layout.image_dir(image_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        old = self.get(image_id)
+        blobs = {image_id: config_raw, manifest_digest: manifest_raw, **(extra_big_data or {})}
+        for key, data in blobs.items():
+            path = d / big_data_file(key)
+            if not path.exists() or path.stat().st_size != len(data):
+                self.files.atomic_write(path, data)
+        bd_names = list(old.big_data_names) if old else []
+        sizes = dict(old.big_data_sizes) if old else {}
+        digests = dict(old.big_data_digests) if old else {}
+        for key, data in blobs.items():
+            if key not in bd_names:
+                bd_names.append(key)
+            sizes[key] = len(data)
+            digests[key] = "sha256:" + hashlib.sha256(data).hexdigest()
+        all_names = list(old.names) if old else []
+        for n in names:
+            if n not in all_names:
+                all_names.append(n)
+        manifests = list(old.digests) if old else []
+        if (repo_digest or manifest_digest) not in manifests:
+            manifests.append(repo_digest or manifest_digest)
+        record = ImageRecord(id=image_id, digest=manifest_digest, names=tuple(all_names),
+                             layer=_full(layer), created=created or (old.created if old else now_rfc3339()),
+                             loaded=now_rfc3339(), digests=tuple(manifests), big_data_names=tuple(bd_names),
+                             big_data_sizes=sizes, big_data_digests=digests)
+        taken = []
+        for other in self.list():
+            if other.id == image_id:
+                continue
+            lost = [n for n in names if n in other.names]
+            if lost:
+                self._write(replace(other, names=tuple(n for n in other.names if n not in lost)))
+                taken += [(other, n) for n in lost]
+        self._write(record)
+        return record, taken
+
+    def untag(self, image: ImageRecord, names: list[str]) -> ImageRecord:
+        updated = replace(image, names=tuple(n for n in image.names if n not in names))
+        self._write(updated)
+        return updated
+
+    def remove(self, image: ImageRecord) -> None:
+        """The record goes first (atomically), then the big-data."""
+        d = self.layout.image_dir(image.id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(d / RECORD_FILE)
+            self.files.fsync_dir(d)
+        shutil.rmtree(d, ignore_errors=True)
+
+    def _write(self, record: ImageRecord) -> None:
+        self.files.write_json(self._record_path(record.id), record.to_json())

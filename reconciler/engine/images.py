@@ -1,0 +1,446 @@
+"""Images: pull, ensure, list, inspect, remove.
+
+Pull: resolve the manifest for the platform, fetch and verify the config, then download the
+missing layers concurrently, each streamed straight into a staging dir and verified against its
+diff_id. Layers are published in order (a layer's `lower` names its parents) under the mutation
+lock, briefly; the image is registered last, under the lock, after checking again that all its
+layers are there. Any failure registers nothing of the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform as _platform
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from reconciler.core.digest import chain_ids, digest_hex, sha256_of
+from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, IntegrityError,
+                                    InvalidArgument, InvalidReference, RegistryError, StorageError)
+from reconciler.core.reference import Reference, parse_reference
+
+DOWNLOAD_THREADS = 4
+PUBLISH_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of pull progress. id: the layer's short digest (None for image-wide lines)."""
+    id: str | None
+    status: str
+    current: int = 0
+    total: int | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def _registry(engine):
+    """The engine's registry client (credentials from `login` and ~/.docker/config.json)."""
+    if "registry" in type(engine).__dict__:
+        return engine.registry
+    client = engine.__dict__.get("_registry_client")
+    if client is None:
+        from reconciler.adapters.registry import RegistryClient
+        credentials = None
+        try:
+            from reconciler.adapters.credentials import CredentialStore
+            credentials = CredentialStore(engine.layout.auth_file).get
+        except ImportError:
+            pass
+        client = RegistryClient(insecure=engine.config.insecure_registries,
+                                transformation=engine.config.registry_transformation,
+                                credentials=credentials)
+        engine.__dict__["_registry_client"] = client
+    return client
+
+
+def host_platform():
+    from reconciler.core.manifest import platform_for_machine
+    return platform_for_machine(_platform.machine())
+
+
+def _short(digest: str) -> str:
+    return digest_hex(digest)[:12]
+
+
+def _names_for(ref: Reference) -> list[str]:
+    """The names a pull gives: the tag, or with a digest (which wins) the digest reference."""
+    return [f"{ref.name}@{ref.digest}"] if ref.digest else [f"{ref.name}:{ref.tag or 'latest'}"]
+
+
+def _validate_config(raw: bytes, n_layers: int, where: str) -> tuple[dict, list[str]]:
+    try:
+        config = json.loads(raw)
+    except ValueError as e:
+        raise RegistryError(f"{where}: the image config is not JSON ({e})") from None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise RegistryError(f"{where}: the image config has no rootfs.diff_ids list")
+    if rootfs.get("type") != "layers":
+        raise RegistryError(f"{where}: unsupported rootfs type {rootfs.get('type')!r}")
+    if len(diff_ids) != n_layers:
+        raise IntegrityError(f"{where}: the manifest lists {n_layers} layers but the config "
+                             f"{len(diff_ids)} diff_ids")
+    return config, diff_ids
+
+
+def pull(engine, ref: str, platform: str | None = None, progress: ProgressFn | None = None):
+    """Pull `ref` (for `platform`, "os/arch[/variant]", default the host's) and register it."""
+    from reconciler.core.manifest import parse_platform
+
+    emit = progress or (lambda p: None)
+    parsed = parse_reference(ref, engine.config.default_host)
+    wanted = parse_platform(platform) if platform else host_platform()
+    client = _registry(engine)
+    emit(Progress(None, f"{parsed.tag if not parsed.digest else parsed.digest}: "
+                        f"Pulling from {parsed.familiar_name()}"))
+    resolved = client.resolve(parsed, wanted)
+    manifest = resolved.manifest
+    config_raw = client.fetch_blob(parsed, manifest.config)
+    config, diff_ids = _validate_config(config_raw, len(manifest.layers), parsed.familiar())
+    chains = chain_ids(diff_ids)
+    image_id = sha256_of(config_raw)
+    names = _names_for(parsed)
+    layers = engine.layers
+    known = engine.images.get(image_id)
+    up_to_date = known is not None and all(n in known.names for n in names)
+
+    layers.clean_stale()
+    downloaded = False
+    for _attempt in range(PUBLISH_ATTEMPTS):
+        missing = [i for i, c in enumerate(chains) if not layers.has(c)]
+        for i, desc in enumerate(manifest.layers):
+            if i not in missing:
+                emit(Progress(_short(desc.digest), "Already exists"))
+        if missing:
+            downloaded = True
+            _fetch_layers(engine, client, parsed, manifest.layers, diff_ids, chains, missing, emit)
+        with engine.mutation():
+            if not all(layers.has(c) for c in chains):
+                continue  # a layer went away meanwhile (rmi of a sharing image): fetch it again
+            extra = {resolved.index_digest: resolved.index_raw} if resolved.index_digest else None
+            record, _taken = engine.images.register(
+                config_raw=config_raw, manifest_raw=resolved.raw, manifest_digest=resolved.manifest_digest,
+                layer=chains[-1] if chains else "", names=names, created=config.get("created"),
+                repo_digest=resolved.repo_digest, extra_big_data=extra)
+        break
+    else:
+        raise StorageError(f"{parsed.familiar()}: layers kept disappearing while pulling (concurrent rmi?)",
+                           hint="pull again")
+    emit(Progress(None, f"Digest: {resolved.repo_digest}"))
+    shown = parsed.familiar()
+    emit(Progress(None, f"Status: Image is up to date for {shown}" if up_to_date and not downloaded
+                  else f"Status: Downloaded newer image for {shown}"))
+    return record
+
+
+def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, emit) -> None:
+    """Download + stage the missing layers concurrently; publish them in order as they complete."""
+    layers = engine.layers
+    cancel = threading.Event()
+
+    def job(i):
+        desc = descriptors[i]
+        short = _short(desc.digest)
+        done = [0]
+
+        def report(n):
+            done[0] += n
+            emit(Progress(short, "Downloading", done[0], desc.size))
+
+        with client.open_blob(ref, desc) as blob:
+            staged = layers.stage(blob, diff_id=diff_ids[i], compressed_digest=desc.digest,
+                                  compressed_size=desc.size, progress=report, cancel=cancel)
+        return staged
+
+    for i in missing:
+        emit(Progress(_short(descriptors[i].digest), "Waiting", 0, descriptors[i].size))
+    pool = ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(missing)),
+                              thread_name_prefix="layer")
+    futures = {i: pool.submit(job, i) for i in missing}
+    published: set[int] = set()
+    first_error: BaseException | None = None
+    try:
+        for i in missing:
+            try:
+                staged = futures[i].result()
+            except BaseException as e:
+                cancel.set()
+                first_error = first_error or e
+                continue
+            if first_error is not None:
+                layers.discard(staged)
+                continue
+            try:
+                with engine.mutation():
+                    layers.publish(staged, chain_id=chains[i], parent=chains[i - 1] if i else None)
+                published.add(i)
+                emit(Progress(_short(descriptors[i].digest), "Pull complete"))
+            except BaseException as e:
+                cancel.set()
+                first_error = e
+    finally:
+        if first_error is not None:
+            cancel.set()
+        pool.shutdown(wait=True)
+        for i, fut in futures.items():  # staged results nobody published (after an error)
+            if i not in published and fut.done() and not fut.cancelled() and fut.exception() is None:
+                with contextlib.suppress(Exception):
+                    staged = fut.result()
+                    if staged.path.exists():
+                        layers.discard(staged)
+    if first_error is not None:
+        raise _best_error(first_error, futures)
+
+
+def _best_error(first: BaseException, futures) -> BaseException:
+    """Prefer a real failure over the 'cancelled' of the layers stopped because of it."""
+    if isinstance(first, StorageError) and "cancelled" in str(first):
+        for fut in futures.values():
+            e = fut.exception() if fut.done() and not fut.cancelled() else None
+            if e is not None and "cancelled" not in str(e):
+                return e
+    return first
+
+
+def ensure_image(engine, ref: str):
+    """The local image `ref` names (name, id or short id), pulled when missing."""
+    try:
+        return engine.images.resolve(ref, engine.config.default_host)
+    except ImageNotFound:
+        try:
+            parse_reference(ref, engine.config.default_host)
+        except InvalidReference:
+            raise ImageNotFound(f"No such image: {ref}") from None
+        return pull(engine, ref)
+
+
+# --------------------------------------------------------------------------- list / inspect
+
+def layer_chain(engine, top: str) -> list:
+    """The layer records from `top` down to the base (missing ones end the walk)."""
+    out, seen = [], set()
+    current = top
+    while current and current not in seen:
+        seen.add(current)
+        rec = engine.layers.get(current)
+        if rec is None:
+            break
+        out.append(rec)
+        current = rec.parent
+    return out
+
+
+def image_size(engine, image) -> int:
+    return sum(r.size for r in layer_chain(engine, image.layer)) if image.layer else 0
+
+
+def _familiar(name: str) -> str:
+    try:
+        return parse_reference(name).familiar()
+    except InvalidReference:
+        return name
+
+
+def list_images(engine) -> list[dict]:
+    """One row per tag (untagged images once), newest first, as `docker images` shows them."""
+    rows = []
+    for image in engine.images.list():
+        size = image_size(engine, image)
+        base = {"id": image.id, "short_id": image.short_id, "digest": image.digest,
+                "created": image.created, "size": size, "names": list(image.names)}
+        tags = image.tags()
+        if tags:
+            for r in tags:
+                rows.append({**base, "repository": r.familiar_name(), "tag": r.tag})
+        else:
+            repos = [r for r in map(_parse_or_none, image.names) if r is not None]
+            rows.append({**base, "repository": repos[0].familiar_name() if repos else "<none>",
+                         "tag": "<none>"})
+    rows.sort(key=lambda r: r["created"] or "", reverse=True)
+    return rows
+
+
+def _parse_or_none(name: str) -> Reference | None:
+    with contextlib.suppress(InvalidReference):
+        return parse_reference(name)
+    return None
+
+
+def inspect_image(engine, name: str) -> dict:
+    image = engine.images.resolve(name, engine.config.default_host)
+    config = engine.images.config(image)
+    layers = engine.layers
+    graph = {}
+    with contextlib.suppress(StorageError):
+        dirs = [str(engine.layout.overlay_dir / p) for p in layers.lowerdirs(image.layer)] if image.layer else []
+        if dirs:
+            graph = {"UpperDir": dirs[0].replace("/l/", "/", 1),
+                     "LowerDir": ":".join(dirs[1:]), "MergedDir": "", "WorkDir": ""}
+        top = engine.layout.layer_dir(image.layer) / "diff"
+        graph["UpperDir"] = str(top)
+    return {
+        "Id": image.id,
+        "RepoTags": [r.familiar() for r in image.tags()],
+        "RepoDigests": [_familiar(d) for d in image.repo_digests()],
+        "Parent": "",
+        "Comment": config.get("comment", ""),
+        "Created": config.get("created", image.created),
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": config.get("config") or {},
+        "Architecture": config.get("architecture", ""),
+        **({"Variant": config["variant"]} if config.get("variant") else {}),
+        "Os": config.get("os", ""),
+        "Size": image_size(engine, image),
+        "GraphDriver": {"Name": "overlay2", "Data": graph},
+        "RootFS": {"Type": "layers", "Layers": list((config.get("rootfs") or {}).get("diff_ids") or [])},
+        "Metadata": {"LastTagTime": image.loaded},
+    }
+
+
+# --------------------------------------------------------------------------- remove
+
+def _containers_using(engine) -> list[dict]:
+    """[{id, image_id, layer, running}] for every container on disk."""
+    out = []
+    try:
+        entries = list(os.scandir(engine.layout.containers_dir))
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        try:
+            with open(os.path.join(e.path, "container.json"), "rb") as f:
+                rec = json.load(f)
+        except (OSError, ValueError):
+            continue
+        state = rec.get("state") or {}
+        running = state.get("status") in ("running", "paused", "restarting") and _alive(state.get("pid"))
+        image_id = rec.get("image_id") or ""
+        out.append({"id": rec.get("id") or e.name, "image_id": image_id if image_id.startswith("sha256:")
+                    else f"sha256:{image_id}", "layer": rec.get("image_layer"), "running": running})
+    return out
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_single_reference(names: list[str]) -> bool:
+    """Docker's rule: all references in one repository with at most one tag."""
+    refs = [r for r in map(_parse_or_none, names) if r is not None]
+    if len(refs) <= 1:
+        return len(refs) == 1
+    tagged = [r for r in refs if not r.digest]
+    if len(tagged) > 1:
+        return False
+    return len({r.name for r in refs}) == 1
+
+
+def _is_id_prefix(image_id: str, text: str) -> bool:
+    return image_id.startswith(text) or digest_hex(image_id).startswith(text)
+
+
+def remove_image(engine, name: str, force: bool = False) -> list[tuple[str, str]]:
+    """Docker's `rmi` of one image: [("Untagged", ref) | ("Deleted", id)] in order."""
+    with engine.mutation():
+        store = engine.images
+        image = store.resolve(name, engine.config.default_host)
+        users = [c for c in _containers_using(engine) if c["image_id"] == image.id]
+        repo_digests = image.repo_digests()
+        out: list[tuple[str, str]] = []
+        if not _is_id_prefix(image.id, name):
+            ref = parse_reference(name, engine.config.default_host)
+            if not force and _is_single_reference(list(image.names)) and users:
+                raise ImageInUse(f'conflict: unable to remove repository reference "{name}" (must force) - '
+                                 f"container {users[0]['id'][:12]} is using its referenced image {image.short_id}")
+            canonical = str(ref)
+            gone = [canonical] if canonical in image.names else []
+            if not ref.digest:
+                rest = [r for r in map(_parse_or_none, image.names)
+                        if r is not None and str(r) != canonical and r.name == ref.name and not r.digest]
+                if not rest:  # the repository's last tag: its digest references go too
+                    gone += [n for n in image.names if (r := _parse_or_none(n)) and r.digest and r.name == ref.name]
+            out += [("Untagged", ref.familiar())] + [("Untagged", _familiar(n)) for n in gone
+                                                     if n != canonical]
+            image = store.untag(image, gone)
+            if image.names:
+                return out
+            # the last name went: delete the image quietly unless a container still needs it
+            if any(u["running"] for u in users) or (users and not force):
+                return out
+        else:
+            if image.names and not _is_single_reference(list(image.names)) and not force:
+                raise ImageInUse(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                                 f"image is referenced in multiple repositories")
+            _check_conflicts(image, users, force)
+            out += [("Untagged", _familiar(n)) for n in image.names]
+        shown = {what for _, what in out}
+        out += [("Untagged", _familiar(d)) for d in repo_digests if _familiar(d) not in shown]
+        out += _delete(engine, image)
+        return out
+
+
+def _check_conflicts(image, users, force: bool) -> None:
+    running = [u for u in users if u["running"]]
+    if running:
+        raise ImageInUse(f"conflict: unable to delete {image.short_id} (cannot be forced) - "
+                         f"image is being used by running container {running[0]['id'][:12]}")
+    if users and not force:
+        raise ImageInUse(f"conflict: unable to delete {image.short_id} (must be forced) - "
+                         f"image is being used by stopped container {users[0]['id'][:12]}")
+
+
+def _delete(engine, image) -> list[tuple[str, str]]:
+    """Remove the image record, then its layers that no other image or container uses."""
+    out = []
+    engine.images.remove(image)
+    out.append(("Deleted", image.id))
+    in_use: set[str] = set()
+    for other in engine.images.list():
+        in_use.update(r.id for r in layer_chain(engine, other.layer))
+    for c in _containers_using(engine):
+        top = c["layer"] or (image.layer if c["image_id"] == image.id else None)
+        if top:
+            in_use.update(r.id for r in layer_chain(engine, top))
+    for rec in layer_chain(engine, image.layer):
+        if rec.id in in_use:
+            break  # its parents are in use too
+        engine.layers.remove(rec.id)
+        out.append(("Deleted", rec.id))
+    return out
+
+
+def remove_images(engine, names: list[str], force: bool = False,
+                  report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
+    """rmi of several images: every one is tried; the first error is raised at the end."""
+    records, errors = [], []
+    for name in names:
+        try:
+            done = remove_image(engine, name, force)
+        except DockerMiniError as e:
+            errors.append(e)
+            continue
+        records += done
+        for kind, what in done:
+            if report:
+                report(kind, what)
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise type(errors[0])("\n".join(str(e) for e in errors))
+    return records
