@@ -164,6 +164,7 @@ class RegistryClient:
         self._challenges: dict[str, list[Challenge]] = {}
         self._tokens: dict[tuple, _Token] = {}
         self._token_locks: dict[tuple, threading.Lock] = {}
+        self._creds: dict[str, tuple[str, str] | None] = {}
 
     # -- plumbing
 
@@ -263,6 +264,16 @@ class RegistryClient:
 
     # -- auth
 
+    def _credentials_for(self, domain: str) -> tuple[str, str] | None:
+        """Looked up once per registry for the client's life (one pull), not once per blob."""
+        with self._lock:
+            if domain in self._creds:
+                return self._creds[domain]
+        creds = self.credentials(domain)
+        with self._lock:
+            self._creds[domain] = creds
+        return creds
+
     def _challenges_for(self, domain: str) -> list[Challenge]:
         base = self.base_url(domain)
         with self._lock:
@@ -344,7 +355,7 @@ class RegistryClient:
         domain = ref.domain
         url = f"{self.base_url(domain)}/v2/{ref.path}/{path}"
         scope = f"repository:{ref.path}:pull"
-        creds = self.credentials(domain)
+        creds = self._credentials_for(domain)
         challenges = self._challenges_for(domain)
         for retry_auth in (False, True):
             auth = self._auth_header(domain, scope, challenges, creds, fresh=retry_auth)

@@ -166,3 +166,28 @@ def is_reference_like(text: str) -> bool:
     except InvalidReference:
         return False
     return True
+
+
+_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+
+def registry_key(server: str) -> str:
+    """The registry a login or a credentials entry is for, as host[:port]: drops a scheme and a
+    path ("https://index.docker.io/v1/" -> "docker.io"), folds Docker Hub's aliases."""
+    text = (server or "").strip()
+    lowered = text.lower()
+    for scheme in ("https://", "http://"):
+        if lowered.startswith(scheme):
+            text = text[len(scheme):]
+            break
+    host = text.split("/", 1)[0]
+    if not host or not _DOMAIN.match(host):
+        raise InvalidReference(f"invalid registry address {server!r}: expected host[:port], "
+                               f"e.g. registry.example.com or localhost:5000")
+    host = host.lower()
+    return DEFAULT_DOMAIN if host in _HUB_ALIASES else host
+
+
+def display_server(key: str) -> str:
+    """How Docker names a registry in login/logout messages (Docker Hub by its v1 index URL)."""
+    return "https://index.docker.io/v1/" if key == DEFAULT_DOMAIN else key

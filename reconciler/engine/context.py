@@ -61,3 +61,15 @@ class Engine:
         from reconciler.adapters.runtime import Runtime
         return Runtime(self.config.runtime, self.config.conmon, self.layout.runc_root,
                        self.config.log_max_size)
+
+    @cached_property
+    def credentials(self):
+        from reconciler.adapters.credentials import CredentialStore
+        return CredentialStore(self.layout.auth_file)
+
+    @cached_property
+    def registry(self):
+        from reconciler.adapters.registry import RegistryClient
+        return RegistryClient(insecure=self.config.insecure_registries,
+                              transformation=self.config.registry_transformation,
+                              credentials=self.credentials.get)
