@@ -186,4 +186,7 @@ def logout(ctx, server):
 
     engine = engine_from(ctx)
     shown = auth.logout(engine, server)
-    click.echo(f"Removing login credentials for {shown or server or 'https://index.docker.io/v1/'}")
+    if shown is None:
+        click.echo(f"Not logged in to {server or engine.config.default_host}")
+    else:
+        click.echo(f"Removing login credentials for {shown}")
