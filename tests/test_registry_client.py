@@ -522,3 +522,12 @@ def test_loopback(host, expected):
 ])
 def test_parse_challenges(header, expected):
     assert [(c.scheme, c.params) for c in parse_challenges(header)] == expected
+
+
+def test_credentials_never_go_to_a_plain_http_token_server_off_loopback(scripted):
+    # the realm is never contacted: the client refuses before sending anything
+    server = scripted(lambda req: (401, {"WWW-Authenticate": 'Bearer realm="http://192.0.2.1/token",service="s"'},
+                                   b""))
+    with pytest.raises(AuthError) as exc:
+        client(("alice", "pw")).fetch_blob(parse_reference(f"{server.addr}/x/app"), BLOB_DESC)
+    assert "plain HTTP" in exc.value.message

@@ -321,6 +321,11 @@ class RegistryClient:
                 cached = self._tokens.get(key)
             if cached and not fresh and cached.expires > time.monotonic():
                 return cached.value
+            realm_parts = urlsplit(realm)
+            if creds and realm_parts.scheme != "https" and not is_loopback(realm_parts.hostname or "") \
+                    and not self._insecure(realm_parts.netloc, realm_parts.netloc):
+                raise AuthError(f"{domain}: refusing to send credentials to the token server {realm} "
+                                f"over plain HTTP", hint="the realm must be https (or an insecure registry)")
             query = {k: v for k, v in (("service", service), ("scope", scope)) if v}
             if creds:
                 query["account"] = creds[0]
@@ -561,29 +566,32 @@ class BlobReader:
         self._resp = client._open_blob_response(ref, descriptor, 0)
 
     def read(self, n: int = -1) -> bytes:
+        """Up to n bytes (all that is left when n < 0); b"" once the verified blob is exhausted."""
         if self.bytes_read >= self.size:
             self._verify()
             return b""
-        remaining = self.size - self.bytes_read
-        want = remaining if n is None or n < 0 else min(n, remaining)
-        out = bytearray()
-        while len(out) < want:
+        if n is None or n < 0:
+            parts = []
+            while self.bytes_read < self.size:
+                parts.append(self._read_some(self.size - self.bytes_read))
+            return b"".join(parts)
+        return self._read_some(min(n, self.size - self.bytes_read)) if n else b""
+
+    def _read_some(self, want: int) -> bytes:
+        """At least one byte and at most `want`, hashed; resumes the download if the stream broke."""
+        while True:
             error: Exception | None = None
             try:
-                chunk = self._resp.raw.read(min(want - len(out), CHUNK), decode_content=False)
+                chunk = self._resp.raw.read(min(want, CHUNK), decode_content=False)
             except Exception as e:  # urllib3 ProtocolError / ReadTimeoutError, OSError: resume below
                 chunk, error = b"", e
             if chunk:
                 self._hash.update(chunk)
                 self.bytes_read += len(chunk)
-                out += chunk
-                if n is not None and n >= 0:
-                    break  # hand back what we have; do not wait for the whole request size
-                continue
+                if self.bytes_read >= self.size:
+                    self._verify()
+                return chunk
             self._resume(error)
-        if self.bytes_read >= self.size:
-            self._verify()
-        return bytes(out)
 
     def _resume(self, error: BaseException | None) -> None:
         """The stream ended early: ask again from where we are (Range), a few times."""
