@@ -280,3 +280,26 @@ def test_bad_reference_and_unknown_image(dm, registry):
 
 def test_quiet_pull_prints_only_the_reference(dm, busybox_ref):
     assert dm("pull", "-q", busybox_ref).stdout == f"{busybox_ref}\n"
+
+
+def test_index_picks_the_host_platform_not_the_first_entry(dm, image_builder):
+    ref = image_builder.index("test/multiarch", [
+        {"platform": "linux/arm64/v8", "layers": [{"arch": "arm64"}]},
+        {"platform": "linux/amd64", "layers": [{"arch": "amd64"}]},
+    ])
+    out = dm("pull", ref).stdout
+    assert f"Digest: {ref.digest}" in out  # the index digest, as Docker shows it
+    [(image_hex, rec)] = images_json(dm.root).items()
+    config = json.loads(big_data(dm.root, image_hex, f"sha256:{image_hex}"))
+    assert config["architecture"] == "amd64"
+    assert (dm.root / "overlay" / rec["layer"] / "diff/arch").read_text() == "amd64"
+    amd64_manifest = dict(ref.children)["linux/amd64"]
+    assert rec["digest"] == amd64_manifest
+    [info] = json.loads(dm("inspect", ref).stdout)
+    assert info["RepoDigests"] == [f"{ref.rsplit(':', 1)[0]}@{ref.digest}"]
+    # --platform picks another entry; the tag moves to it
+    dm("pull", "--platform", "linux/arm64", ref)
+    arm = [r for r in images_json(dm.root).values() if r["names"]]
+    assert len(arm) == 1 and arm[0]["digest"] == dict(ref.children)["linux/arm64/v8"]
+    proc = dm("pull", "--platform", "linux/s390x", ref, check=False)
+    assert proc.returncode != 0 and "s390x" in proc.stderr

@@ -42,7 +42,7 @@ class _TerminalProgress:
                 self.out.flush()
                 return
             if p.status == "Downloading" and p.total:
-                width = 50
+                width = 30
                 filled = min(width, int(width * p.current / p.total)) if p.total else 0
                 bar = "[" + "=" * max(0, filled - 1) + (">" if filled else "") + " " * (width - filled) + "]"
                 text = f"{p.id}: Downloading {bar} {human_size(p.current)}/{human_size(p.total)}"
@@ -58,11 +58,13 @@ class _TerminalProgress:
         if not force and now - self.last < self.INTERVAL:
             return
         self.last = now
+        import shutil
+        width = max(20, shutil.get_terminal_size().columns - 1)  # a wrapped line breaks cursor-up
         buf = []
         if self.drawn:
             buf.append(f"\x1b[{self.drawn}A")
         for text in self.lines.values():
-            buf.append("\x1b[2K" + text + "\n")
+            buf.append("\x1b[2K" + text[:width] + "\n")
         self.out.write("".join(buf))
         self.out.flush()
         self.drawn = len(self.lines)
