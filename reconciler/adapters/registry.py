@@ -11,6 +11,7 @@ One client is shared by the engine's download threads: sessions are per thread, 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import ipaddress
@@ -29,7 +30,7 @@ from reconciler.core.errors import (
     AuthError, IntegrityError, RegistryError, RegistryUnreachable, RemoteNotFound, UnsupportedManifest,
 )
 from reconciler.core.manifest import (
-    INDEX_TYPES, Descriptor, ImageManifest, Index, Platform, manifest_accept_header, parse_manifest,
+    Descriptor, ImageManifest, Index, Platform, manifest_accept_header, parse_manifest,
     select_platform,
 )
 from reconciler.core.reference import Reference
@@ -124,6 +125,10 @@ def _registry_error(resp: requests.Response) -> str:
         errors = resp.json()["errors"]
         return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors)
     return f"HTTP {resp.status_code} {resp.reason or ''}".strip()
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -304,7 +309,7 @@ class RegistryClient:
             return "Bearer " + self._token(domain, bearer, scope, creds, fresh)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         if basic is not None and creds:
-            return requests.auth._basic_auth_str(*creds)
+            return _basic(*creds)
         return None
 
     def _token(self, domain: str, challenge: Challenge, scope: str | None,
@@ -330,7 +335,7 @@ class RegistryClient:
             if creds:
                 query["account"] = creds[0]
             url = realm + ("&" if "?" in realm else "?") + urlencode(query)
-            resp = self._send("GET", url, headers={}, auth_header=requests.auth._basic_auth_str(*creds)
+            resp = self._send("GET", url, headers={}, auth_header=_basic(*creds)
                               if creds else None, what="an auth token", domain=domain)
             if resp.status_code in (401, 403):
                 raise AuthError(f"{domain}: the token server refused "
@@ -369,6 +374,7 @@ class RegistryClient:
             if resp.status_code != 401:
                 break
             fresh = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
+            denied = _registry_error(resp)
             resp.close()
             if retry_auth or not fresh:
                 break
@@ -380,12 +386,15 @@ class RegistryClient:
                     Challenge(c.scheme, {k: v for k, v in c.params.items() if k not in ("scope", "error")})
                     for c in fresh]
         if resp.status_code in (401, 403):
+            if resp.status_code == 403:
+                denied = _registry_error(resp)
+                resp.close()
             name = ref.familiar_name()
             if creds:
-                raise AuthError(f"access to {name} denied for user {creds[0]!r} ({_registry_error(resp)})",
+                raise AuthError(f"access to {name} denied for user {creds[0]!r} ({denied})",
                                 hint=f"check the credentials with `docker-mini login {domain}`")
             raise AuthError(f"pull access denied for {name}: the repository does not exist or needs "
-                            f"credentials ({_registry_error(resp)})",
+                            f"credentials ({denied})",
                             hint=f"docker-mini login {domain}")
         return resp
 
@@ -402,7 +411,7 @@ class RegistryClient:
         if not challenges:
             return  # the registry needs no credentials: any are "accepted", as with Docker
         resp = self._send("GET", f"{self.base_url(domain)}/v2/", headers={},
-                          auth_header=requests.auth._basic_auth_str(*creds), what="/v2/", domain=domain)
+                          auth_header=_basic(*creds), what="/v2/", domain=domain)
         resp.close()
         if resp.status_code in (401, 403):
             raise AuthError(f"{domain} refused the credentials of {username!r}")
@@ -508,8 +517,9 @@ class RegistryClient:
                 if resp.status_code in (200, 206):
                     break
         if resp.status_code == 404:
+            message = f"{what} not found in {ref.domain} ({_registry_error(resp)})"
             resp.close()
-            raise RemoteNotFound(f"{what} not found in {ref.domain} ({_registry_error(resp)})")
+            raise RemoteNotFound(message)
         if resp.status_code == 416:
             resp.close()
             raise IntegrityError(f"{what} ends before byte {offset}: it is shorter than the "
@@ -520,8 +530,9 @@ class RegistryClient:
             raise IntegrityError(f"{what} is {total} bytes in {ref.domain}; its descriptor declares "
                                  f"{descriptor.size}", hint="the registry's copy is corrupt or truncated")
         if resp.status_code not in (200, 206):
+            message = f"{ref.domain} answered the request for {what} with {_registry_error(resp)}"
             resp.close()
-            raise RegistryError(f"{ref.domain} answered the request for {what} with {_registry_error(resp)}")
+            raise RegistryError(message)
         return resp
 
 
