@@ -9,7 +9,8 @@ import pytest
 from reconciler.core.errors import InvalidArgument, RegistryError, UnsupportedManifest
 from reconciler.core.manifest import (
     MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_OCI_MANIFEST, Descriptor, ImageManifest, Index,
-    Platform, manifest_accept_header, parse_manifest, parse_platform, platform_for_machine, select_platform,
+    Platform, manifest_accept_header, parse_manifest, parse_platform, platform_for_machine, platform_matches,
+    platform_of_config, select_platform,
 )
 
 D = ["sha256:" + c * 64 for c in "0123456789abcdef"]
@@ -258,3 +259,21 @@ def test_select_platform_lists_what_is_available(entries, wanted):
             assert str(Platform(*p.split("/"))) in message
     assert "unknown" not in message
     assert "--platform" in str(exc.value)
+
+
+@pytest.mark.parametrize("config,wanted,expected", [
+    ({"os": "linux", "architecture": "amd64"}, "linux/amd64", True),
+    ({"os": "linux", "architecture": "arm64"}, "linux/amd64", False),
+    ({"os": "linux", "architecture": "arm64", "variant": "v8"}, "linux/arm64", True),
+    ({"os": "linux", "architecture": "arm", "variant": "v6"}, "linux/arm/v7", True),
+    ({"os": "linux", "architecture": "arm", "variant": "v7"}, "linux/arm/v6", False),
+    ({"os": "windows", "architecture": "amd64"}, "linux/amd64", False),
+])
+def test_single_manifest_platform_check(config, wanted, expected):
+    """For an image that is not an index, the config says which platform it is for."""
+    assert platform_matches(parse_platform(wanted), platform_of_config(config)) is expected
+
+
+@pytest.mark.parametrize("config", [{}, {"os": "linux"}, {"architecture": "amd64"}, {"os": 1, "architecture": "x"}])
+def test_config_without_platform(config):
+    assert platform_of_config(config) is None

@@ -162,6 +162,21 @@ def _variant_rank(wanted: Platform, offered: Platform) -> int | None:
     return None
 
 
+def platform_matches(wanted: Platform, offered: Platform) -> bool:
+    """Can a host of `wanted` run an image built for `offered`?"""
+    want, got = wanted.normalized(), offered.normalized()
+    return want.os == got.os and want.architecture == got.architecture and _variant_rank(want, got) is not None
+
+
+def platform_of_config(config: dict) -> Platform | None:
+    """The platform an image config declares (os, architecture, variant), if it declares one."""
+    os_, arch = config.get("os"), config.get("architecture")
+    if not isinstance(os_, str) or not isinstance(arch, str) or not os_ or not arch:
+        return None
+    variant = config.get("variant")
+    return Platform(os_, arch, variant if isinstance(variant, str) and variant else None)
+
+
 def select_platform(index: Index, wanted: Platform) -> Descriptor:
     """The index entry best matching `wanted`, wherever it is listed. Exact variant first, then
     older compatible variants (an arm v8 CPU runs v7 images); ties go to the earlier entry."""
