@@ -501,7 +501,7 @@ def test_scheme_and_host(domain, insecure, transformation, expected):
 @pytest.mark.parametrize("host,expected", [
     ("127.0.0.1", True), ("127.255.0.9", True), ("::1", True), ("[::1]", True), ("localhost", True),
     ("LOCALHOST", True), ("10.0.0.1", False), ("128.0.0.1", False), ("example.com", False),
-    ("localhost.example.com", False), ("::2", False),
+    ("localhost.example.com", False), ("a.localhost", False), ("::2", False),
 ])
 def test_loopback(host, expected):
     assert is_loopback(host) is expected

@@ -97,7 +97,7 @@ def parse_challenges(header: str) -> list[Challenge]:
 
 def is_loopback(host: str) -> bool:
     host = (host or "").strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
