@@ -303,3 +303,42 @@ def test_index_picks_the_host_platform_not_the_first_entry(dm, image_builder):
     assert len(arm) == 1 and arm[0]["digest"] == dict(ref.children)["linux/arm64/v8"]
     proc = dm("pull", "--platform", "linux/s390x", ref, check=False)
     assert proc.returncode != 0 and "s390x" in proc.stderr
+
+
+def _pull_proc(dm, ref):
+    return subprocess.Popen([sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config",
+                             str(dm.config_file), "pull", "-q", ref],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_downloads_do_not_wait_for_the_state_lock(dm, big_ref):
+    from reconciler.adapters import statedb
+    root = dm.root
+    with statedb.locked(root / "lock"):
+        proc = _pull_proc(dm, big_ref)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list(root.glob("tmp/layer-*/diff/data/blob5")):
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.01)
+            assert list(root.glob("tmp/layer-*/diff/data/blob5")), "the download waited for the lock"
+            assert images_json(root) == {}  # registration does wait
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert len(images_json(root)) == 1 and list((root / "tmp").iterdir()) == []
+
+
+def test_concurrent_pulls_of_the_same_image_both_succeed(dm, image_builder):
+    ref = image_builder("test/race", [{"a": "a"}, {"b": os.urandom(1 << 20).hex()}], base="busybox")
+    procs = [_pull_proc(dm, ref) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert len(images_json(dm.root)) == 1
+    assert len(layer_records(dm.root)) == 3 and len(layer_dirs(dm.root)) == 3
+    assert len(list((dm.root / "overlay/l").iterdir())) == 3
+    assert list((dm.root / "tmp").iterdir()) == []

@@ -229,7 +229,7 @@ class ImageStore:
         if (repo_digest or manifest_digest) not in manifests:
             manifests.append(repo_digest or manifest_digest)
         record = ImageRecord(id=image_id, digest=manifest_digest, names=tuple(all_names),
-                             layer=_full(layer), created=created or (old.created if old else now_rfc3339()),
+                             layer=_full(layer) if layer else "", created=created or (old.created if old else now_rfc3339()),
                              loaded=now_rfc3339(), digests=tuple(manifests), big_data_names=tuple(bd_names),
                              big_data_sizes=sizes, big_data_digests=digests)
         taken = []

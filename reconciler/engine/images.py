@@ -276,15 +276,9 @@ def _parse_or_none(name: str) -> Reference | None:
 def inspect_image(engine, name: str) -> dict:
     image = engine.images.resolve(name, engine.config.default_host)
     config = engine.images.config(image)
-    layers = engine.layers
-    graph = {}
-    with contextlib.suppress(StorageError):
-        dirs = [str(engine.layout.overlay_dir / p) for p in layers.lowerdirs(image.layer)] if image.layer else []
-        if dirs:
-            graph = {"UpperDir": dirs[0].replace("/l/", "/", 1),
-                     "LowerDir": ":".join(dirs[1:]), "MergedDir": "", "WorkDir": ""}
-        top = engine.layout.layer_dir(image.layer) / "diff"
-        graph["UpperDir"] = str(top)
+    chain = layer_chain(engine, image.layer) if image.layer else []
+    diffs = [str(engine.layout.layer_dir(r.id) / "diff") for r in chain]
+    graph = {"UpperDir": diffs[0], "LowerDir": ":".join(diffs[1:])} if diffs else {}
     return {
         "Id": image.id,
         "RepoTags": [r.familiar() for r in image.tags()],
@@ -298,7 +292,7 @@ def inspect_image(engine, name: str) -> dict:
         "Architecture": config.get("architecture", ""),
         **({"Variant": config["variant"]} if config.get("variant") else {}),
         "Os": config.get("os", ""),
-        "Size": image_size(engine, image),
+        "Size": sum(r.size for r in chain),
         "GraphDriver": {"Name": "overlay2", "Data": graph},
         "RootFS": {"Type": "layers", "Layers": list((config.get("rootfs") or {}).get("diff_ids") or [])},
         "Metadata": {"LastTagTime": image.loaded},
