@@ -531,3 +531,31 @@ def test_credentials_never_go_to_a_plain_http_token_server_off_loopback(scripted
     with pytest.raises(AuthError) as exc:
         client(("alice", "pw")).fetch_blob(parse_reference(f"{server.addr}/x/app"), BLOB_DESC)
     assert "plain HTTP" in exc.value.message
+
+
+def test_image_builder_layers_carry_whiteouts(image_builder, busybox_ref):
+    """The fixture other suites build whiteout and busybox tests on really makes those entries."""
+    import io
+    import tarfile
+
+    from tests.fixtures.registry import OPAQUE, WHITEOUT
+
+    def delete_ls(rootfs):
+        (rootfs / "bin" / "ls").unlink()
+
+    ref_text = image_builder("test/whiteouts", [{"etc/old": "x", "var/cache/a": "a"},
+                                                {"etc/old": WHITEOUT, "var/cache": OPAQUE}, delete_ls],
+                             base="busybox")
+    c = client()
+    ref = parse_reference(ref_text)
+    layers = c.resolve(ref, AMD64).manifest.layers
+
+    def names(layer):
+        with tarfile.open(fileobj=io.BytesIO(c.fetch_blob(ref, layer))) as tar:
+            return {m.name.lstrip("./"): m for m in tar.getmembers()}
+
+    base = names(layers[0])
+    assert base["bin/busybox"].isreg() and base["bin/sh"].issym() and base["bin/sh"].linkname == "busybox"
+    assert base["tmp"].mode & 0o7777 == 0o1777 and "etc/passwd" in base
+    assert {"etc/.wh.old", "var/cache/.wh..wh..opq"} <= set(names(layers[2]))
+    assert "bin/.wh.ls" in names(layers[3])
