@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -114,3 +115,23 @@ def test_rmi_refuses_an_image_a_container_uses(dmc, busybox_ref):
     assert f"Deleted: sha256:{image_hex}" in out
     assert images_json(dmc.root) == {} and len(layer_records(dmc.root)) == 1
     dmc("rm", cid)
+
+
+def test_prune_layers_removes_only_unneeded_layers(dm, registry, busybox_ref):
+    from reconciler.core.config import parse_config
+    from reconciler.engine import images
+    from reconciler.engine.context import Engine
+    from tests.test_pull import push_image
+    from tests.fixtures.registry import tar_from_dict
+
+    dm("pull", busybox_ref)
+    # a failed pull leaves its good first layer behind
+    layers = [tar_from_dict({"keep-me-not": "1"}), tar_from_dict({"x": "2"})]
+    push_image(registry, "test/prune", "latest", layers, diff_ids=[
+        "sha256:" + hashlib.sha256(layers[0]).hexdigest(), "sha256:" + "1" * 64])
+    assert dm("pull", f"{registry.addr}/test/prune:latest", check=False).returncode != 0
+    assert len(layer_records(dm.root)) == 2
+    engine = Engine(dm.root, parse_config(dm.config_file.read_text()))
+    removed = images.prune_layers(engine)
+    assert len(removed) == 1 and len(layer_records(dm.root)) == 1
+    assert images.prune_layers(engine) == []

@@ -39,26 +39,6 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
-def _registry(engine):
-    """The engine's registry client (credentials from `login` and ~/.docker/config.json)."""
-    if "registry" in type(engine).__dict__:
-        return engine.registry
-    client = engine.__dict__.get("_registry_client")
-    if client is None:
-        from reconciler.adapters.registry import RegistryClient
-        credentials = None
-        try:
-            from reconciler.adapters.credentials import CredentialStore
-            credentials = CredentialStore(engine.layout.auth_file).get
-        except ImportError:
-            pass
-        client = RegistryClient(insecure=engine.config.insecure_registries,
-                                transformation=engine.config.registry_transformation,
-                                credentials=credentials)
-        engine.__dict__["_registry_client"] = client
-    return client
-
-
 def host_platform():
     from reconciler.core.manifest import platform_for_machine
     return platform_for_machine(_platform.machine())
@@ -97,7 +77,7 @@ def pull(engine, ref: str, platform: str | None = None, progress: ProgressFn | N
     emit = progress or (lambda p: None)
     parsed = parse_reference(ref, engine.config.default_host)
     wanted = parse_platform(platform) if platform else host_platform()
-    client = _registry(engine)
+    client = engine.registry
     emit(Progress(None, f"{parsed.tag if not parsed.digest else parsed.digest}: "
                         f"Pulling from {parsed.familiar_name()}"))
     resolved = client.resolve(parsed, wanted)
@@ -438,3 +418,24 @@ def remove_images(engine, names: list[str], force: bool = False,
             raise errors[0]
         raise type(errors[0])("\n".join(str(e) for e in errors))
     return records
+
+
+def prune_layers(engine) -> list[str]:
+    """Remove layers no image and no container needs: left by `rmi -f` of an image a stopped
+    container used (once that container is gone) or by a pull that failed after some layers.
+    A pull running meanwhile notices at registration and fetches what went away."""
+    removed = []
+    with engine.mutation():
+        needed: set[str] = set()
+        for image in engine.images.list():
+            needed.update(r.id for r in layer_chain(engine, image.layer))
+        for c in _containers_using(engine):
+            image = engine.images.get(c["image_id"]) if c["image_id"] else None
+            top = c["layer"] or (image.layer if image else None)
+            if top:
+                needed.update(r.id for r in layer_chain(engine, top))
+        for rec in engine.layers.list():
+            if rec.id not in needed:
+                engine.layers.remove(rec.id)
+                removed.append(rec.id)
+    return removed
