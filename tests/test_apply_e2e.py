@@ -1,0 +1,196 @@
+"""apply / plan / down end to end: real images, runc containers, cgroups and the test's own bridge."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+# a PID 1 that stops at once on SIGTERM (busybox sleep as PID 1 would ignore it)
+LOOP = "trap 'exit 0' TERM; echo started; while :; do sleep 1 & wait $!; done"
+
+
+@pytest.fixture
+def net(dmc, test_network):
+    """Addresses in the test run's subnet. Afterwards every container of the test is removed
+    and their network namespaces must be gone (only ours: other test runs may share the host)."""
+    from reconciler.adapters import network as netadapter
+    from reconciler.core import netconf
+
+    subnet = ipaddress.IPv4Network(test_network["bridge-subnet"])
+    yield [str(subnet.network_address + i) for i in (10, 11, 12, 13)]
+    ids = dmc("ps", "-aq", "--no-trunc", check=False).stdout.split()
+    if ids:
+        dmc("rm", "-f", *ids, check=False)
+    present = set(netadapter.list_netns(netconf.NETNS_PREFIX))
+    left = [netconf.netns_name(i) for i in ids if netconf.netns_name(i) in present]
+    netadapter.remove_bridge_and_table(test_network["bridge-name"])
+    assert not left, f"network namespaces left behind: {left}"
+
+
+def write_spec(path: Path, image: str, services: dict, stack: str = "shop") -> Path:
+    """services: name -> extra YAML lines (already indented by 4)."""
+    text = f"stack: {stack}\ncontainers:\n"
+    for name, extra in services.items():
+        text += f"  {name}:\n    image: {image}\n    command: [sh, -c, \"{LOOP}\"]\n{extra}"
+    path.write_text(text)
+    return path
+
+
+def inspect(dm, name) -> dict:
+    return json.loads(dm("inspect", name).stdout)[0]
+
+
+def pid(dm, name) -> int:
+    state = inspect(dm, name)["State"]
+    assert state["Running"], state
+    return state["Pid"]
+
+
+def names(dm) -> list[str]:
+    return sorted(dm("ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+def memory_limit(container_pid: int) -> int:
+    """The memory limit the kernel enforces on the process (cgroup v1 memory controller or v2)."""
+    for line in Path(f"/proc/{container_pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return int(Path(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read_text())
+    for line in Path(f"/proc/{container_pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            base = "/sys/fs/cgroup/unified" if Path("/sys/fs/cgroup/unified").is_dir() else "/sys/fs/cgroup"
+            return int(Path(f"{base}{line[3:]}/memory.max").read_text())
+    raise AssertionError("no memory cgroup")
+
+
+def test_apply_from_empty_then_again_is_a_no_op(net, dmc, busybox_ref, tmp_path):
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, {
+        "db": f"    ip: {net[0]}\n    memory: 32m\n",
+        "web": f"    ip: {net[1]}\n    depends_on: [db]\n    env: {{MODE: prod}}\n",
+    })
+    assert dmc("apply", "--dry-run", "-f", str(spec), check=False).returncode == 2
+    out = dmc("apply", "-f", str(spec)).stdout
+    assert "create           shop-db" in out and "shop: 5 done" in out
+    assert names(dmc) == ["shop-db", "shop-web"]
+    labels = inspect(dmc, "shop-web")["Config"]["Labels"]
+    assert labels["io.docker-mini.stack"] == "shop" and labels["io.docker-mini.service"] == "web"
+    assert labels["io.docker-mini.spec-hash"].startswith("v1:")
+    assert labels["io.docker-mini.image-digest"].startswith("sha256:")
+    pids = {n: pid(dmc, n) for n in ("shop-db", "shop-web")}
+
+    again = dmc("apply", "-f", str(spec))
+    assert again.stdout.strip() == "shop: converged, nothing to do"
+    assert dmc("plan", "-f", str(spec)).returncode == 0
+    assert dmc("apply", "--dry-run", "-f", str(spec)).returncode == 0
+    assert {n: pid(dmc, n) for n in pids} == pids
+    assert dmc("ps").stdout.count("shop") >= 2          # ps shows each container's stack
+
+
+def test_env_change_recreates_one_and_memory_change_is_applied_in_place(net, dmc, busybox_ref, tmp_path):
+    services = {"db": f"    ip: {net[0]}\n    memory: 32m\n",
+                "web": f"    ip: {net[1]}\n    depends_on: [db]\n    env: {{MODE: prod}}\n"}
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, services)
+    dmc("apply", "-f", str(spec))
+    db_pid, web_pid = pid(dmc, "shop-db"), pid(dmc, "shop-web")
+    assert memory_limit(db_pid) == 32 << 20
+
+    services["web"] = services["web"].replace("prod", "dev")
+    write_spec(spec, busybox_ref, services)
+    plan = dmc("plan", "-f", str(spec), check=False)
+    assert plan.returncode == 2
+    assert "recreate         shop-web  spec changed: env" in plan.stdout
+    dmc("apply", "-f", str(spec))
+    assert pid(dmc, "shop-db") == db_pid
+    assert pid(dmc, "shop-web") != web_pid
+    assert "MODE=dev" in inspect(dmc, "shop-web")["Config"]["Env"]
+    assert inspect(dmc, "shop-web")["NetworkSettings"]["IPAddress"] == net[1]
+
+    services["db"] = services["db"].replace("32m", "64m")
+    write_spec(spec, busybox_ref, services)
+    out = dmc("apply", "-f", str(spec)).stdout
+    assert "update_resources shop-db  memory 32m -> 64m" in out
+    assert pid(dmc, "shop-db") == db_pid
+    assert memory_limit(db_pid) == 64 << 20
+    assert dmc("plan", "-f", str(spec)).returncode == 0
+
+
+def test_removed_from_spec_is_removed_and_foreign_containers_are_untouched(net, dmc, busybox_ref, tmp_path):
+    dmc("run", "-d", "--name", "loner", "--network", "none", busybox_ref, "sh", "-c", LOOP)
+    dmc("run", "-d", "--name", "blog-web", "--network", "none", "--label", "io.docker-mini.stack=blog",
+        busybox_ref, "sh", "-c", LOOP)
+    foreign = {n: pid(dmc, n) for n in ("loner", "blog-web")}
+    services = {"db": "    network: none\n", "web": "    network: none\n    depends_on: [db]\n"}
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, services)
+    dmc("apply", "-f", str(spec))
+
+    del services["web"]
+    write_spec(spec, busybox_ref, services)
+    out = dmc("apply", "-f", str(spec)).stdout
+    assert "stop             shop-web  not in spec" in out and "remove           shop-web  not in spec" in out
+    assert names(dmc) == ["blog-web", "loner", "shop-db"]
+
+    out = dmc("down", "-f", str(spec)).stdout
+    assert "remove           shop-db  down" in out
+    assert names(dmc) == ["blog-web", "loner"]
+    assert {n: pid(dmc, n) for n in foreign} == foreign
+
+
+def test_partial_failure_skips_dependents_and_a_rerun_picks_up(net, dmc, busybox_ref, tmp_path):
+    services = {"db": "    network: none\n    entrypoint: [/no/such/binary]\n",
+                "web": "    network: none\n    depends_on: [db]\n",
+                "other": "    network: none\n"}
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, services)
+    proc = dmc("apply", "-f", str(spec), check=False)
+    assert proc.returncode == 1
+    assert "FAILED   start shop-db" in proc.stderr
+    assert "skipped  start shop-web: needs start:shop-db, which failed" in proc.stdout
+    assert pid(dmc, "shop-other")                         # the independent one proceeded
+
+    services["db"] = "    network: none\n"
+    write_spec(spec, busybox_ref, services)
+    proc = dmc("apply", "-f", str(spec))
+    assert "recreate         shop-db" in proc.stdout and "start            shop-web" in proc.stdout
+    assert pid(dmc, "shop-web") and pid(dmc, "shop-db")
+
+
+def test_recreate_that_cannot_create_keeps_the_old_container(net, dmc, busybox_ref, tmp_path):
+    dmc("run", "-d", "--name", "squatter", "--ip", net[2], busybox_ref, "sh", "-c", LOOP)
+    services = {"web": f"    ip: {net[0]}\n"}
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, services)
+    dmc("apply", "-f", str(spec))
+
+    services["web"] = f"    ip: {net[2]}\n"             # taken by a container not of this stack
+    write_spec(spec, busybox_ref, services)
+    proc = dmc("apply", "-f", str(spec), check=False)
+    assert proc.returncode == 1
+    assert "the previous container was restored" in proc.stderr
+    web = inspect(dmc, "shop-web")
+    assert web["State"]["Running"] and web["NetworkSettings"]["IPAddress"] == net[0]
+    assert pid(dmc, "squatter")
+
+
+def test_invalid_spec_fails_with_file_and_line(net, dmc, busybox_ref, tmp_path):
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(f"stack: shop\ncontainers:\n  web:\n    image: {busybox_ref}\n    memory: 12x\n"
+                    "    depends_on: [db]\n")
+    proc = dmc("apply", "-f", str(spec), check=False)
+    assert proc.returncode == 1
+    assert f'{spec}:5 containers.web.memory: "12x" is not a size' in proc.stderr
+    assert f'{spec}:6 containers.web.depends_on[0]: depends on unknown container "db"' in proc.stderr
+    assert names(dmc) == []
+
+
+def test_directory_of_specs_and_down_with_rmi(net, dmc, busybox_ref, tmp_path):
+    d = tmp_path / "stack.d"
+    d.mkdir()
+    write_spec(d / "a.yaml", busybox_ref, {"db": "    network: none\n"})
+    write_spec(d / "b.yaml", busybox_ref, {"web": "    network: none\n    depends_on: [db]\n"})
+    dmc("apply", "-f", str(d))
+    assert names(dmc) == ["shop-db", "shop-web"]
+    out = dmc("down", "--rmi", "-f", str(d)).stdout
+    assert f"remove_image     {busybox_ref}" in out
+    assert names(dmc) == []
+    assert str(busybox_ref).rsplit("/", 1)[0] not in dmc("images").stdout.split("\n", 1)[1]
