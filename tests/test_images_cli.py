@@ -6,6 +6,8 @@ import hashlib
 import json
 import re
 
+import pytest
+
 from tests.test_pull import images_json, layer_dirs, layer_records
 
 
@@ -135,3 +137,35 @@ def test_prune_layers_removes_only_unneeded_layers(dm, registry, busybox_ref):
     removed = images.prune_layers(engine)
     assert len(removed) == 1 and len(layer_records(dm.root)) == 1
     assert images.prune_layers(engine) == []
+
+
+def test_store_resolves_names_ids_prefixes_and_refuses_ambiguous_prefixes(root):
+    from reconciler.adapters import statedb
+    from reconciler.adapters.imagestore import ImageStore
+    from reconciler.core.errors import ImageNotFound, InvalidArgument
+    from reconciler.core.layout import Layout
+
+    store = ImageStore(Layout(root), statedb)
+    by_first: dict[str, list] = {}
+    n = 0
+    while not any(len(v) == 2 for v in by_first.values()):
+        config = json.dumps({"n": n}).encode()
+        rec, _ = store.register(config_raw=config, manifest_raw=b"{}", layer="",
+                                manifest_digest="sha256:" + hashlib.sha256(b"m%d" % n).hexdigest(),
+                                names=[f"docker.io/library/img{n}:latest"])
+        by_first.setdefault(rec.id[7], []).append(rec)
+        n += 1
+    a, b = next(v for v in by_first.values() if len(v) == 2)
+    with pytest.raises(InvalidArgument, match="ambiguous"):
+        store.resolve(a.id[7])
+    assert store.resolve(a.id).id == a.id and store.resolve(a.id[7:]).id == a.id
+    assert store.resolve(a.short_id).id == a.id
+    name = a.names[0].split("/")[-1]                 # "imgN:latest" -> docker.io/library/imgN:latest
+    assert store.resolve(name).id == a.id and store.resolve(name.split(":")[0]).id == a.id
+    with pytest.raises(ImageNotFound):
+        store.resolve("nothing-here")
+    # a name moves; the old holder keeps the rest of its life, untagged
+    rec, taken = store.register(config_raw=b'{"moved": 1}', manifest_raw=b"{}", layer="",
+                                manifest_digest="sha256:" + "2" * 64, names=list(a.names))
+    assert [(o.id, nm) for o, nm in taken] == [(a.id, a.names[0])]
+    assert store.get(a.id).names == () and store.resolve(name).id == rec.id

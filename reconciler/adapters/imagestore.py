@@ -232,6 +232,9 @@ class ImageStore:
                              layer=_full(layer) if layer else "", created=created or (old.created if old else now_rfc3339()),
                              loaded=now_rfc3339(), digests=tuple(manifests), big_data_names=tuple(bd_names),
                              big_data_sizes=sizes, big_data_digests=digests)
+        # the new holder first: a crash in between leaves the name on both, and lookups prefer
+        # the most recently loaded image, so it never points back to the old one
+        self._write(record)
         taken = []
         for other in self.list():
             if other.id == image_id:
@@ -240,7 +243,6 @@ class ImageStore:
             if lost:
                 self._write(replace(other, names=tuple(n for n in other.names if n not in lost)))
                 taken += [(other, n) for n in lost]
-        self._write(record)
         return record, taken
 
     def untag(self, image: ImageRecord, names: list[str]) -> ImageRecord:
