@@ -271,8 +271,6 @@ def resolve_user(user: str | None, passwd: str | None, group: str | None) -> Exe
         uid = int(entry[2])
         gid = int(entry[3]) if entry[3].isdigit() else 0
         home = entry[5] or "/"
-    elif user_part == "":
-        home = "/root"
     if group_part:
         if group_part.isdigit():
             gid = int(group_part)

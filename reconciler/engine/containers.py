@@ -594,11 +594,13 @@ def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
 
 
 def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None = None,
-          cleanup_on_exit: bool = True) -> dict:
+          cleanup_on_exit: bool = True, stdin_once: bool = False) -> dict:
     """Start a created or exited container (no-op if running). on_created(record) is called
     once the process exists but before it runs (attach to it there, so no output is lost).
     cleanup_on_exit: conmon runs `container-cleanup` when the process ends (reap, --rm,
-    restart policy); a foreground `run` that waits itself may turn it off."""
+    restart policy); a foreground `run` that waits itself may turn it off.
+    stdin_once: the attached user's EOF closes the container's stdin (`run -i`, `start -ai`
+    without -t); otherwise it stays open for later attaches (conmon --leave-stdin-open)."""
     from reconciler.adapters import overlay
     from reconciler.adapters import runtime as rt
     from reconciler.core.errors import CommandNotExecutable, CommandNotFound
@@ -628,7 +630,7 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
             token = str(time.time_ns())
             pid = runtime.create(
                 cid, rec["name"], paths, terminal=bool(opts.get("tty")),
-                stdin=bool(opts.get("interactive")), leave_stdin_open=bool(opts.get("interactive")),
+                stdin=bool(opts.get("interactive")), leave_stdin_open=bool(opts.get("interactive")) and not stdin_once,
                 exit_command=_exit_command(engine, rec, token) if want_cleanup else None,
                 socket_dir=_socket_dir(engine))
             rec["state"] = {
@@ -769,6 +771,7 @@ def wait(engine, name_or_id: str) -> int:
 def remove(engine, name_or_id: str, force: bool = False) -> None:
     """Remove a container and everything it owns: runc state, mount, rw layer, network lease,
     bundle, logs. A running one is refused unless force (then killed first)."""
+    killed = None
     with engine.mutation():
         rec = resolve(engine, name_or_id)
         rec = reap(engine, rec)
@@ -780,7 +783,7 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
             _signal(engine, rec, 9)
             if _wait_exit_file(engine, rec, KILL_WAIT) is None:
                 raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
-            _wait_conmon_gone(rec)
+            killed = dict(rec)
             rec = reap(engine, rec)
         elif st["status"] == "creating":
             raise ConflictError(f"container {rec['name']} is still being created")
@@ -788,11 +791,14 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             _save(engine, rec)
         _destroy(engine, rec)
+    if killed is not None:
+        # conmon lives on until its exit command (which needs the lock we just released) is done
+        _wait_conmon_gone(killed)
 
 
 def _wait_conmon_gone(rec: dict, timeout: float = 5.0) -> None:
     from reconciler.adapters import runtime as rt
-    pid = rec["state"].get("conmon_pid") or 0
+    pid = (rec.get("state") or {}).get("conmon_pid") or 0
     deadline = time.monotonic() + timeout
     while pid and rt.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.005)
