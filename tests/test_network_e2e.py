@@ -148,6 +148,10 @@ def test_nothing_left_after_rm_and_prune_removes_bridge(dmn, busybox_ref, test_n
     dmn("run", "-d", "--name", "gone", busybox_ref, "sleep", "1000")
     cid = _inspect(dmn, "gone")["Id"]
     assert netadapter.link_exists(netconf.host_veth_name(cid))
+    ip = _net(dmn, "gone")["IPAddress"]
+    assert f"gone {ip}" in dmn("network", "ls").stdout
+    assert "in use; nothing removed" in dmn("network", "prune", "-f").stdout
+    assert netadapter.link_exists(bridge)
     dmn("rm", "-f", "gone")
     assert not netadapter.link_exists(netconf.host_veth_name(cid))
     assert not netadapter.netns_exists(netconf.netns_name(cid))
