@@ -1,0 +1,179 @@
+"""`docker-mini watch` end to end: a real watcher process over a spec directory, real containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_apply_e2e import inspect, names, net, pid, write_spec  # noqa: F401 (net: fixture)
+
+WAIT = 60.0            # an upper bound for polling, never a timing claim
+
+
+class Watch:
+    def __init__(self, dm, directory: Path, tmp_path: Path, interval: float = 1.0):
+        self.log_path = tmp_path / "watch.log"
+        self.log_file = open(self.log_path, "w")
+        cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file),
+               "watch", str(directory), "--interval", str(interval), "--debounce", "0.2"]
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": "(not json)", "line": line})
+        return out
+
+    def wait_for(self, what: str, predicate, timeout: float = WAIT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"watcher exited: {self.log_path.read_text()}"
+            result = predicate()
+            if result:
+                return result
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; watcher log:\n{self.log_path.read_text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def watch(net, dmc, tmp_path):
+    started = []
+
+    def start(directory, **kw):
+        w = Watch(dmc, directory, tmp_path, **kw)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def running_pid(dm, name):
+    proc = dm("inspect", name, check=False)
+    if proc.returncode != 0:
+        return None
+    state = json.loads(proc.stdout)[0]["State"]
+    return state["Pid"] if state["Running"] else None
+
+
+def test_watch_repairs_drift_applies_edits_and_keeps_the_last_good_spec(watch, dmc, busybox_ref, tmp_path):
+    d = tmp_path / "spec"
+    d.mkdir()
+    services = {"db": "    network: none\n    restart: always\n",
+                "web": "    network: none\n    restart: always\n    depends_on: [db]\n    env: {MODE: a}\n"}
+    write_spec(d / "stack.yaml", busybox_ref, services)
+    w = watch(d)
+    w.wait_for("the stack to run", lambda: running_pid(dmc, "shop-web") and running_pid(dmc, "shop-db"))
+    db_pid = pid(dmc, "shop-db")
+
+    # killed from outside: restarted per its policy
+    web_pid = pid(dmc, "shop-web")
+    os.kill(web_pid, signal.SIGKILL)
+    w.wait_for("web restarted", lambda: running_pid(dmc, "shop-web") not in (None, web_pid))
+    assert any(e["event"] == "restarting" and e["container"] == "shop-web" for e in w.events())
+    backoff = json.loads((Path(dmc.root) / "overlay-containers" / inspect(dmc, "shop-web")["Id"]
+                          / "restart-backoff.json").read_text())
+    assert backoff["count"] == 1 and backoff["policy"] == "always"
+
+    # removed from outside: created again
+    dmc("rm", "-f", "shop-db")
+    w.wait_for("db recreated", lambda: running_pid(dmc, "shop-db"))
+    db_pid = pid(dmc, "shop-db")
+
+    # an edit: only web is recreated
+    web_pid = pid(dmc, "shop-web")
+    services["web"] = services["web"].replace("MODE: a", "MODE: b")
+    write_spec(d / "stack.yaml", busybox_ref, services)
+    w.wait_for("the edit applied", lambda: running_pid(dmc, "shop-web") not in (None, web_pid)
+               and "MODE=b" in inspect(dmc, "shop-web")["Config"]["Env"])
+    assert pid(dmc, "shop-db") == db_pid
+
+    # an invalid edit is reported; the last good spec is still enforced
+    (d / "stack.yaml").write_text((d / "stack.yaml").read_text() + "    memory: 12x\n")
+    bad_line = len((d / "stack.yaml").read_text().splitlines())
+    invalid = w.wait_for("the invalid spec reported", lambda: [
+        e for e in w.events() if e["event"].startswith("invalid spec")])
+    assert any(f'stack.yaml:{bad_line} containers.web.memory: "12x" is not a size' in err
+               for err in invalid[0]["errors"])
+    web_pid = pid(dmc, "shop-web")
+    os.kill(web_pid, signal.SIGKILL)
+    w.wait_for("web restarted under the old spec", lambda: running_pid(dmc, "shop-web") not in (None, web_pid))
+    assert "MODE=b" in inspect(dmc, "shop-web")["Config"]["Env"]
+
+    # fixed: converges again (a limit change, in place)
+    web_pid = pid(dmc, "shop-web")
+    (d / "stack.yaml").write_text((d / "stack.yaml").read_text().replace("12x", "64m"))
+    w.wait_for("the fixed spec applied", lambda: inspect(dmc, "shop-web")["HostConfig"]["Memory"] == 64 << 20)
+    assert pid(dmc, "shop-web") == web_pid
+
+    # SIGTERM: the watcher stops, the containers keep running
+    assert w.stop() == 0
+    assert pid(dmc, "shop-web") == web_pid and pid(dmc, "shop-db") == db_pid
+    assert names(dmc) == ["shop-db", "shop-web"]
+
+
+def test_crash_loop_backs_off(watch, dmc, busybox_ref, tmp_path):
+    d = tmp_path / "spec"
+    d.mkdir()
+    (d / "stack.yaml").write_text(f"stack: shop\ncontainers:\n  crash:\n    image: {busybox_ref}\n"
+                                  f"    network: none\n    command: [sh, -c, 'exit 3']\n    restart: on-failure\n")
+    w = watch(d, interval=0.5)
+    cid = w.wait_for("the container", lambda: names(dmc) == ["shop-crash"] and inspect(dmc, "shop-crash")["Id"])
+    backoff_file = Path(dmc.root) / "overlay-containers" / cid / "restart-backoff.json"
+    entry = w.wait_for("three restarts", lambda: backoff_file.exists()
+                       and json.loads(backoff_file.read_text())["count"] >= 3
+                       and json.loads(backoff_file.read_text()))
+    assert entry["delay"] >= 4 and entry["last_exit_code"] == 3      # 1 s, 2 s, 4 s...
+    delayed = [e for e in w.events() if e["event"] == "restart delayed"]
+    assert delayed and delayed[0]["container"] == "shop-crash"
+    # waiting out a backoff is not busy: far fewer passes than restarts' worth of polling
+    starts = [e for e in w.events() if e["event"] == "restarting"]
+    assert len(starts) == entry["count"]
+
+
+def test_concurrent_apply_and_watch_start_each_container_once(watch, dmc, busybox_ref, tmp_path):
+    d = tmp_path / "spec"
+    d.mkdir()
+    services = {f"s{i}": "    network: none\n    restart: always\n" for i in range(3)}
+    write_spec(d / "stack.yaml", busybox_ref, services)
+    w = watch(d, interval=0.3)
+    results = []
+
+    def apply():
+        results.append(dmc("apply", "-f", str(d), check=False))
+
+    threads = [threading.Thread(target=apply) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    w.wait_for("all running", lambda: all(running_pid(dmc, f"shop-s{i}") for i in range(3)))
+    assert names(dmc) == ["shop-s0", "shop-s1", "shop-s2"]
+    for i in range(3):
+        assert dmc("logs", f"shop-s{i}").stdout.count("started") == 1
+    assert not [e for e in w.events() if e["event"] == "failed"]
