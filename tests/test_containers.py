@@ -278,15 +278,22 @@ def test_inspect_falls_back_to_images(dmc, busybox):
 
 def test_logs_tail_timestamps_and_follow(dmc, busybox):
     dmc("run", "-d", "--name", "lg", *NONE, busybox, "sh", "-c",
-        "for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; sleep 1; echo last")
+        "trap 'echo last; exit 0' USR1; for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; "
+        "while true; do sleep 0.1; done")
     wait_until(lambda: "oops" in dmc("logs", "lg").stderr, what="log lines")
     tail = dmc("logs", "--tail", "3", "lg")                 # both streams count
     assert tail.stdout == "line4\nline5\n" and tail.stderr == "oops\n"
     stamped = dmc("logs", "-t", "lg").stdout.splitlines()[0]
     ts, line = stamped.split(" ", 1)
     assert line == "line1" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", ts)
-    p = dmc("logs", "-f", "lg", timeout=30)                 # returns once the container exits
-    assert p.stdout.endswith("last\n") and p.stderr == "oops\n"
+    followed = {}
+    t = threading.Thread(target=lambda: followed.setdefault("p", dmc("logs", "-f", "lg", timeout=60)))
+    t.start()
+    time.sleep(1)
+    assert t.is_alive()                                     # -f keeps following a running container
+    dmc("kill", "-s", "USR1", "lg")
+    t.join(60)
+    assert followed["p"].stdout.endswith("line5\nlast\n") and followed["p"].stderr == "oops\n"
 
 
 def test_name_conflicts_and_generated_names(dmc, busybox):
