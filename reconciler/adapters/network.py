@@ -21,9 +21,9 @@ NETNS_DIR = Path("/run/netns")
 
 
 def _pyroute2():
-    from pyroute2 import IPRoute, netns  # lazy: `ps` never pays for pyroute2
+    from pyroute2 import IPRoute  # lazy: `ps` never pays for pyroute2
     from pyroute2.netlink.exceptions import NetlinkError
-    return IPRoute, netns, NetlinkError
+    return IPRoute, NetlinkError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,32 +45,110 @@ def list_netns(prefix: str = "") -> list[str]:
         return []
 
 
+# Namespaces are entered by the calling thread itself (setns/unshare affect one thread only)
+# rather than through pyroute2's forked helper processes: ~2 ms instead of ~60 ms per step.
+CLONE_NEWNET = 0x40000000
+MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
+MNT_DETACH = 2
+
+
+def _libc():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _errno_error(what: str) -> NetworkError:
+    import ctypes
+    err = ctypes.get_errno()
+    return NetworkError(f"{what}: {os.strerror(err)}")
+
+
+def _share_run_dir(libc) -> None:
+    """/run/netns as a shared mount (as `ip netns` makes it), so namespace mounts propagate
+    into mount namespaces created later, such as the containers'."""
+    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    d = str(NETNS_DIR).encode()
+    if libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    if libc.mount(d, d, b"none", MS_BIND | MS_REC, None) != 0:
+        raise _errno_error(f"cannot bind-mount {NETNS_DIR}")
+    if libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) != 0:
+        raise _errno_error(f"cannot make {NETNS_DIR} a shared mount")
+
+
+@contextlib.contextmanager
+def _switched(libc, enter):
+    """Run the block with this thread in another network namespace (`enter` puts it there),
+    and always come back to the one it was in."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        enter()
+        try:
+            yield
+        finally:
+            if libc.setns(home, CLONE_NEWNET) != 0:
+                # continuing in the wrong namespace would wire the host wrongly: stop here
+                os.write(2, b"docker-mini: fatal: cannot return to the host network namespace\n")
+                os._exit(70)
+    finally:
+        os.close(home)
+
+
 def create_netns(name: str) -> str:
     """A fresh named netns with loopback up. An existing one of that name is replaced."""
-    _, netns, _ = _pyroute2()
+    IPRoute, _ = _pyroute2()
+    libc = _libc()
     remove_netns(name)
+    _share_run_dir(libc)
+    path = netns_path(name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+
+    def enter():
+        if libc.unshare(CLONE_NEWNET) != 0:
+            raise _errno_error(f"cannot create network namespace {name}")
+
     try:
-        netns.create(name)
-    except OSError as e:
-        raise NetworkError(f"cannot create network namespace {name}: {e}") from None
-    loopback_up(name)
-    return netns_path(name)
+        with _switched(libc, enter):
+            if libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None) != 0:
+                raise _errno_error(f"cannot pin network namespace {name} at {path}")
+            with IPRoute() as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    except BaseException:
+        remove_netns(name)
+        raise
+    return path
 
 
-def loopback_up(name: str) -> None:
-    IPRoute, _, _ = _pyroute2()
-    with IPRoute(netns=name) as ipr:
-        idx = ipr.link_lookup(ifname="lo")[0]
-        ipr.link("set", index=idx, state="up")
+@contextlib.contextmanager
+def netns_iproute(name: str):
+    """An IPRoute whose netlink socket lives in the named netns (usable from the host's)."""
+    IPRoute, _ = _pyroute2()
+    libc = _libc()
+    fd = os.open(netns_path(name), os.O_RDONLY)
+    try:
+        def enter():
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise _errno_error(f"cannot enter network namespace {name}")
+
+        with _switched(libc, enter):
+            ipr = IPRoute()
+    finally:
+        os.close(fd)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
 
 
 def remove_netns(name: str) -> None:
-    """Unmount the bind mount that pins the namespace and remove the name (`ip netns del`)."""
-    _, netns, _ = _pyroute2()
-    if not os.path.lexists(netns_path(name)):
+    """Unmount the bind mount that pins the namespace and remove the name (`ip netns del`).
+    The namespace itself goes when its last process and interface reference go."""
+    path = netns_path(name)
+    if not os.path.lexists(path):
         return
+    _libc().umount2(path.encode(), MNT_DETACH)   # fails harmlessly when a kill left it unmounted
     with contextlib.suppress(FileNotFoundError):
-        netns.remove(name)
+        os.unlink(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,7 +161,7 @@ def link_exists(ifname: str) -> bool:
 
 
 def list_links(prefix: str = "") -> list[str]:
-    IPRoute, _, _ = _pyroute2()
+    IPRoute, _ = _pyroute2()
     with IPRoute() as ipr:
         names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
     return sorted(n for n in names if n and n.startswith(prefix))
@@ -98,7 +176,7 @@ def bridge_ports(bridge: str) -> list[str]:
 
 
 def delete_link(ifname: str) -> None:
-    IPRoute, _, NetlinkError = _pyroute2()
+    IPRoute, NetlinkError = _pyroute2()
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=ifname)
         if not idx:
@@ -113,7 +191,7 @@ def delete_link(ifname: str) -> None:
 def host_networks(exclude_ifname: str | None = None) -> list[tuple[str, str]]:
     """(description, cidr) of every IPv4 address and main-table route on the host, except those
     on `exclude_ifname` (our own bridge)."""
-    IPRoute, _, _ = _pyroute2()
+    IPRoute, _ = _pyroute2()
     out: list[tuple[str, str]] = []
     with IPRoute() as ipr:
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
@@ -135,7 +213,7 @@ def host_networks(exclude_ifname: str | None = None) -> list[tuple[str, str]]:
 
 def interface_addresses(ifname: str) -> list[str]:
     """IPv4 addresses (cidr) on an interface of the host."""
-    IPRoute, _, _ = _pyroute2()
+    IPRoute, _ = _pyroute2()
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=ifname)
         if not idx:
@@ -149,7 +227,7 @@ def ensure_bridge(name: str, gateway_cidr: str) -> bool:
     The caller checks the subnet against the host's networks before the first creation.
     A bridge left without its address by a killed command gets the address now.
     """
-    IPRoute, _, NetlinkError = _pyroute2()
+    IPRoute, NetlinkError = _pyroute2()
     gw = ipaddress.IPv4Interface(gateway_cidr)
     created = False
     with IPRoute() as ipr:
@@ -210,9 +288,10 @@ def enable_forwarding(bridge: str) -> None:
 def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str) -> None:
     """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
     MAC, address and default route. An old pair of the same name is replaced."""
-    IPRoute, _, NetlinkError = _pyroute2()
+    IPRoute, NetlinkError = _pyroute2()
     iface = ipaddress.IPv4Interface(cidr)
     delete_link(host_name)
+    ns_fd = os.open(netns_path(netns), os.O_RDONLY)
     try:
         with IPRoute() as ipr:
             br = ipr.link_lookup(ifname=bridge)
@@ -220,10 +299,10 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
                 raise NetworkError(f"bridge {bridge} vanished while connecting {host_name}")
             # The peer is born inside the netns as eth0: no temporary name is ever left on the host.
             ipr.link("add", ifname=host_name, kind="veth",
-                     peer={"ifname": "eth0", "net_ns_fd": netns, "address": mac})
+                     peer={"ifname": "eth0", "net_ns_fd": ns_fd, "address": mac})
             idx = ipr.link_lookup(ifname=host_name)[0]
             ipr.link("set", index=idx, master=br[0], state="up")
-        with IPRoute(netns=netns) as ipr:
+        with netns_iproute(netns) as ipr:
             idx = ipr.link_lookup(ifname="eth0")[0]
             ipr.link("set", index=idx, address=mac)
             ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
@@ -232,6 +311,8 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
     except NetlinkError as e:
         delete_link(host_name)
         raise NetworkError(f"cannot connect {host_name} to {bridge}: {e}") from None
+    finally:
+        os.close(ns_fd)
 
 
 # ---------------------------------------------------------------------------------------------
