@@ -366,3 +366,14 @@ def test_cli_killed_mid_setup_leaves_nothing_after_the_next_command(fake_contain
     network.release(net_engine, {"id": "7" * 64})
     fake_containers.start(a)     # and the container starts normally afterwards
     assert network.network_settings(net_engine, a)["SandboxKey"]
+
+
+def test_container_created_under_another_bridge_config_is_refused_clearly(fake_containers, root, test_network):
+    from reconciler.engine.context import Engine
+    a = fake_containers.create("a")
+    other = Engine(root, parse_config(json.dumps({"bridge-name": "dmtother0", "bridge-subnet": "10.254.254.0/24"}),
+                                      source="new.json"))
+    with pytest.raises(NetworkError, match=r"created on bridge .* but new.json now configures dmtother0") as e:
+        network.setup(other, a)
+    assert "recreate the container" in str(e.value)
+    assert not netadapter.link_exists("dmtother0")

@@ -16,9 +16,9 @@ Files of the container's own that setup writes (creating them when missing, alwa
     overlay-containers/<id>/resolv.conf   the host's, loopback nameservers dropped
 
 The lifecycle bind-mounts them after setup returns and never rewrites them; peers' hosts files
-are rewritten here whenever a container on the bridge starts or stops. The lifecycle should
-hold engine.mutation() across the whole of create (prepare runs before container.json exists,
-and a lease without a container directory is taken for a killed create's leftover).
+are rewritten here whenever a container on the bridge starts or stops. prepare runs under the
+lifecycle's mutation lock, after container.json ("creating") exists: a lease whose container
+directory is gone is a killed create's (or rm's) leftover, and the next command drops it.
 
 The lease is the truth for IP, MAC and ports, so a container keeps them across stop/start.
 Names on the host are derived from the container id (netns dm-<id>, host veth vdm<id[:10]>),
@@ -183,28 +183,12 @@ def _public(ep: dict) -> dict:
 
 
 def _resolve_container(engine, name_or_id: str) -> str:
-    """The id of a container of this root by name, id or unique id prefix."""
-    from reconciler.adapters import statedb
-    d = engine.layout.containers_dir
-    ids = []
-    with contextlib.suppress(FileNotFoundError):
-        ids = sorted(os.listdir(d))
-    if name_or_id in ids:
-        return name_or_id
-    prefix_hits = []
-    for cid in ids:
-        rec = statedb.read_json(d / cid / "container.json", default=None)
-        if not rec:
-            continue
-        if rec.get("name") == name_or_id:
-            return cid
-        if cid.startswith(name_or_id):
-            prefix_hits.append(cid)
-    if len(prefix_hits) == 1:
-        return prefix_hits[0]
-    if prefix_hits:
-        raise InvalidArgument(f"container id prefix {name_or_id!r} is ambiguous")
-    raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})")
+    """The id of a container of this root by name, id or unique id prefix (the lifecycle's rules)."""
+    from reconciler.engine import containers
+    try:
+        return containers.resolve(engine, name_or_id)["id"]
+    except ContainerNotFound:
+        raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +215,11 @@ def setup(engine, record: Any) -> str | None:
             return _joined_netns(engine, ep)
         cleanup_stale(engine, keep=cid)
         if kind == "bridge":
+            if (ep.get("bridge"), ep.get("subnet")) != (engine.config.bridge_name, engine.config.bridge_subnet):
+                raise NetworkError(
+                    f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
+                    f"but {engine.config.source} now configures {engine.config.bridge_name} "
+                    f"({engine.config.bridge_subnet})", hint=f"recreate the container: rm it and create it again")
             _check_host_ports(netconf.PortMapping.from_dict(p) for p in ep.get("ports", []))
             _ensure_bridge(engine)
         ns = netconf.netns_name(cid)
