@@ -235,3 +235,11 @@ def test_remove_is_idempotent(layout):
     overlay.remove_rw_layer(layout, CID)
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
+
+
+def test_without_mkfs_a_sized_layer_is_unsupported_and_leaves_nothing(layout, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(QuotaUnsupported, match="mkfs.ext4") as err:
+        overlay.create_rw_layer(layout, CID, 8 << 20)
+    assert "e2fsprogs" in str(err.value)
+    assert not layout.rw_layer_dir(CID).exists()

@@ -120,7 +120,10 @@ def _umount(path: Path) -> None:
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise StorageError(f"{what} failed: {cmd[0]} not found", hint="install util-linux") from None
     if proc.returncode != 0:
         raise StorageError(f"{what} failed: {(proc.stderr or proc.stdout).strip()}")
 
@@ -264,8 +267,13 @@ def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
         f.truncate(size)
     # -m 0: the container runs as root, which could use reserved blocks anyway; journal kept,
     # so a crash of the host leaves a filesystem that mounts.
-    proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(tmp)],
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(tmp)],
+                              capture_output=True, text=True)
+    except FileNotFoundError:
+        tmp.unlink(missing_ok=True)
+        raise QuotaUnsupported("a disk quota needs mkfs.ext4 on this host, which has no project "
+                               "quotas, and it is not installed", hint="install e2fsprogs") from None
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise QuotaUnsupported(f"cannot make a {size}-byte ext4 image for the container's disk "
@@ -278,8 +286,12 @@ def _mount_upper_fs(layout: Layout, cid: str) -> None:
     fs.mkdir(exist_ok=True)
     if not is_mounted(fs):
         # mount(8) attaches the loop device with autoclear: it detaches itself at unmount.
-        _run(["mount", "-t", "ext4", "-o", "loop", str(_disk_image(layout, cid)), str(fs)],
-             f"mounting the quota filesystem of container {cid}")
+        try:
+            _run(["mount", "-t", "ext4", "-o", "loop", str(_disk_image(layout, cid)), str(fs)],
+                 f"mounting the quota filesystem of container {cid}")
+        except StorageError as e:
+            raise QuotaUnsupported(f"{e.message} (the disk quota needs a loop device on this host)",
+                                   hint="check /dev/loop-control and the loop module") from None
     for sub in ("diff", "work"):
         (fs / sub).mkdir(mode=0o755, exist_ok=True)
 
