@@ -258,3 +258,35 @@ def test_example_stack_is_valid():
         text = path.read_text()
         load(None, files=[(path.name, text)], env={"REGISTRY": "127.0.0.1:5000"},
              subnet=None)
+
+
+class DictCache:
+    def __init__(self):
+        self.valid: set[str] = set()
+        self.asked: list[str] = []
+
+    def known_valid(self, key):
+        self.asked.append(key)
+        return key in self.valid
+
+    def remember_valid(self, key):
+        self.valid.add(key)
+
+
+def test_valid_documents_are_remembered_and_invalid_ones_never():
+    cache = DictCache()
+    load(GOOD, valid_cache=cache)
+    assert len(cache.valid) == 1 and len(cache.asked) == 1
+    load(GOOD, valid_cache=cache)                   # the same document: validated from the cache
+    assert len(cache.valid) == 1 and len(cache.asked) == 2
+    with pytest.raises(SpecError):
+        load(GOOD.replace("64m", "12x"), valid_cache=cache)
+    assert len(cache.valid) == 1
+
+
+def test_interpolated_values_are_part_of_the_cached_document():
+    cache = DictCache()
+    text = "stack: s\ncontainers:\n  w:\n    image: x\n    pids: ${PIDS}\n"
+    load(text, env={"PIDS": "10"}, valid_cache=cache)
+    with pytest.raises(SpecError, match='"ten" is not an integer'):
+        load(text, env={"PIDS": "ten"}, valid_cache=cache)

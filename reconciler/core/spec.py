@@ -205,7 +205,10 @@ def show(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # YAML with line numbers and ${VAR} interpolation
 
-class _Loader(yaml.SafeLoader):
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)    # libyaml's parser when present
+
+
+class _Loader(_BaseLoader):
     """YAML 1.2 booleans: only true/false. `restart: no` stays the string "no" (as editors
     using YAML 1.2 read it) instead of YAML 1.1's false."""
 
@@ -301,7 +304,7 @@ def _build(node, loader, file, env, errors: _Errors, path: Path_, depth: int) ->
                        f"${{{name}:-default}}")
         if value != node.value:
             tag = node.tag
-            if node.style is None:            # plain scalar: its type follows the substituted text
+            if not node.style:                # plain scalar: its type follows the substituted text
                 tag = loader.resolve(yaml.ScalarNode, value, (True, False))
             node = yaml.ScalarNode(tag, value, node.start_mark, node.end_mark, node.style)
     try:
@@ -315,15 +318,39 @@ def _build(node, loader, file, env, errors: _Errors, path: Path_, depth: int) ->
 # schema validation
 
 
-def _schema_errors(data: Any, schema: Mapping, errors: _Errors) -> None:
-    from jsonschema import Draft202012Validator, FormatChecker
+class ValidCache:
+    """Remembers documents known to be valid against the schema, so an unchanged spec skips
+    JSON Schema validation (and its import). Keys are sha256 of the document's canonical JSON;
+    the caller keeps one cache per schema."""
+
+    def known_valid(self, key: str) -> bool:
+        return False
+
+    def remember_valid(self, key: str) -> None:
+        pass
+
+
+def document_key(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _schema_errors(data: Any, schema: Mapping, errors: _Errors, cache: ValidCache | None = None) -> None:
+    key = document_key(data) if cache is not None else None
+    if key is not None and cache.known_valid(key):
+        return
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    # no format checker: addresses are checked by the patterns and again by ipaddress below
+    validator = Draft202012Validator(schema)
+    found = False
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        found = True
         while err.context:
             err = best_match(_matching_branch(err))
         _report(err, errors)
+    if key is not None and not found:
+        cache.remember_valid(key)
 
 
 def _matching_branch(err) -> list:
@@ -417,7 +444,8 @@ def parse_env_file(text: str, file: str) -> list[tuple[str, str]]:
 
 def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping[str, str] | None = None,
                *, subnet: str | None = None, host_cpus: int = 1,
-               read_env_file: Callable[[str, str], str] | None = None) -> Stack:
+               read_env_file: Callable[[str, str], str] | None = None,
+               valid_cache: ValidCache | None = None) -> Stack:
     """Load, validate and normalize a stack from (file name, text) pairs (one file or a directory's
     *.yaml, merged). read_env_file(spec_file, name) returns an env_file's text (raises OSError).
     Raises SpecError naming every mistake (file:line key.path: what)."""
@@ -434,7 +462,7 @@ def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping
         if data is None:
             continue
         # key paths inside one file carry its name first, so lines of two files never mix
-        _schema_errors(data, schema, errors)
+        _schema_errors(data, schema, errors, valid_cache)
         if isinstance(data, dict):
             docs.append((file, data))
     errors.scope = None
@@ -699,7 +727,8 @@ def _check_addresses(services: dict[str, ServiceSpec], errors: _Errors, subnet: 
             try:
                 ip = ipaddress.IPv4Address(s.ip)
             except ValueError:
-                ip = None                    # the schema reported it
+                ip = None
+                errors.add(path, f"{show(s.ip)} is not an IPv4 address")
             if ip is not None and net is not None:
                 hosts_start = net.network_address + 1
                 if ip not in net:

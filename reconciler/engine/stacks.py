@@ -9,6 +9,7 @@ can change an image's digest and with it which containers must be recreated.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from reconciler.core.errors import SpecError
 from reconciler.core.plan import Action, plan
-from reconciler.core.spec import ImageSpec, Stack, load_stack
+from reconciler.core.spec import Stack, ValidCache, load_stack
 from reconciler.engine.execute import Outcome, Progress, execute
 from reconciler.engine.observe import observe
 
@@ -58,6 +59,32 @@ def spec_sources(path: str | Path) -> list[tuple[str, str]]:
     return out
 
 
+class FileValidCache(ValidCache):
+    """Valid documents remembered as empty marker files under <root>/stacks/valid/<schema>/, so
+    an unchanged spec (the common case for apply, plan and the watcher) skips JSON Schema
+    validation. Keys are content hashes: a marker can never be stale."""
+
+    KEEP = 256
+
+    def __init__(self, engine):
+        schema_id = hashlib.sha256(_schema_text(str(SCHEMA_PATH)).encode()).hexdigest()[:16]
+        self.dir = engine.root / "stacks" / "valid" / schema_id
+
+    def known_valid(self, key: str) -> bool:
+        return (self.dir / key).exists()
+
+    def remember_valid(self, key: str) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.dir / key).touch()
+            markers = list(self.dir.iterdir())
+            if len(markers) > self.KEEP:
+                for old in sorted(markers, key=lambda p: p.stat().st_mtime)[:len(markers) - self.KEEP]:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            pass                                 # a cache: validation simply runs next time
+
+
 def _read_env_file(spec_file: str, name: str) -> str:
     return (Path(spec_file).parent / name).read_text()
 
@@ -65,7 +92,7 @@ def _read_env_file(spec_file: str, name: str) -> str:
 def load(engine, path: str | Path, env: dict | None = None) -> Stack:
     return load_stack(spec_sources(path), schema(), os.environ if env is None else env,
                       subnet=engine.config.bridge_subnet, host_cpus=os.cpu_count() or 1,
-                      read_env_file=_read_env_file)
+                      read_env_file=_read_env_file, valid_cache=FileValidCache(engine))
 
 
 @dataclass
