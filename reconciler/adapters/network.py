@@ -211,16 +211,6 @@ def host_networks(exclude_ifname: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def interface_addresses(ifname: str) -> list[str]:
-    """IPv4 addresses (cidr) on an interface of the host."""
-    IPRoute, _ = _pyroute2()
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=ifname)
-        if not idx:
-            return []
-        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=2, index=idx[0])]
-
-
 def ensure_bridge(name: str, gateway_cidr: str) -> bool:
     """The bridge `name` up with `gateway_cidr` on it. Returns True when it was created now.
 
