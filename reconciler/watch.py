@@ -28,8 +28,8 @@ import structlog
 from reconciler.adapters import statedb
 from reconciler.core.errors import DockerMiniError, SpecError
 from reconciler.core.plan import Action
+from reconciler.engine.observe import RESTART_BACKOFF_FILE as BACKOFF_FILE
 
-BACKOFF_FILE = "restart-backoff.json"
 FIRST_DELAY = 1.0
 MAX_DELAY = 300.0
 CLEAN_RUN_RESET = 600.0

@@ -77,3 +77,34 @@ def stack_containers(engine, stack_name: str) -> list:
     except DockerMiniError:
         raise
     return [r for r in rows if (r.labels or {}).get(LABEL_STACK) == stack_name]
+
+
+RESTART_BACKOFF_FILE = "restart-backoff.json"     # written by the watcher (reconciler/watch.py)
+
+
+def restart_backoff(engine, container_id: str) -> dict | None:
+    """The watcher's restart state of a stack container, or None: count, delay, policy,
+    last_exit_code, restarted_at and next_restart (ISO time while a restart is held back)."""
+    from reconciler.adapters import statedb
+    try:
+        return statedb.read_json(engine.layout.container_dir(container_id) / RESTART_BACKOFF_FILE,
+                                 default=None)
+    except DockerMiniError:
+        return None
+
+
+def is_restarting(engine, container_id: str, status: str, now: float, stale_after: float = 600.0) -> bool:
+    """For `ps`: an exited container whose restart the watcher holds back shows as
+    `Restarting (CODE) N seconds ago` (Docker's words). A hold more than stale_after seconds
+    overdue means no watcher is acting on it any more."""
+    if status != "exited":
+        return False
+    entry = restart_backoff(engine, container_id)
+    if not entry or not entry.get("next_restart"):
+        return False
+    import datetime as dt
+    try:
+        due = dt.datetime.fromisoformat(entry["next_restart"].replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+    return now - due < stale_after
