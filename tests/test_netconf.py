@@ -224,3 +224,31 @@ def test_resolv_conf_drops_loopback_nameservers(host, kept, fallback):
         assert line in out
     assert not any(line.startswith("nameserver 127.") or line == "nameserver ::1" for line in out)
     assert ("nameserver 8.8.8.8" in out) == fallback
+
+
+L = netconf.Lease
+
+
+@pytest.mark.parametrize("leases,ip,mac,expected", [
+    ([], None, None, ("10.77.0.2", "02:42:0a:4d:00:02")),
+    ([L("a", "10.77.0.2", "02:42:0a:4d:00:02")], None, None, ("10.77.0.3", "02:42:0a:4d:00:03")),
+    ([], "10.77.0.9", None, ("10.77.0.9", "02:42:0a:4d:00:09")),
+    ([], None, "02:00:00:00:00:01", ("10.77.0.2", "02:00:00:00:00:01")),
+    # a static MAC equal to .2's derived one: allocation skips .2 instead of colliding
+    ([L("a", "10.77.0.7", "02:42:0a:4d:00:02")], None, None, ("10.77.0.3", "02:42:0a:4d:00:03")),
+    # ...unless this container brings its own MAC
+    ([L("a", "10.77.0.7", "02:42:0a:4d:00:02")], None, "02:00:00:00:00:01", ("10.77.0.2", "02:00:00:00:00:01")),
+])
+def test_choose_address(leases, ip, mac, expected):
+    got = netconf.choose_address(SUBNET, leases, ip, mac)
+    assert (str(got[0]), got[1]) == expected
+
+
+@pytest.mark.parametrize("leases,ip,mac,message", [
+    ([L("a", "10.77.0.9", "02:00:00:00:00:09")], "10.77.0.9", None, "address already used by container 'a'"),
+    ([L("a", "10.77.0.9", "02:00:00:00:00:09")], None, "02:00:00:00:00:09", "already used by container 'a'"),
+    ([L("a", "10.77.0.7", "02:42:0a:4d:00:02")], "10.77.0.2", None, "its MAC 02:42:0a:4d:00:02 is already used"),
+])
+def test_choose_address_conflicts(leases, ip, mac, message):
+    with pytest.raises(ConflictError, match=message):
+        netconf.choose_address(SUBNET, leases, ip, mac)

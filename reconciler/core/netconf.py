@@ -158,6 +158,49 @@ def mac_for_ip(ip: str | ipaddress.IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in packed)
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Another container's address and MAC on the bridge."""
+    name: str
+    ip: str
+    mac: str
+
+
+def choose_address(subnet: Subnet, leases: Iterable[Lease], ip_text: str | None = None,
+                   mac_text: str | None = None) -> tuple[ipaddress.IPv4Address, str]:
+    """The (ip, mac) for a new container: the ones asked for, checked against the other leases,
+    or the lowest free address and its derived MAC."""
+    leases = list(leases)
+    by_ip = {lease.ip: lease.name for lease in leases}
+    by_mac = {lease.mac: lease.name for lease in leases}
+    mac = check_mac(mac_text) if mac_text else None
+    if ip_text:
+        ip = subnet.check_container_ip(ip_text)
+        if str(ip) in by_ip:
+            raise ConflictError(f"--ip {ip}: address already used by container {by_ip[str(ip)]!r}")
+    else:
+        taken = set(by_ip)
+        if mac is None:
+            # an address whose derived MAC another container holds (given statically) is skipped
+            taken |= {ip for m in by_mac if (ip := _ip_of_derived_mac(m))}
+        ip = subnet.allocate(taken)
+    if mac is None:
+        mac = mac_for_ip(ip)
+        if mac in by_mac:
+            raise ConflictError(f"--ip {ip}: its MAC {mac} is already used by container {by_mac[mac]!r}",
+                                hint="give this container a --mac-address of its own")
+    elif mac in by_mac:
+        raise ConflictError(f"--mac-address {mac}: already used by container {by_mac[mac]!r}")
+    return ip, mac
+
+
+def _ip_of_derived_mac(mac: str) -> str | None:
+    octets = mac.split(":")
+    if octets[:2] != ["02", "42"]:
+        return None
+    return ".".join(str(int(o, 16)) for o in octets[2:])
+
+
 # ---------------------------------------------------------------------------------------------
 # published ports
 

@@ -142,18 +142,8 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
            ports: list[netconf.PortMapping]) -> dict:
     subnet = _subnet(engine)
     others = [e for e in _all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
-    mac = netconf.check_mac(mac_text) if mac_text else None
-    if ip_text:
-        ip = subnet.check_container_ip(ip_text)
-        for e in others:
-            if e["ip"] == str(ip):
-                raise ConflictError(f"--ip {ip}: address already used by container {e['name']!r}")
-    else:
-        ip = subnet.allocate(e["ip"] for e in others)
-    mac = mac or netconf.mac_for_ip(ip)
-    for e in others:
-        if e.get("mac") == mac:
-            raise ConflictError(f"--mac-address {mac}: already used by container {e['name']!r}")
+    ip, mac = netconf.choose_address(subnet, [netconf.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
+                                     ip_text, mac_text)
     netconf.check_port_conflicts(ports, {
         e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others})
     _check_host_ports(ports)
