@@ -3,7 +3,8 @@
 Starts a local docker-registry on 127.0.0.1, builds a busybox-static image with umoci and pushes
 it with skopeo (the test fixtures' code), then with its own --root, bridge and subnet: applies
 examples/web.yaml, shows ps and the client's log (it fetches the web server's page), applies
-again (nothing to do), takes the stack down and removes everything it made.
+again (nothing to do), raises the web server's memory limit (applied in place: still up since
+the first apply), takes the stack down and removes everything it made.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def main() -> int:
                 dm("ps")
                 dm("logs", "demo-client")
                 dm("apply", "-f", spec)
+                print("\n$ export WEB_MEMORY=64m    # a limit change is applied in place", flush=True)
+                env["WEB_MEMORY"] = "64m"
+                dm("apply", "-f", spec)
+                dm("ps", "--filter", "label=io.docker-mini.service=web")
                 return 0
             finally:
                 dm("down", "-f", spec)
