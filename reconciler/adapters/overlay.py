@@ -441,6 +441,9 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
             _set_project_limit(layout, d, json.loads(quota.read_text())["projid"], 0)
         except OSError:
             pass    # the project id is freed with the record; a stale limit binds nothing
-    shutil.rmtree(d)
+    try:
+        shutil.rmtree(d)
+    except OSError as e:
+        raise StorageError(f"cannot remove {e.filename or d}: {e.strerror}") from e
     _detach_loops(_disk_image(layout, container_id))
 
