@@ -1,8 +1,8 @@
 """`docker-mini watch DIR`: keep the host converged to the stack spec in DIR.
 
 Reconciles at start, after every change under DIR (debounced; the spec is read again each
-time), on SIGHUP, and every --interval seconds, which repairs drift: a container that died, was
-removed or was killed from outside. The watcher is the restart authority for stack containers
+time), on SIGHUP, when a container's process ends (conmon's exit file), and every --interval
+seconds, which repairs any drift: a container that died, was removed or was killed from outside. The watcher is the restart authority for stack containers
 (they are created without a runtime restart policy): an exited container is started again as
 its spec's `restart` says, with a per-container exponential backoff (1 s doubling to 5 min,
 forgotten after 10 min of clean running) kept on disk in the container's directory
@@ -122,21 +122,44 @@ class Watcher:
             self.log.info("stopping", signal=signal.Signals(signum).name)
             self.stop()
 
-    def _watch_files(self) -> None:
-        import watchfiles
-
+    def _watch_spec(self) -> None:
         target = self.directory if self.directory.is_dir() else self.directory.parent
         only = None if self.directory.is_dir() else self.directory.resolve()
+
+        def changed(paths):
+            paths = sorted(p for p in paths if only is None or Path(p).resolve() == only)
+            if paths:
+                self.log.info("spec changed", paths=paths)
+                self.request_reload()
+
+        self._watch(target, None, changed)
+
+    def _watch_exits(self) -> None:
+        """conmon writes a container's exit file when its process ends: reconcile at once
+        instead of at the next interval (restart policies, with their backoff)."""
+        containers_dir = self.engine.layout.containers_dir
+        try:
+            containers_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return
+
+        def exited(paths):
+            self.log.info("container exited", exit_files=len(paths))
+            self._wake.set()
+
+        self._watch(containers_dir, lambda change, path: Path(path).parent.name == "exits", exited)
+
+    def _watch(self, target: Path, watch_filter, on_change) -> None:
+        import watchfiles
+
+        kwargs = {"watch_filter": watch_filter} if watch_filter is not None else {}
         try:
             for changes in watchfiles.watch(target, stop_event=self._stop,
                                             debounce=int(self.debounce * 1000), step=50,
-                                            raise_interrupt=False, recursive=True):
-                paths = sorted({p for _, p in changes if only is None or Path(p).resolve() == only})
-                if paths:
-                    self.log.info("spec changed", paths=paths)
-                    self.request_reload()
+                                            raise_interrupt=False, recursive=True, **kwargs):
+                on_change({p for _, p in changes})
         except Exception as e:               # the timer still repairs drift without it
-            self.log.error("file watching stopped", error=str(e))
+            self.log.error("file watching stopped", path=str(target), error=str(e))
 
     # the loop ---------------------------------------------------------------------------------
 
@@ -146,8 +169,10 @@ class Watcher:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 handlers[sig] = signal.signal(sig, self._on_signal)
-        watcher = threading.Thread(target=self._watch_files, name="watch-files", daemon=True)
-        watcher.start()
+        watchers = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
+                    for fn in (self._watch_spec, self._watch_exits)]
+        for t in watchers:
+            t.start()
         self.log.info("watching", directory=str(self.directory), interval=self.interval)
         try:
             while not self._stop.is_set():
@@ -163,7 +188,8 @@ class Watcher:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
             self._stop.set()
-            watcher.join(timeout=2)
+            for t in watchers:
+                t.join(timeout=2)
             self.log.info("stopped")
         return 0 if self.stack is not None else 1
 
