@@ -93,12 +93,12 @@ def test_cpu_period_quota_and_memory_swap(ctr, busybox_ref):
 
 
 def test_host_reads_the_same_limits_and_inspect_reports_them(ctr, busybox_ref):
-    cid = ctr("run", "-d", "--network", "none", "--name", "limited", "-m", "64m", "--cpus", "1.5",
+    cid = ctr("run", "-d", "--network", "none", "--name", "limited", "-m", "64m", "--cpus", "0.75",
               "--pids-limit", "42", "--cpuset-cpus", "0", busybox_ref, "sleep", "1000").stdout.strip()
     info = inspect(ctr, "limited")
     assert info["Id"] == cid
     assert info["State"]["Running"] is True
-    want = cgroups.CgroupLimits(memory=64 * MiB, memory_swap=128 * MiB, cpu_quota=150000,
+    want = cgroups.CgroupLimits(memory=64 * MiB, memory_swap=128 * MiB, cpu_quota=75000,
                                 cpu_period=100000, cpuset_cpus="0", pids_max=42)
     by_pid = cgroups.find_cgroup(pid=info["State"]["Pid"])
     assert cgroups.read_limits(by_pid) == want
@@ -107,7 +107,7 @@ def test_host_reads_the_same_limits_and_inspect_reports_them(ctr, busybox_ref):
     host = info["HostConfig"]
     assert (host["Memory"], host["MemorySwap"], host["NanoCpus"], host["PidsLimit"],
             host["CpusetCpus"], host["CpuPeriod"], host["CpuQuota"]) == \
-        (64 * MiB, 128 * MiB, 1_500_000_000, 42, "0", 0, 0)
+        (64 * MiB, 128 * MiB, 750_000_000, 42, "0", 0, 0)
 
     ctr("rm", "-f", "limited")
     assert not by_path.exists()                          # rm leaves no cgroup behind
