@@ -185,3 +185,19 @@ def test_concurrent_apply_and_watch_start_each_container_once(watch, dmc, busybo
     for i in range(3):
         assert dmc("logs", f"shop-s{i}").stdout.count("started") == 1
     assert not [e for e in w.events() if e["event"] == "failed"]
+
+
+def test_sighup_rereads_the_spec(watch, dmc, busybox_ref, tmp_path):
+    d = tmp_path / "spec"
+    d.mkdir()
+    env_file = tmp_path / "app.env"                       # outside DIR: not watched for changes
+    env_file.write_text("COLOR=red\n")
+    write_spec(d / "stack.yaml", busybox_ref, {"web": "    network: none\n    env_file: ../app.env\n"})
+    w = watch(d, interval=30)
+    w.wait_for("the stack to run", lambda: running_pid(dmc, "shop-web"))
+    assert "COLOR=red" in inspect(dmc, "shop-web")["Config"]["Env"]
+    env_file.write_text("COLOR=blue\n")
+    w.proc.send_signal(signal.SIGHUP)
+    w.wait_for("the env file re-read", lambda: running_pid(dmc, "shop-web")
+               and "COLOR=blue" in inspect(dmc, "shop-web")["Config"]["Env"])
+    assert any(e["event"] == "reload requested" for e in w.events())

@@ -73,6 +73,17 @@ def plan(ctx, spec):
     ctx.exit(EXIT_PENDING if actions else 0)
 
 
+def _converge(ctx, spec: str, dry_run: bool, operation) -> None:
+    """Print the plan, run it (unless dry_run) with progress lines, exit with the outcome."""
+    engine, stack = _load(ctx, spec)
+    result = operation(engine, stack, dry_run=dry_run, progress=progress,
+                       on_plan=lambda actions: print_plan(stack.name, actions))
+    if dry_run:
+        ctx.exit(EXIT_PENDING if result.planned else 0)
+    if result.planned:
+        _finish(ctx, stack.name, result)
+
+
 @click.command()
 @spec_option
 @click.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
@@ -81,13 +92,7 @@ def apply(ctx, spec, dry_run):
     """Converge the host to a stack spec: pull, create, start, update, stop, remove."""
     from reconciler.engine import stacks
 
-    engine, stack = _load(ctx, spec)
-    result = stacks.apply(engine, stack, dry_run=dry_run, progress=progress,
-                          on_plan=lambda actions: print_plan(stack.name, actions))
-    if dry_run:
-        ctx.exit(EXIT_PENDING if result.planned else 0)
-    if result.planned:
-        _finish(ctx, stack.name, result)
+    _converge(ctx, spec, dry_run, stacks.apply)
 
 
 @click.command()
@@ -99,13 +104,7 @@ def down(ctx, spec, rmi, dry_run):
     """Stop and remove a stack's containers (its images too with --rmi)."""
     from reconciler.engine import stacks
 
-    engine, stack = _load(ctx, spec)
-    result = stacks.down(engine, stack, remove_images=rmi, progress=progress, dry_run=dry_run,
-                         on_plan=lambda actions: print_plan(stack.name, actions))
-    if dry_run:
-        ctx.exit(EXIT_PENDING if result.planned else 0)
-    if result.planned:
-        _finish(ctx, stack.name, result)
+    _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi, **kw))
 
 
 @click.command()
