@@ -591,12 +591,16 @@ class LayerStore:
             os.close(fd)
 
     def discard(self, staged: StagedLayer) -> None:
-        self._drop(staged.path, staged.lock_fd)
+        if staged.lock_fd >= 0:
+            fd, staged.lock_fd = staged.lock_fd, -1
+            self._drop(staged.path, fd)
 
     # -- publishing (under the engine's mutation lock)
 
     def publish(self, staged: StagedLayer, *, chain_id: str, parent: str | None) -> LayerRecord:
         chain_id, parent = _full(chain_id), parent and _full(parent)
+        if staged.lock_fd < 0:
+            raise StorageError(f"layer {_hex(chain_id)[:12]} was already published or discarded")
         try:
             if self.has(chain_id):
                 return self.get(chain_id)  # someone else published it meanwhile
@@ -625,7 +629,8 @@ class LayerStore:
         finally:
             if staged.path.exists():
                 _rmtree(staged.path)
-            os.close(staged.lock_fd)
+            fd, staged.lock_fd = staged.lock_fd, -1
+            os.close(fd)
 
     def _new_short_name(self) -> str:
         links = self.layout.short_links_dir

@@ -144,7 +144,7 @@ def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, e
     pool = ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(missing)),
                               thread_name_prefix="layer")
     futures = {i: pool.submit(job, i) for i in missing}
-    published: set[int] = set()
+    consumed: set[int] = set()  # published or discarded: their staging is no longer ours
     first_error: BaseException | None = None
     try:
         for i in missing:
@@ -154,13 +154,13 @@ def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, e
                 cancel.set()
                 first_error = first_error or e
                 continue
+            consumed.add(i)
             if first_error is not None:
                 layers.discard(staged)
                 continue
             try:
                 with engine.mutation():
                     layers.publish(staged, chain_id=chains[i], parent=chains[i - 1] if i else None)
-                published.add(i)
                 emit(Progress(_short(descriptors[i].digest), "Pull complete"))
             except BaseException as e:
                 cancel.set()
@@ -169,12 +169,10 @@ def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, e
         if first_error is not None:
             cancel.set()
         pool.shutdown(wait=True)
-        for i, fut in futures.items():  # staged results nobody published (after an error)
-            if i not in published and fut.done() and not fut.cancelled() and fut.exception() is None:
+        for i, fut in futures.items():  # staged by a worker but never consumed (interrupted)
+            if i not in consumed and not fut.cancelled() and fut.exception() is None:
                 with contextlib.suppress(Exception):
-                    staged = fut.result()
-                    if staged.path.exists():
-                        layers.discard(staged)
+                    layers.discard(fut.result())
     if first_error is not None:
         raise _best_error(first_error, futures)
 
