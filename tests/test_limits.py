@@ -158,3 +158,8 @@ def test_dict_round_trip_ignores_unknown_keys():
     res = parse_resources(memory="64m", cpus="1", pids_limit=7, **HOST)
     assert Resources.from_dict({**res.to_dict(), "future_field": 1}) == res
     assert Resources.from_dict(None) == Resources()
+
+
+def test_swap_is_left_out_without_swap_accounting():
+    res = parse_resources(memory="64m", **HOST)
+    assert to_oci_resources(res, swap_accounting=False) == {"memory": {"limit": 64 * MiB}}

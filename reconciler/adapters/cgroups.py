@@ -187,6 +187,14 @@ def host_cpuset() -> str:
         return ""
 
 
+def swap_accounting() -> bool:
+    """Whether the kernel limits memory+swap (v1: memsw files exist; v2: memory.swap.max)."""
+    if cgroup_version() == 2:
+        return any(CGROUP_ROOT.glob("*/memory.swap.max"))
+    mount = _v1_mounts().get("memory")
+    return bool(mount and (mount / "memory.memsw.limit_in_bytes").exists())
+
+
 def host_cpus() -> int:
     return os.cpu_count() or 1
 

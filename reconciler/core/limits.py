@@ -168,16 +168,17 @@ def cfs_quota_period(res: Resources) -> tuple[int, int]:
     return res.cpu_quota, res.cpu_period
 
 
-def to_oci_resources(res: Resources) -> dict[str, Any]:
+def to_oci_resources(res: Resources, swap_accounting: bool = True) -> dict[str, Any]:
     """The config.json linux.resources object runc applies (v1 and v2).
 
     memory.swap is memory+swap, as runc expects (it maps it to memory.memsw.limit_in_bytes on
-    cgroup v1 and subtracts the memory on v2)."""
+    cgroup v1 and subtracts the memory on v2). Without swap accounting in the kernel (v1 with no
+    memsw files) it is left out, as Docker does ("Memory limited without swap")."""
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     if res.memory > 0:
         memory["limit"] = res.memory
-    if res.memory_swap != 0:
+    if res.memory_swap != 0 and swap_accounting:
         memory["swap"] = res.memory_swap
     if res.memory_reservation > 0:
         memory["reservation"] = res.memory_reservation
