@@ -260,6 +260,12 @@ def test_container_mode_joins_the_other_namespace(fake_containers, docroot):
     side = fake_containers.create("side", network="container:web")
     assert fake_containers.start(side) == web_ns
     fake_containers.httpd(web, docroot, port=8081)
+    # the sidecar's /etc/hosts is web's view, and follows web's peers
+    peer = fake_containers.create("peer")
+    fake_containers.start(peer)
+    side_hosts = fake_containers.engine.layout.container_dir(side["id"]) / "hosts"
+    assert f"{peer['network']['ip']}\t{peer['id'][:12]} peer" in side_hosts.read_text().splitlines()
+    assert f"{web['network']['ip']}\t{web['id'][:12]} web" in side_hosts.read_text().splitlines()
     # the sidecar sees web's eth0 and reaches web's server on its own loopback
     out = subprocess.run(["nsenter", f"--net={web_ns}", "busybox", "wget", "-qO-", "http://127.0.0.1:8081/"],
                          capture_output=True, text=True, timeout=30)

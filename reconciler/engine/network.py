@@ -202,7 +202,10 @@ def setup(engine, record: Any) -> str | None:
             _write_container_files(engine, ep, host_mode=True)
             return None
         if kind == "container":
-            return _joined_netns(engine, ep)
+            path = _joined_netns(engine, ep)
+            ep["active"] = True     # its hosts file now follows the target's peers
+            _write_endpoint(engine, ep)
+            return path
         cleanup_stale(engine, keep=cid)
         if kind == "bridge":
             if (ep.get("bridge"), ep.get("subnet")) != (engine.config.bridge_name, engine.config.bridge_subnet):
@@ -220,11 +223,10 @@ def setup(engine, record: Any) -> str | None:
                                 mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
             ep["active"] = True
             _write_endpoint(engine, ep)
+            _write_container_files(engine, ep)
             if kind == "bridge":
                 apply_rules(engine)
                 refresh_hosts(engine)
-            else:
-                _write_container_files(engine, ep)
         except BaseException:
             _teardown_id(engine, cid, ep)
             raise
@@ -380,8 +382,6 @@ def refresh_hosts(engine) -> None:
             continue
         if ep["mode"] == "bridge":
             _write_in_place(_container_file(engine, ep["id"], "hosts"), render_hosts_for(engine, ep, endpoints))
-            _write_in_place(_container_file(engine, ep["id"], "resolv.conf"),
-                            netconf.render_resolv_conf(_host_resolv_conf()))
         elif ep["mode"].startswith("container:") and ep.get("container") in by_id:
             target = by_id[ep["container"]]
             if target.get("ip"):
