@@ -87,6 +87,15 @@ class Term:
         self.line(command)
         return self.expect(marker)
 
+    def wait_attached(self) -> None:
+        """Until the CLI has put its terminal in raw mode: it is connected, and keys typed from
+        now on reach the container (before that the line discipline would keep them)."""
+        deadline = time.monotonic() + WAIT
+        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+            assert self.proc.poll() is None, self.seen.decode(errors="replace")
+            assert time.monotonic() < deadline, "the CLI never attached"
+            self._read(0.02)
+
     def resize(self, rows: int, cols: int) -> None:
         set_winsize(self.master, rows, cols)
         self.proc.send_signal(signal.SIGWINCH)
@@ -184,9 +193,13 @@ def test_ctrl_c_reaches_the_containers_process(dm, term, busybox_ref, cleanup):
     t = term("run", "-it", "--name", "ctrlc", busybox_ref, "sh")
     t.prompt()
     t.line("sleep 1000")
-    time.sleep(0.3)                   # let sleep start before interrupting it
+    deadline = time.monotonic() + WAIT
+    while "sleep 1000" not in dm("exec", "ctrlc", "ps", "-o", "args").stdout:
+        assert time.monotonic() < deadline, "sleep never started"
+        time.sleep(0.05)
     t.send(CTRL_C)
     t.run("echo alive-$((1+1))", r"alive-2")      # sleep was interrupted; the shell lives on
+    assert "sleep 1000" not in dm("exec", "ctrlc", "ps", "-o", "args").stdout
     assert t.proc.poll() is None
     t.line("exit")
     assert t.wait() == 0
@@ -201,7 +214,7 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
     assert "Up " in dm("ps").stdout
 
     a = term("attach", "--detach-keys", "ctrl-a", "keep")
-    time.sleep(0.3)
+    a.wait_attached()
     a.line("")
     a.run("echo $K-pid-$$", r"kept-42-pid-1")      # same shell: its variable and PID 1
     a.send(CTRL_P + CTRL_Q)                        # not the detach keys of this attach
@@ -211,7 +224,7 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
     assert "Up " in dm("ps").stdout
 
     b = term("attach", "keep")
-    time.sleep(0.3)
+    b.wait_attached()
     b.line("exit 5")
     assert b.wait() == 5
 
@@ -219,7 +232,8 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
 def test_several_attaches_see_the_same_output(dm, term, busybox_ref, cleanup):
     dm("run", "-dit", "--name", "multi", busybox_ref, "sh")
     one, two = term("attach", "multi"), term("attach", "multi")
-    time.sleep(0.5)
+    one.wait_attached()
+    two.wait_attached()
     one.line("echo hello-$((2*5))")
     one.expect(r"hello-10")
     two.expect(r"hello-10")
@@ -354,7 +368,7 @@ def test_nothing_is_left_behind(dm, term, busybox_ref, root):
     t.send(CTRL_P + CTRL_Q)                  # a detached exec session, still running
     assert t.wait() == 0
     a = term("attach", "leak")
-    time.sleep(0.3)
+    a.wait_attached()
     a.send(CTRL_P + CTRL_Q)
     assert a.wait() == 0
     cid = json.loads(dm("inspect", "leak").stdout)[0]["Id"]

@@ -1,4 +1,5 @@
-"""`docker-mini attach` and `docker-mini exec`, plus the helpers `run`/`start` use to attach."""
+"""`docker-mini attach` and `docker-mini exec`, and the attached sessions of `run -i/-t` and
+`start -a[i]` (run_session, start_session: called by cli.containers)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,39 @@ def stdio_for(attach_stdin: bool):
     sys.stdout.flush()
     sys.stderr.flush()
     return Stdio(stdin=0 if attach_stdin else None, stdout=1, stderr=2)
+
+
+def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = False) -> int:
+    """`run -i/-t` in the foreground (called by cli.containers.run once the container exists):
+    start it attached, the user's stdin going in when -i. The exit code, 0 when detached."""
+    from reconciler.engine import interactive
+
+    opts = rec.get("options") or {}
+    try:
+        require_tty_input(bool(opts.get("interactive")), bool(opts.get("tty")))
+    except errors.DockerMiniError:
+        from reconciler.engine import containers
+        containers.remove(engine, rec["id"], force=True)
+        raise
+    outcome = interactive.start_attached(engine, rec["id"], stdin=True,
+                                         detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
+                                         sig_proxy=ctx.params.get("sig_proxy", True),
+                                         stdio=stdio_for(bool(opts.get("interactive"))),
+                                         auto_remove=auto_remove)
+    return 0 if outcome.detached else int(outcome.exit_code or 0)
+
+
+def start_session(ctx: click.Context, engine, rec: dict) -> int:
+    """`start -a[i]` of a container created with -i or -t (called by cli.containers.start)."""
+    from reconciler.engine import interactive
+
+    opts = rec.get("options") or {}
+    want_stdin = bool(ctx.params.get("interactive")) and bool(opts.get("interactive"))
+    require_tty_input(want_stdin, bool(opts.get("tty")))
+    outcome = interactive.start_attached(engine, rec["id"], stdin=want_stdin,
+                                         detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
+                                         sig_proxy=True, stdio=stdio_for(want_stdin))
+    return 0 if outcome.detached else int(outcome.exit_code or 0)
 
 
 @click.command(context_settings={"allow_interspersed_args": False})

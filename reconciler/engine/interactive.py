@@ -60,8 +60,7 @@ def _name(record: dict) -> str:
 
 
 def _require_running(engine, record: dict, verb: str) -> None:
-    state = engine.runtime.state(record["id"])
-    if not state or state.get("status") not in ("running", "paused"):
+    if not _containers().is_running(engine, record):
         if verb == "attach":
             raise errors.ContainerNotRunning(
                 f"cannot attach to container {_name(record)}: it is not running",
@@ -121,10 +120,13 @@ def attach(engine, name_or_id: str, *, stdin: bool = True, detach_keys: str = DE
 
 
 def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = DEFAULT_DETACH_KEYS,
-                   sig_proxy: bool = True, stdio: Stdio = Stdio()) -> Outcome:
+                   sig_proxy: bool = True, stdio: Stdio = Stdio(), auto_remove: bool = False) -> Outcome:
     """Start a created (or exited) container with the user attached from its first byte of
     output: `run` in the foreground, `start -a[i]`. stdin: the user's input goes to the
-    container (it must have been created with -i); at EOF the container's stdin is closed."""
+    container (it must have been created with -i); without a terminal, EOF on it closes the
+    container's stdin. A container already running is simply attached to.
+    auto_remove (`run --rm`): removed once it has ended (not when the user detached or the
+    CLI was stopped by a signal: then it runs on)."""
     from reconciler.adapters import attach as client
 
     parse_detach_keys(detach_keys)
@@ -144,16 +146,27 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
                 client.resize(bundle / "ctl", *size)
 
     try:
-        record = containers.start(engine, record["id"], attach=connect_before_start,
-                                  stdin_once=send_stdin and not tty) or record
-        sock = held["sock"]
-        result = _stream(sock, tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
+        try:
+            record = containers.start(engine, record["id"], on_created=connect_before_start,
+                                      cleanup_on_exit=not auto_remove,
+                                      stdin_once=send_stdin and not tty) or record
+        except errors.DockerMiniError:
+            if auto_remove:
+                with contextlib.suppress(errors.DockerMiniError):
+                    containers.remove(engine, record["id"], force=True)
+            raise
+        if "sock" not in held:                      # it was running already
+            held["sock"] = _connect(bundle, record)
+        result = _stream(held["sock"], tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
                          ctl=bundle / "ctl",
                          on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
     finally:
         if "sock" in held:
             held["sock"].close()
-    return _finish(engine, record, result)
+    outcome = _finish(engine, record, result)
+    if auto_remove and not outcome.detached and result.interrupted is None:
+        containers.remove(engine, record["id"], force=True)
+    return outcome
 
 
 # --- exec --------------------------------------------------------------------------------------
