@@ -72,6 +72,13 @@ def test_two_containers_talk_by_ip_and_by_name(dmn, busybox_ref):
     assert by_name.stdout == "hello-from-web\n"
 
 
+def test_stack_containers_reached_by_service_name(dmn, busybox_ref):
+    _serve(dmn, busybox_ref, "shop-api", "--label", "io.docker-mini.stack=shop",
+           "--label", "io.docker-mini.service=api")
+    out = dmn("run", "--rm", busybox_ref, "sh", "-c", FETCH.format(url="http://api/"))
+    assert out.stdout == "hello-from-shop-api\n"
+
+
 def test_peers_hosts_kept_current(dmn, busybox_ref):
     dmn("run", "-d", "--name", "a", busybox_ref, "sleep", "1000")
     dmn("run", "-d", "--name", "b", busybox_ref, "sleep", "1000")
