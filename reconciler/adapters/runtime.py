@@ -25,6 +25,7 @@ import shutil
 import signal as _signal
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from reconciler.core.errors import (CommandNotExecutable, CommandNotFound, ContainerNotRunning,
@@ -98,11 +99,11 @@ class Runtime:
         self.runc_root = Path(runc_root)
         self.log_max_size = log_max_size
 
-    @property
+    @cached_property
     def runc(self) -> str:
         return _which(self._runc_name, "runtime")
 
-    @property
+    @cached_property
     def conmon(self) -> str:
         return _which(self._conmon_name, "conmon")
 

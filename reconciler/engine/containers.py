@@ -151,9 +151,28 @@ def _load(engine, cid: str) -> dict | None:
         return None
 
 
-def _save(engine, rec: dict) -> None:
+def _save(engine, rec: dict, durable: bool = False) -> None:
+    """Atomic always (a killed command leaves the old or the new record); fsynced only for the
+    record create publishes: the running/exited states do not outlive the host anyway."""
+    import json
     from reconciler.adapters import statedb
-    statedb.write_json(_record_path(engine, rec["id"]), rec)
+    path = _record_path(engine, rec["id"])
+    if durable:
+        statedb.write_json(path, rec)
+    else:
+        _write_file(path, (json.dumps(rec, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Atomic replace without fsync: for files that are regenerated (config.json, etc files)
+    or whose loss in a power cut does not matter."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _ids(engine) -> list[str]:
@@ -406,11 +425,16 @@ def _image_attr(image, name: str, default=None):
 def create(engine, opts: CreateOptions) -> dict:
     """Create a container; returns its record (container.json's content)."""
     from reconciler.core import ociconfig as oc
-    from reconciler.engine import images
+    from reconciler.core.errors import ImageNotFound
 
     opts = _normalize(opts)
-    image = images.ensure_image(engine, opts.image)
+    try:
+        image = engine.images.resolve(opts.image, engine.config.default_host)
+    except ImageNotFound:
+        from reconciler.engine import images      # only now: pulling needs the registry client
+        image = images.ensure_image(engine, opts.image)
     image_config = _image_config(engine, image)
+    lowerdirs = _image_lowerdirs(engine, _image_attr(image, "layer"))
     cid = os.urandom(32).hex()
     process = oc.process_spec(image_config, container_id=cid, command=opts.command,
                               entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
@@ -435,6 +459,7 @@ def create(engine, opts: CreateOptions) -> dict:
             "image_id": _image_id(image),
             "image_digest": _image_attr(image, "digest"),
             "image_layer": _image_attr(image, "layer"),
+            "lowerdirs": lowerdirs,
             "created": now_iso(),
             "labels": {**(cfg.get("Labels") or {}), **opts.labels},
             "options": opts.to_dict(),
@@ -462,12 +487,30 @@ def create(engine, opts: CreateOptions) -> dict:
             _write_etc_files(engine, rec, process.hostname)
             rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
             rec["state"]["status"] = "created"
-            _save(engine, rec)
+            _save(engine, rec, durable=True)
         except BaseException:
             with contextlib.suppress(Exception):
                 _destroy(engine, rec)
             raise
     return rec
+
+
+def _image_lowerdirs(engine, chain_id: str | None) -> list[str]:
+    """The image's layers as overlay lowerdirs ("l/<short>", topmost first), from the layer's
+    link and lower files (the layer store's format; read here so create and start need not
+    load the archive library the store imports)."""
+    if not chain_id:
+        return []
+    d = engine.layout.layer_dir(chain_id)
+    try:
+        own = "l/" + (d / "link").read_text().strip()
+    except FileNotFoundError:
+        return engine.layers.lowerdirs(chain_id)      # raises the store's own clear error
+    try:
+        lower = (d / "lower").read_text().strip()
+    except FileNotFoundError:
+        lower = ""
+    return [own] + [p for p in lower.split(":") if p]
 
 
 def _image_id(image) -> str:
@@ -476,16 +519,15 @@ def _image_id(image) -> str:
 
 
 def _write_etc_files(engine, rec: dict, hostname: str) -> None:
-    from reconciler.adapters import statedb
     from reconciler.core import netconf
     cdir = engine.layout.container_dir(rec["id"])
-    statedb.atomic_write(cdir / "hostname", f"{hostname}\n".encode(), 0o644)
-    statedb.atomic_write(cdir / "hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    _write_file(cdir / "hostname", f"{hostname}\n".encode(), 0o644)
+    _write_file(cdir / "hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
     try:
         host_resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         host_resolv = ""
-    statedb.atomic_write(cdir / "resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
+    _write_file(cdir / "resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,7 +586,6 @@ def _mkdir_in_rootfs(rootfs: Path, path: str) -> None:
 
 
 def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
-    from reconciler.adapters import statedb
     from reconciler.core import ociconfig as oc
     opts = CreateOptions.from_dict(rec["options"])
     cfg = rec["config"]
@@ -581,7 +622,7 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
         resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,
         mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
     import json
-    statedb.atomic_write(cdir / "config.json", json.dumps(config, indent=1).encode(), 0o600)
+    _write_file(cdir / "config.json", json.dumps(config, indent=1).encode())
 
 
 def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
@@ -673,6 +714,8 @@ def _abort_start(engine, rec: dict, code: int, message: str) -> None:
 
 
 def _lowerdirs(engine, rec: dict) -> list[str]:
+    if rec.get("lowerdirs") is not None:
+        return rec["lowerdirs"]
     layer = rec.get("image_layer")
     if not layer:
         image = engine.images.get(rec["image_id"]) if hasattr(engine.images, "get") else None

@@ -1,0 +1,240 @@
+"""`run --rm --network none IMAGE true` and `ps -a` with 50 containers, side by side:
+
+  docker-mini run --rm --network none IMAGE true     the whole CLI, start-up included
+  podman --runtime runc run --rm --network none      own --root/--runroot, cgroupfs, k8s-file logs,
+                                                     --ulimit nofile/nproc this host allows (see
+                                                     podman_ulimits)
+  docker run --rm --network none                     only when a Docker engine answers
+  floor: runc run of an equivalent bundle            no CLI, no overlay, no monitor
+
+The image (a single-layer busybox, Cmd ["sh"]) is pushed to a local registry and pulled by both
+engines beforehand. Runs are interleaved so a noisy moment hits everyone; medians and ratios are
+printed. Targets: run median <= 0.5x podman's; `ps -a` with 50 containers <= podman's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = int(os.environ.get("BENCH_RUN_RUNS", "15"))
+PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
+PS_RUNS = int(os.environ.get("BENCH_PS_RUNS", "10"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str], **kw) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def _unmount_under(path: Path) -> None:
+    prefix = str(path) + "/"
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    for m in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+class DockerMini:
+    name = "docker-mini"
+
+    def __init__(self, work: Path, config: Path):
+        self.root = work / "dm-root"
+        self.base = [sys.executable, "-m", "reconciler", "--root", str(self.root), "--config", str(config)]
+
+    def __call__(self, *args: str) -> float:
+        return _run([*self.base, *args], cwd=REPO)
+
+    def cleanup(self) -> None:
+        proc = subprocess.run([*self.base, "ps", "-aq", "--no-trunc"], capture_output=True, text=True)
+        ids = proc.stdout.split()
+        if ids:
+            subprocess.run([*self.base, "rm", "-f", *ids], capture_output=True)
+
+
+class Podman:
+    name = "podman"
+
+    def __init__(self, work: Path):
+        self.root, self.runroot = work / "podman-root", work / "podman-runroot"
+        self.base = ["podman", "--root", str(self.root), "--runroot", str(self.runroot),
+                     "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
+                     "--events-backend", "none", "--runtime", "runc"]
+
+    def __call__(self, *args: str) -> float:
+        return _run([*self.base, *args])
+
+    def cleanup(self) -> None:
+        subprocess.run([*self.base, "rm", "-af", "-t", "0"], capture_output=True)
+        subprocess.run([*self.base, "system", "reset", "-f"], capture_output=True)
+
+
+def podman_ulimits() -> list[str]:
+    """Podman's default nofile and nproc are above what runc may set on this host (the hard
+    nofile is 20000 and raising fails even for root; podman's own nproc ends up lower still):
+    ask for the host's hard nofile and a small nproc, which changes nothing for `true`."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    out = ["--ulimit", "nproc=1024:1024"]
+    if hard != resource.RLIM_INFINITY:
+        out += ["--ulimit", f"nofile={hard}:{hard}"]
+    return out
+
+
+def docker_engine_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+class RuncFloor:
+    """`runc run` of a bundle equivalent to docker-mini's (same config builder, plain rootfs)."""
+    name = "floor (runc run)"
+
+    def __init__(self, work: Path, layer_tar: bytes):
+        import io
+        import tarfile
+
+        from reconciler.core import ociconfig as oc
+        self.dir = work / "floor"
+        rootfs = self.dir / "rootfs"
+        rootfs.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(layer_tar)) as tar:
+            tar.extractall(rootfs)
+        self.runc_root = self.dir / "runc"
+        self.oc, self.n = oc, 0
+        import resource
+        self.hard = {"RLIMIT_NOFILE": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}
+
+    def __call__(self) -> float:
+        self.n += 1
+        cid = f"floor{os.getpid()}x{self.n}"
+        bundle = self.dir / cid
+        bundle.mkdir()
+        process = self.oc.process_spec({"config": {"Cmd": ["true"]}}, container_id=cid.ljust(12, "0"),
+                                       command=None, entrypoint=None, env=[], workdir=None, user=None,
+                                       hostname=None, stop_signal=None, tty=False)
+        cfg = self.oc.build_config(container_id=cid, process=process, exec_user=self.oc.ExecUser(0, 0),
+                                   rootfs=str(self.dir / "rootfs"), host_rlimits=self.hard)
+        (bundle / "config.json").write_text(json.dumps(cfg))
+        try:
+            return _run(["runc", "--root", str(self.runc_root), "run", "--bundle", str(bundle), cid],
+                        stdin=subprocess.DEVNULL)
+        finally:
+            shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _medians(times: dict[str, list[float]]) -> dict[str, float]:
+    return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+def _report(title: str, times: dict[str, list[float]]) -> dict[str, float]:
+    med = _medians(times)
+    print(title)
+    for name, v in times.items():
+        print(f"  {name:28s} median {med[name] * 1000:7.1f} ms   runs {' '.join(f'{x * 1000:.0f}' for x in v)}")
+    return med
+
+
+def bench_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker: bool) -> bool:
+    peers = {
+        "docker-mini": lambda: dm("run", "--rm", "--network", "none", ref, "true"),
+        "podman": lambda: podman("run", "--rm", "--network", "none", "--log-driver", "k8s-file",
+                                 *podman_ulimits(), ref, "true"),
+        floor.name: floor,
+    }
+    if docker:
+        peers["docker"] = lambda: _run(["docker", "run", "--rm", "--network", "none", ref, "true"])
+    times: dict[str, list[float]] = {k: [] for k in peers}
+    for fn in peers.values():        # warm-up: page cache, binaries, first-use directories
+        fn()
+    for _ in range(RUNS):
+        for name, fn in peers.items():
+            times[name].append(fn())
+    med = _report(f"run --rm --network none IMAGE true ({RUNS} runs each, interleaved)", times)
+    ratio = med["docker-mini"] / med["podman"]
+    print(f"  docker-mini / podman = {ratio:.2f} (target <= 0.50)")
+    print(f"  docker-mini / floor  = {med['docker-mini'] / med[floor.name]:.2f}")
+    if docker:
+        print(f"  docker-mini / docker = {med['docker-mini'] / med['docker']:.2f}")
+    return ratio <= 0.5
+
+
+def bench_ps(dm: DockerMini, podman: Podman, ref: str) -> bool:
+    for i in range(PS_CONTAINERS):
+        dm("create", "--network", "none", "--name", f"ps{i}", ref, "true")
+        podman("create", "--network", "none", "--name", f"ps{i}", ref, "true")
+    peers = {"docker-mini": lambda: dm("ps", "-a"), "podman": lambda: podman("ps", "-a")}
+    times: dict[str, list[float]] = {k: [] for k in peers}
+    for fn in peers.values():
+        fn()
+    for _ in range(PS_RUNS):
+        for name, fn in peers.items():
+            times[name].append(fn())
+    med = _report(f"ps -a with {PS_CONTAINERS} containers ({PS_RUNS} runs each, interleaved)", times)
+    ratio = med["docker-mini"] / med["podman"]
+    print(f"  docker-mini / podman = {ratio:.2f} (target <= 1.00)")
+    return ratio <= 1.0
+
+
+def main() -> int:
+    from bench.pull import push_image
+    from tests.fixtures.registry import busybox_tar, start_registry
+
+    for tool in ("podman", "runc", "conmon", "docker-registry", "busybox"):
+        if not shutil.which(tool):
+            print(f"run: {tool} is not installed", file=sys.stderr)
+            return 1
+    # an installed package has its bytecode compiled; a source tree run with
+    # PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every command
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "reconciler")],
+                   capture_output=True)
+    docker = docker_engine_available()
+    if not docker:
+        print("docker: no Docker engine answers here (the client alone cannot run containers): not measured")
+    work = Path(tempfile.mkdtemp(prefix="dm-bench-run-", dir="/var/tmp"))
+    reg = dm = podman = None
+    try:
+        reg = start_registry(work / "registry")
+        config = work / "constants.json"
+        config.write_text(json.dumps({"insecure-registries": [reg.addr], "bridge-name": "dmbench0",
+                                      "bridge-subnet": "10.251.77.0/24"}))
+        layer = busybox_tar()
+        push_image(reg.url, "bench/busybox", [layer])
+        ref = f"{reg.addr}/bench/busybox:latest"
+        dm, podman = DockerMini(work, config), Podman(work)
+        dm("pull", "-q", ref)
+        podman("pull", "-q", "--tls-verify=false", ref)
+        if docker:
+            _run(["docker", "pull", ref])
+        floor = RuncFloor(work, layer)
+        ok_run = bench_run(dm, podman, floor, ref, docker)
+        ok_ps = bench_ps(dm, podman, ref)
+        return 0 if ok_run and ok_ps else 1
+    finally:
+        for peer in (dm, podman):
+            if peer is not None:
+                peer.cleanup()
+        if reg is not None:
+            reg.stop()
+        _unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
