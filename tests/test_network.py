@@ -125,6 +125,7 @@ def test_lease_kept_across_stop_start_and_freed_by_rm(fake_containers, net_engin
     ({"mac": "zz:00:5e:00:00:01"}, InvalidArgument, "not a MAC address"),
     ({"ports": ["PORT:81"]}, ConflictError, "already published by container 'first'"),
     ({"network": "none", "ports": ["8080:80"]}, InvalidArgument, "cannot be used with --network none"),
+    ({"ports": ["192.0.2.254:8080:80"]}, InvalidArgument, "192.0.2.254 is not an address of this host"),
     ({"network": "container:nosuch"}, Exception, "no such container: nosuch"),
 ])
 def test_conflicting_or_bad_options_refused_before_anything_is_created(

@@ -309,8 +309,9 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
 # host ports
 
 
-def host_port_in_use(host_ip: str, port: int, proto: str) -> bool:
-    """Whether a process of the host already listens on the port (our DNAT would hide it)."""
+def host_port_state(host_ip: str, port: int, proto: str) -> str:
+    """"free", "in-use" (a host process listens: our DNAT would hide it) or "not-local" (the
+    address is none of this host's, so nothing would ever arrive there)."""
     import socket
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
@@ -319,11 +320,11 @@ def host_port_in_use(host_ip: str, port: int, proto: str) -> bool:
             s.bind((host_ip or "0.0.0.0", port))
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                return True
+                return "in-use"
             if e.errno == errno.EADDRNOTAVAIL:
-                return False  # not an address of this host: the DNAT rule simply never matches
+                return "not-local"
             raise NetworkError(f"cannot check host port {host_ip or '0.0.0.0'}:{port}/{proto}: {e}") from None
-    return False
+    return "free"
 
 
 # ---------------------------------------------------------------------------------------------

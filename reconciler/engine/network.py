@@ -161,10 +161,13 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
 def _check_host_ports(ports) -> None:
     net = _adapter()
     for m in ports:
-        if net.host_port_in_use(m.host_ip, m.host_port, m.proto):
-            where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.proto}"
+        state = net.host_port_state(m.host_ip, m.host_port, m.proto)
+        where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.proto}"
+        if state == "in-use":
             raise ConflictError(f"port {where} is already in use by a process on the host",
                                 hint="choose another host port")
+        if state == "not-local":
+            raise InvalidArgument(f"-p {where}: {m.host_ip} is not an address of this host")
 
 
 def _public(ep: dict) -> dict:
