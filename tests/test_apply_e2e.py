@@ -194,3 +194,27 @@ def test_directory_of_specs_and_down_with_rmi(net, dmc, busybox_ref, tmp_path):
     assert f"remove_image     {busybox_ref}" in out
     assert names(dmc) == []
     assert str(busybox_ref).rsplit("/", 1)[0] not in dmc("images").stdout.split("\n", 1)[1]
+
+
+def test_stops_wait_for_graceful_exits_side_by_side(net, dmc, busybox_ref, tmp_path):
+    # Each container exits cleanly on SIGTERM only once the other one has had its SIGTERM too:
+    # stopped one after the other, the first would be SIGKILLed at the end of its grace period.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+
+    def service(me, other):
+        handler = f"touch /shared/{me}; while [ ! -e /shared/{other} ]; do sleep 0.1; done; exit 0"
+        return (f"    network: none\n    volumes: ['{shared}:/shared']\n    stop_grace_period: 20s\n"
+                f"    entrypoint: [sh, -c, \"trap '{handler}' TERM; while :; do sleep 1 & wait $!; done\"]\n"
+                f"    state: {{state}}\n")
+
+    services = {"a": service("a", "b"), "b": service("b", "a")}
+    spec = tmp_path / "stack.yaml"
+    write_spec(spec, busybox_ref, {n: s.format(state="running") for n, s in services.items()})
+    dmc("apply", "-f", str(spec))
+    write_spec(spec, busybox_ref, {n: s.format(state="stopped") for n, s in services.items()})
+    out = dmc("apply", "-f", str(spec)).stdout
+    assert "stop             shop-a  state: stopped" in out
+    for name in ("shop-a", "shop-b"):
+        state = inspect(dmc, name)["State"]
+        assert not state["Running"] and state["ExitCode"] == 0, state

@@ -2,8 +2,10 @@
 
 An action runs once every action it depends on has succeeded; when one fails, the actions that
 depend on it (directly or not) are skipped and the rest proceeds. Pulls run side by side (they
-wait on the network); every other action runs one at a time, because the container, lease and
-nftables state files are read-modify-written under the process-wide lock, which threads share.
+wait on the network), and so do the graceful waits of stops (signal, then wait for the
+process to end); every other action, and the teardown after a stop, runs one at a time, because
+the container, lease and nftables state files are read-modify-written under the process-wide
+lock, which threads of one process share.
 
 Recreate keeps the stack from ending with neither container: the old container's options are
 read first, then it is stopped and removed (its name, address and ports are what the new one
@@ -14,6 +16,7 @@ from its own options (and started if it ran), and the action fails saying so.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,7 +52,7 @@ class Outcome:
 
 
 def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress | None = None,
-            workers: int = 4) -> Outcome:
+            workers: int = 16) -> Outcome:
     outcome = Outcome()
     report = progress or (lambda *a: None)
     pending = {a.id: a for a in actions}
@@ -59,8 +62,18 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
     def run(action: Action) -> float:
         if action.kind in PARALLEL_KINDS:
             return _timed(run_action, engine, stack, action)
+        t0 = time.monotonic()
+        remaining = None
+        if action.kind == "stop":
+            # the wait for a graceful exit overlaps with other stops; the teardown does not
+            remaining = signal_and_wait(engine, stack, action)
         with serial:
-            return _timed(run_action, engine, stack, action)
+            t1 = time.monotonic()
+            if remaining is not None:
+                run_stop(engine, action, remaining)
+            else:
+                run_action(engine, stack, action)
+            return (t1 - t0 if remaining is not None else 0.0) + time.monotonic() - t1
 
     with futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         running: dict[futures.Future, Action] = {}
@@ -138,6 +151,61 @@ def run_action(engine, stack: Stack, action: Action) -> None:
         images.remove_images(engine, [action.target], force=False)
     else:
         raise DockerMiniError(f"unknown action kind {kind!r}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def signal_and_wait(engine, stack: Stack, action: Action) -> float | None:
+    """First half of a stop, safe to run beside others: send the stop signal and wait (up to
+    the grace period) for the process to end. Returns the grace left for containers.stop
+    (0: it kills at once), or None when there was nothing to signal (stop does it all)."""
+    from reconciler.engine import containers
+
+    spec = stack.containers.get(action.details.get("service", ""))
+    try:
+        rec = containers.resolve(engine, action.details.get("id") or action.target)
+    except DockerMiniError:
+        return None
+    state, options = rec.get("state") or {}, rec.get("options") or {}
+    pid = state.get("pid") or 0
+    if state.get("status") != "running" or not pid or not _alive(pid):
+        return None
+    grace = spec.stop_grace_period if spec is not None and spec.stop_grace_period is not None else None
+    if grace is None:
+        grace = options.get("stop_timeout")
+    if grace is None:
+        grace = 10
+    if grace <= 0:
+        return None
+    try:
+        containers.kill(engine, rec["id"], signal=(rec.get("config") or {}).get("StopSignal") or "SIGTERM")
+    except DockerMiniError:
+        return None
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return max(0.0, deadline - time.monotonic())
+        time.sleep(0.05)
+    return 0.0
+
+
+def run_stop(engine, action: Action, remaining: float) -> None:
+    from reconciler.engine import containers
+
+    target = action.details.get("id") or action.target
+    containers.stop(engine, target, timeout=int(remaining + 0.999) if remaining > 0 else 0)
 
 
 def stack_labels(stack: Stack, spec: ServiceSpec, image_id: str) -> dict[str, str]:
