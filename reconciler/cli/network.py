@@ -60,3 +60,5 @@ def prune(ctx, force):
         click.echo("Deleted: " + ", ".join(removed))
     elif net.list_networks(engine)[0]["exists"]:
         click.echo(f"Bridge {engine.config.bridge_name} is in use; nothing removed.")
+    else:
+        click.echo("Nothing to remove.")
