@@ -294,6 +294,9 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
             ipr.link("set", index=idx, master=br[0], state="up")
         with netns_iproute(netns) as ipr:
             idx = ipr.link_lookup(ifname="eth0")[0]
+            if _link_kind(ipr, idx) != "veth":
+                # never configure an eth0 that is not ours (e.g. the host's, were we in its netns)
+                raise NetworkError(f"internal: eth0 in {netns} is not the veth just made; nothing configured")
             ipr.link("set", index=idx, address=mac)
             ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
             ipr.link("set", index=idx, state="up")
