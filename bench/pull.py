@@ -26,6 +26,8 @@ from pathlib import Path
 
 import requests
 
+from bench.common import timed_run, unmount_under
+
 RUNS = int(os.environ.get("BENCH_PULL_RUNS", "5"))
 REPO = Path(__file__).resolve().parent.parent
 MT_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -82,26 +84,9 @@ def push_image(url: str, repo: str, layers: list[bytes]) -> int:
     return sum(len(c) for c in compressed)
 
 
-def _run(cmd: list[str], **kw) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-2000:]}")
-    return elapsed
-
-
-def _unmount_under(path: Path) -> None:
-    prefix = str(path) + "/"
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
-    for m in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], capture_output=True)
-
-
 def _fresh(path: Path) -> Path:
     if path.exists():
-        _unmount_under(path)
+        unmount_under(path)
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
@@ -109,14 +94,14 @@ def _fresh(path: Path) -> Path:
 
 def docker_mini(work: Path, ref: str, config: Path) -> float:
     root = _fresh(work / "dm-root")
-    return _run([sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(config),
+    return timed_run([sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(config),
                  "pull", "-q", ref], cwd=REPO)
 
 
 def podman(work: Path, ref: str) -> float:
     root, runroot = _fresh(work / "podman-root"), _fresh(work / "podman-runroot")
     try:
-        return _run(["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay",
+        return timed_run(["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay",
                      "--cgroup-manager", "cgroupfs", "--events-backend", "none",
                      "pull", "-q", "--tls-verify=false", ref])
     finally:
@@ -128,7 +113,7 @@ def floor(work: Path, ref: str) -> float:
     blobs, dest = _fresh(work / "floor-dir"), _fresh(work / "floor-rootfs")
     shutil.rmtree(blobs)
     t = time.perf_counter()
-    _run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{blobs}"])
+    timed_run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{blobs}"])
     manifest = json.loads((blobs / "manifest.json").read_text())
     for layer in manifest["layers"]:
         path = blobs / layer["digest"].split(":", 1)[1]
@@ -171,7 +156,7 @@ def main() -> int:
     finally:
         if reg is not None:
             reg.stop()
-        _unmount_under(work)
+        unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,26 @@
+"""Helpers the benchmarks share: timing a command, and unmounting what a peer left mounted."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+
+def timed_run(cmd: list[str], **kw) -> float:
+    """Run cmd, return its wall time in seconds; raise with its stderr's tail if it failed."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def unmount_under(path: Path) -> None:
+    """Lazily unmount every mount below path, deepest first."""
+    prefix = str(path) + "/"
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    for m in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
