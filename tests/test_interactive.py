@@ -275,6 +275,27 @@ def test_run_it_needs_a_terminal(dm, busybox_ref, cleanup):
     assert r.returncode == 125 and "not a TTY" in r.stderr
 
 
+def test_signals_to_the_cli_are_forwarded_without_a_terminal(dm, busybox_ref, cleanup):
+    cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file),
+           "run", "-i", "--name", "sig", busybox_ref, "sh", "-c",
+           "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)                 # Ctrl-C in the user's shell
+        assert proc.wait(timeout=WAIT) == 7
+        assert proc.stdout.read() == "got-int\n"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_t_without_i_gives_a_terminal(dm, term, busybox_ref, cleanup):
+    t = term("run", "-t", "--rm", busybox_ref, "sh", "-c", "tty; echo term=$TERM; exit 6")
+    t.expect(r"/dev/pts/\d+\r+\nterm=xterm")
+    assert t.wait() == 6
+
+
 # --- start -a ----------------------------------------------------------------------------------
 
 def test_start_a_and_ai(dm, busybox_ref, cleanup):
@@ -304,6 +325,8 @@ def test_exec_joins_the_containers_namespaces_and_env(dm, box):
     assert dm("exec", box, "sh", "-c", "echo $FROM_RUN").stdout == "yes\n"
     out = dm("exec", "-e", "FROM_RUN=no", "-e", "EXTRA=1", box, "sh", "-c", "echo $FROM_RUN$EXTRA").stdout
     assert out == "no1\n"
+    assert dm("exec", "-e", "FROM_CALLER", box, "sh", "-c", "echo $FROM_CALLER",
+              env={"FROM_CALLER": "caller"}).stdout == "caller\n"
     assert dm("exec", "-w", "/tmp", box, "pwd").stdout == "/tmp\n"
     assert dm("exec", "-u", "nobody", box, "id").stdout.startswith("uid=65534(nobody) gid=65534")
     assert dm("exec", "-u", "1234:5678", box, "sh", "-c", "id -u; id -g").stdout == "1234\n5678\n"
@@ -341,6 +364,9 @@ def test_exec_it_in_a_terminal(dm, term, box):
     t.run("stty size", r"25 90")
     t.line("exit 4")
     assert t.wait() == 4
+    quick = term("exec", "-it", box, "stty", "size", rows=33, cols=77)
+    quick.expect(r"33 77")                       # sized before the command started
+    assert quick.wait() == 0
 
 
 def test_exec_in_a_stopped_container_is_a_clear_error(dm, busybox_ref, cleanup):

@@ -171,31 +171,16 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
 
 # --- exec --------------------------------------------------------------------------------------
 
-def _read_rootfs_file(rootfs: Path, path: str) -> str | None:
-    """A text file of the container's filesystem, symlinks resolved inside the rootfs."""
-    from reconciler.core.ociconfig import resolve_in_rootfs
-
-    def readlink(p: str) -> str | None:
-        try:
-            return os.readlink(rootfs / p.lstrip("/"))
-        except OSError:
-            return None
-
-    real = rootfs / resolve_in_rootfs(path, readlink).lstrip("/")
-    try:
-        with open(real, "rb") as f:
-            return f.read(4 << 20).decode(errors="replace")
-    except OSError:
-        return None
-
-
 def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], workdir: str | None,
-                  user: str | None, caller_env: dict[str, str]) -> dict:
+                  user: str | None, caller_env: dict[str, str], size: tuple[int, int] | None) -> dict:
     from reconciler.core.ociconfig import merge_env, resolve_user
 
     config = json.loads((bundle / "config.json").read_text())
     process = copy.deepcopy(config["process"])
     process.pop("consoleSize", None)
+    if tty and size:
+        # runc sizes the terminal before the process starts: no resize (SIGWINCH) right after
+        process["consoleSize"] = {"height": size[0], "width": size[1]}
     process["args"] = list(cmd)
     process["terminal"] = bool(tty)
     overrides = []
@@ -210,8 +195,8 @@ def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], wo
     if user:
         root = Path(config["root"]["path"])
         rootfs = root if root.is_absolute() else bundle / root
-        who = resolve_user(user, _read_rootfs_file(rootfs, "/etc/passwd"),
-                           _read_rootfs_file(rootfs, "/etc/group"))
+        read = _containers()._read_in_rootfs
+        who = resolve_user(user, read(rootfs, "/etc/passwd"), read(rootfs, "/etc/group"))
         process["user"] = {"uid": who.uid, "gid": who.gid}
         if who.additional_gids:
             process["user"]["additionalGids"] = list(who.additional_gids)
@@ -259,8 +244,9 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     record = _containers().resolve(engine, name_or_id)
     _require_running(engine, record, "exec")
     bundle = _bundle(engine, record)
+    size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1) if tty else None
     process = _exec_process(bundle, cmd, tty=tty, env=list(env or []), workdir=workdir, user=user,
-                            caller_env=dict(os.environ if caller_env is None else caller_env))
+                            caller_env=dict(os.environ if caller_env is None else caller_env), size=size)
     exec_root = bundle / EXEC_DIR
     _collect_finished_sessions(exec_root)
     exec_id = secrets.token_hex(16)
@@ -279,10 +265,6 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     try:
         if not detach:
             sock = _connect(directory, record)
-            if tty:
-                size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1)
-                if size:
-                    client.resize(session.ctl, *size)
         try:
             session.start()
         except conmon_exec.ExecFailed as e:
