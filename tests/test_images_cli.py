@@ -28,6 +28,9 @@ def test_images_table_quiet_and_json(dm, busybox_ref, image_builder):
     assert sorted(ids) == sorted(r[2] for r in rows)
     js = [json.loads(line) for line in dm("images", "--format", "json").stdout.splitlines()]
     assert {j["ID"] for j in js} == set(ids)
+    only = dm("images", "--format", "json", other.rsplit(":", 1)[0]).stdout.splitlines()
+    assert [json.loads(line)["Repository"] for line in only] == [other.rsplit(":", 1)[0]]
+    assert dm("images", "-q", f"{other.rsplit(':', 1)[0]}:nope").stdout == ""
 
 
 def test_inspect_image_has_dockers_shape(dm, image_builder):

@@ -100,23 +100,32 @@ def pull(ctx, ref, platform, quiet):
     parsed = parse_reference(ref, engine.config.default_host)  # bad references fail before any I/O
     progress = None
     if not quiet:
+        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+            click.echo("Using default tag: latest")
         progress = _TerminalProgress(sys.stdout) if sys.stdout.isatty() else _PlainProgress(sys.stdout)
     images.pull(engine, ref, platform=platform, progress=progress)
     click.echo(str(parsed))
 
 
 @click.command("images")
+@click.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
 @click.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the image IDs.")
 @click.pass_context
-def images(ctx, quiet, fmt, no_trunc):
+def images(ctx, repository, quiet, fmt, no_trunc):
     """List images: REPOSITORY TAG IMAGE ID CREATED SIZE."""
+    from reconciler.core.reference import parse_reference
     from reconciler.core.units import human_size
     from reconciler.engine import images as eng
 
     engine = engine_from(ctx)
     rows = eng.list_images(engine)
+    if repository:
+        wanted = parse_reference(repository, engine.config.default_host)
+        explicit_tag = ":" in repository.rsplit("/", 1)[-1]
+        rows = [r for r in rows if r["repository"] == wanted.familiar_name()
+                and (not explicit_tag or r["tag"] == wanted.tag)]
     if quiet:
         for r in rows:
             click.echo(r["id"] if no_trunc else r["short_id"])
