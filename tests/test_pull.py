@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -71,12 +72,21 @@ def push_blob(registry, repo, data: bytes) -> str:
     return digest
 
 
-def push_image(registry, repo, tag, layers: list[bytes], diff_ids: list[str] | None = None) -> str:
-    """Push gzip layers + a config by hand (to craft wrong diff_ids); returns the manifest digest."""
-    import gzip
-    blobs = [gzip.compress(t, mtime=0) for t in layers]
-    descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(b),
-              "digest": push_blob(registry, repo, b)} for b in blobs]
+COMPRESSIONS = {
+    "gzip": ("application/vnd.oci.image.layer.v1.tar+gzip", lambda t: gzip.compress(t, mtime=0)),
+    "zstd": ("application/vnd.oci.image.layer.v1.tar+zstd",
+             lambda t: subprocess.run(["zstd", "-q", "-c"], input=t, capture_output=True, check=True).stdout),
+    "none": ("application/vnd.oci.image.layer.v1.tar", lambda t: t),
+}
+
+
+def push_image(registry, repo, tag, layers: list[bytes], diff_ids: list[str] | None = None,
+               compression: list[str] | None = None) -> str:
+    """Push layers + a config by hand (to craft wrong diff_ids, pick compressions per layer);
+    returns the manifest digest."""
+    kinds = compression or ["gzip"] * len(layers)
+    blobs = [(COMPRESSIONS[k][0], COMPRESSIONS[k][1](t)) for k, t in zip(kinds, layers)]
+    descs = [{"mediaType": mt, "size": len(b), "digest": push_blob(registry, repo, b)} for mt, b in blobs]
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
                          "rootfs": {"type": "layers", "diff_ids": diff_ids or
                                     ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]}}).encode()
@@ -342,3 +352,15 @@ def test_concurrent_pulls_of_the_same_image_both_succeed(dm, image_builder):
     assert len(layer_records(dm.root)) == 3 and len(layer_dirs(dm.root)) == 3
     assert len(list((dm.root / "overlay/l").iterdir())) == 3
     assert list((dm.root / "tmp").iterdir()) == []
+
+
+def test_zstd_and_uncompressed_layers(dm, registry):
+    layers = [tar_from_dict({"a/zstd": "z" * 10000}), tar_from_dict({"a/plain": "p"}),
+              tar_from_dict({"a/gz": "g", "a/plain": WHITEOUT})]
+    push_image(registry, "test/compressions", "latest", layers, compression=["zstd", "none", "gzip"])
+    dm("pull", f"{registry.addr}/test/compressions:latest")
+    [rec] = images_json(dm.root).values()
+    top = dm.root / "overlay" / rec["layer"]
+    assert stat.S_ISCHR(os.lstat(top / "diff/a/plain").st_mode)
+    chain = [json.loads((dm.root / "overlay-layers" / f"{c}.json").read_text()) for c in layer_records(dm.root)]
+    assert sorted(c["size"] for c in chain) == sorted(len(t) for t in layers)
