@@ -172,3 +172,24 @@ def test_store_resolves_names_ids_prefixes_and_refuses_ambiguous_prefixes(root):
                                 manifest_digest="sha256:" + "2" * 64, names=list(a.names))
     assert [(o.id, nm) for o, nm in taken] == [(a.id, a.names[0])]
     assert store.get(a.id).names == () and store.resolve(name).id == rec.id
+
+
+def test_check_storage_finds_and_repairs_crash_leftovers(dm, busybox_ref):
+    from reconciler.core.config import parse_config
+    from reconciler.engine import images
+    from reconciler.engine.context import Engine
+
+    dm("pull", busybox_ref)
+    engine = Engine(dm.root, parse_config(dm.config_file.read_text()))
+    assert images.check_storage(engine) == []
+    # what kill -9 at various lines leaves: staging, a renamed layer without record, a dangling
+    # link, an image dir without its record
+    (dm.root / "tmp/layer-1-x/diff/usr").mkdir(parents=True)
+    (dm.root / "overlay" / ("a" * 64) / "diff").mkdir(parents=True)
+    (dm.root / "overlay/l/ZZZZZZZZZZZZZZZZZZZZZZZZZZ").symlink_to("../" + "a" * 64 + "/nothing")
+    (dm.root / "overlay-images" / ("b" * 64)).mkdir()
+    found = images.check_storage(engine, repair=True)
+    assert len(found) == 4, found
+    assert images.check_storage(engine) == []
+    assert list((dm.root / "tmp").iterdir()) == []
+    assert len(layer_dirs(dm.root)) == 1 and len(images_json(dm.root)) == 1

@@ -437,3 +437,49 @@ def prune_layers(engine) -> list[str]:
                 engine.layers.remove(rec.id)
                 removed.append(rec.id)
     return removed
+
+
+def check_storage(engine, repair: bool = False) -> list[str]:
+    """What a crash (kill -9 at any line) can leave in image storage, described; removed when
+    repair is set. Images whose layers are gone are reported, never deleted (rmi, then pull)."""
+    import re
+    import shutil
+
+    found: list[str] = []
+    layout, layers = engine.layout, engine.layers
+    hex64 = re.compile(r"^[0-9a-f]{64}$")
+    with engine.mutation():
+        n = layers.clean_stale() if repair else 0
+        if n:
+            found.append(f"{n} staging dir(s) of interrupted pulls in {layout.tmp_dir}")
+        containers = set(os.listdir(layout.containers_dir)) if layout.containers_dir.exists() else set()
+        records = {r.id.split(":", 1)[1] for r in layers.list()}
+        dirs = {d for d in (os.listdir(layout.overlay_dir) if layout.overlay_dir.exists() else [])
+                if hex64.match(d)} - containers
+        for d in sorted(dirs - records):
+            found.append(f"layer dir without a record (never completed): {layout.overlay_dir / d}")
+            if repair:
+                layers.remove(d)
+        for r in sorted(records - dirs):
+            found.append(f"layer record without its dir: {layout.layer_record(r)}")
+            if repair:
+                layers.remove(r)
+        links = layout.short_links_dir
+        for name in sorted(os.listdir(links)) if links.exists() else []:
+            if not (links / name).exists():
+                found.append(f"dangling short link: {links / name}")
+                if repair:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(links / name)
+        for d in sorted(os.listdir(layout.images_dir)) if layout.images_dir.exists() else []:
+            if not (layout.images_dir / d / "images.json").exists():
+                found.append(f"image dir without images.json (never registered): {layout.images_dir / d}")
+                if repair:
+                    shutil.rmtree(layout.images_dir / d, ignore_errors=True)
+        for image in engine.images.list():
+            chain = layer_chain(engine, image.layer) if image.layer else []
+            config = json.loads(engine.images.config_bytes(image))
+            if len(chain) != len((config.get("rootfs") or {}).get("diff_ids") or []):
+                found.append(f"image {image.short_id} ({', '.join(image.names) or '<none>'}) is missing "
+                             f"layers: remove it and pull it again")
+    return found
