@@ -655,8 +655,8 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
                                 f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
         cid = rec["id"]
         runtime = _runtime(engine)
-        runtime.delete(cid, force=True)          # leftovers of an earlier run
         paths = _paths(engine, cid)
+        _clear_previous_run(runtime, cid, paths)
         opts = rec["options"]
         try:
             lowers = _lowerdirs(engine, rec)
@@ -692,6 +692,26 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
             _abort_start(engine, rec, 128, str(e))
             raise
     return rec
+
+
+def _clear_previous_run(runtime, cid: str, paths) -> None:
+    """runc state and monitor an earlier run left (a start killed half-way, a crash): removed,
+    and its conmon given time to record that exit, so a late exit file cannot pass for the new
+    run's. (Not time to exit: its exit command may be waiting for the lock we hold.)"""
+    from reconciler.adapters import runtime as rt
+    old_conmon = rt.read_int(paths.conmon_pidfile) or 0
+    runtime.delete(cid, force=True)
+    if old_conmon and rt.pid_alive(old_conmon):
+        try:
+            with open(f"/proc/{old_conmon}/cmdline", "rb") as f:
+                ours = cid.encode() in f.read()
+        except OSError:
+            ours = False
+        exit_path = rt.exit_file(paths, cid)
+        deadline = time.monotonic() + 5.0
+        while (ours and rt.pid_alive(old_conmon) and not exit_path.exists()
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
 
 
 def _abort_start(engine, rec: dict, code: int, message: str) -> None:
@@ -758,10 +778,12 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
     from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT, parse_signal
     with engine.mutation():
         rec = reap(engine, resolve(engine, name_or_id))
-        if observe(engine, rec)["status"] != "running":
+        running = observe(engine, rec)["status"] == "running"
+        if rec["state"].get("status") in ("running", "exited"):
+            rec["state"]["manually_stopped"] = True     # also holds back a pending policy restart
+            _save(engine, rec)
+        if not running:
             return rec
-        rec["state"]["manually_stopped"] = True
-        _save(engine, rec)
     if timeout is None:
         timeout = rec["options"].get("stop_timeout")
         if timeout is None:
@@ -911,7 +933,8 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
     with contextlib.suppress(DockerMiniError):
         with engine.mutation():
             current = _load(engine, container_id)
-            if current and (current.get("state") or {}).get("token") == rec["state"].get("token"):
+            cst = (current or {}).get("state") or {}
+            if current and cst.get("token") == rec["state"].get("token") and not cst.get("manually_stopped"):
                 start(engine, container_id)
 
 
