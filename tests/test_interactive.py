@@ -9,6 +9,7 @@ import json
 import os
 import re
 import select
+import shlex
 import signal
 import struct
 import subprocess
@@ -349,6 +350,10 @@ def test_exec_exit_codes(dm, box):
 
 def test_exec_stdin_and_detach(dm, box):
     assert dm("exec", "-i", box, "cat", input="piped\n").stdout == "piped\n"
+    cli = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file)]
+    head = subprocess.run(" ".join(map(shlex.quote, [*cli, "exec", box, "yes"])) + " | head -n 2",
+                          shell=True, capture_output=True, text=True, timeout=WAIT)
+    assert head.stdout == "y\ny\n"                        # the CLI ends when its reader leaves
     assert dm("exec", box, "cat", input="not sent\n").stdout == ""
     dm("exec", "-d", box, "sh", "-c", "echo bg > /tmp/bg")
     deadline = time.monotonic() + WAIT

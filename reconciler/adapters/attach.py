@@ -182,7 +182,6 @@ def _pump(sel, sock, stdin, stdout, stderr, tty, detach_keys, ctl, on_signal, cl
           wake_r) -> StreamResult:
     matcher = DetachMatcher(detach_keys if stdin is not None else b"")
     outputs = {STDOUT_TAG: stdout, STDERR_TAG: stderr}
-    broken: set[int] = set()          # output fds whose reader went away
     while True:
         for key, _ in sel.select():
             what = key.data
@@ -193,12 +192,10 @@ def _pump(sel, sock, stdin, stdout, stderr, tty, detach_keys, ctl, on_signal, cl
                     packet = b""
                 if not packet:
                     return StreamResult()
-                fd = outputs.get(packet[0], stdout)
-                if fd not in broken:
-                    try:
-                        _write_all(fd, packet[1:])
-                    except BrokenPipeError:
-                        broken.add(fd)
+                try:
+                    _write_all(outputs.get(packet[0], stdout), packet[1:])
+                except BrokenPipeError:           # the user's reader left (`... | head -1`)
+                    return StreamResult(interrupted=signal.SIGPIPE)
             elif what == "stdin":
                 data = _read_input(stdin)
                 if data is None:

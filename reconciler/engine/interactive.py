@@ -223,8 +223,7 @@ def _exec_error(message: str, record: dict) -> errors.DockerMiniError:
     low = message.lower()
     if "stopped container" in low or "not running" in low or "does not exist" in low:
         return errors.ContainerNotRunning(f"cannot exec in container {_name(record)}: it is not running")
-    err = classify_create_error(message)
-    return type(err)(f"exec failed: {err.message}")
+    return classify_create_error(message)
 
 
 def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False, tty: bool = False,
