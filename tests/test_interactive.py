@@ -208,10 +208,10 @@ def test_ctrl_c_reaches_the_containers_process(dm, term, busybox_ref, cleanup):
 
 
 def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
-    t = term("run", "-it", "--name", "keep", busybox_ref, "sh")
+    t = term("run", "-it", "--detach-keys", "ctrl-x", "--name", "keep", busybox_ref, "sh")
     t.prompt()
     t.run("K=kept-$((40+2)); echo pid-$$", r"pid-1")
-    t.send(CTRL_P + CTRL_Q)
+    t.send(b"\x18")
     assert t.wait() == 0
     assert "Up " in dm("ps").stdout
 
@@ -225,10 +225,16 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
     assert a.wait() == 0
     assert "Up " in dm("ps").stdout
 
-    b = term("attach", "keep")
+    b = term("attach", "keep")                     # the default keys: Ctrl-P Ctrl-Q
     b.wait_attached()
-    b.line("exit 5")
-    assert b.wait() == 5
+    b.run("echo again-$K", r"again-kept-42")
+    b.send(CTRL_P + CTRL_Q)
+    assert b.wait() == 0
+
+    c = term("attach", "keep")
+    c.wait_attached()
+    c.line("exit 5")
+    assert c.wait() == 5
 
 
 def test_several_attaches_see_the_same_output(dm, term, busybox_ref, cleanup):
