@@ -187,8 +187,9 @@ def _best_error(first: BaseException, futures) -> BaseException:
     return first
 
 
-def ensure_image(engine, ref: str):
-    """The local image `ref` names (name, id or short id), pulled when missing."""
+def ensure_image(engine, ref: str, progress: ProgressFn | None = None):
+    """The local image `ref` names (name, id or short id), pulled when missing (with progress
+    reported as pull does, e.g. for `run` to show like Docker's "Unable to find image")."""
     try:
         return engine.images.resolve(ref, engine.config.default_host)
     except ImageNotFound:
@@ -196,7 +197,7 @@ def ensure_image(engine, ref: str):
             parse_reference(ref, engine.config.default_host)
         except InvalidReference:
             raise ImageNotFound(f"No such image: {ref}") from None
-        return pull(engine, ref)
+        return pull(engine, ref, progress=progress)
 
 
 # --------------------------------------------------------------------------- list / inspect
