@@ -276,3 +276,16 @@ def test_libarchive_guards_symlink_escapes_on_its_own(store, monkeypatch, case):
         extract(store, tar)
     assert_nothing_published(store)
     assert not os.path.lexists("/tmp/evil") and not os.path.lexists("/tmp/x")
+
+
+def test_directory_replaced_by_a_symlink_does_not_redirect_deferred_fixups(store, tmp_path):
+    """libarchive applies directory modes and times at the end; a dir the archive later replaced
+    by a symlink must not carry those to the symlink's target."""
+    target = tmp_path / "outside"
+    target.mkdir(mode=0o755)
+    os.utime(target, (MTIME + 5, MTIME + 5))
+    tar = make_tar(info("a", tarfile.DIRTYPE, 0o700), info("a", tarfile.SYMTYPE, 0o777, linkname=str(target)))
+    _, diff = extract(store, tar)
+    assert os.readlink(diff / "a") == str(target)
+    st = os.stat(target)
+    assert stat.S_IMODE(st.st_mode) == 0o755 and st.st_mtime == MTIME + 5
