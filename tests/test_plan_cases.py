@@ -281,6 +281,13 @@ def test_watch_restarts_per_policy(policy, code, count, cause):
     assert summary(plan(s, observed(obs), restart_policies=True)) == expected
 
 
+def test_watch_leaves_a_container_stopped_by_hand_but_apply_starts_it():
+    s = stack(f"  web:\n    image: {IMG}\n    restart: always\n")
+    obs = converged(s, web={"status": "exited", "exit_code": 0, "manually_stopped": True})
+    assert plan(s, observed(obs), restart_policies=True) == []
+    assert summary(plan(s, observed(obs))) == [("start", "shop-web", "not running: exited (0)")]
+
+
 def test_watch_starts_a_container_never_started_even_with_policy_no():
     s = stack(f"  web:\n    image: {IMG}\n")
     assert summary(plan(s, observed(converged(s, status="created")), restart_policies=True)) == [

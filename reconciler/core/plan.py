@@ -36,6 +36,7 @@ class ObservedContainer:
     exit_code: int | None = None
     resources: Resources | None = None   # limits applied now (None: unknown, not compared)
     restart_count: int = 0               # restarts by the watcher since the last clean run
+    manually_stopped: bool = False       # stopped by `docker-mini stop`: no policy restarts
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def plan(desired: Stack, observed: Observed, *, restart_policies: bool = False) 
 
     restart_policies=False (apply): every container whose state is running and that is not
     running is started. True (watch): an exited container is started only as its restart
-    policy says (no, on-failure[:N], always, unless-stopped); one never started is started.
+    policy says (no, on-failure[:N], always, unless-stopped) and not if it was stopped by hand;
+    one never started is started.
     """
     p = _Planner(desired, observed)
     p.images()
@@ -212,6 +214,8 @@ def _start_cause(spec: ServiceSpec, c: ObservedContainer, restart_policies: bool
     exited = f"exited ({c.exit_code})" if c.exit_code is not None else c.status
     if not restart_policies:
         return f"not running: {exited}"
+    if c.manually_stopped:
+        return None                      # as Docker: a stop by hand holds until the next apply
     policy, _, limit = spec.restart.partition(":")
     if policy in ("always", "unless-stopped"):
         return f"{exited}, restart policy {spec.restart}"

@@ -53,7 +53,8 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
         name=state.name, id=state.id, stack=labels.get(LABEL_STACK), service=labels.get(LABEL_SERVICE),
         spec_hash=labels.get(LABEL_SPEC_HASH), spec=spec,
         image_digest=labels.get(LABEL_IMAGE_DIGEST) or record.get("image_id"),
-        status=status, exit_code=state.exit_code, resources=resources, restart_count=restarts)
+        status=status, exit_code=state.exit_code, resources=resources, restart_count=restarts,
+        manually_stopped=bool((record.get("state") or {}).get("manually_stopped")))
 
 
 def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observed:
