@@ -12,8 +12,10 @@ The session directory (conmon's -b) holds process.json, attach, ctl, winsz and e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import select
 import subprocess
 from pathlib import Path
@@ -71,6 +73,18 @@ class ExecSession:
             raise ExecFailed("conmon exited without reporting the exit code")
         return int(msg.get("data", -1))
 
+    def abort(self) -> None:
+        """Before start(): stop conmon, so the command never runs (its runc child dies with it:
+        conmon sets PDEATHSIG). Closing the start pipe alone would let it run unattached."""
+        if self.pid is not None:
+            return
+        try:
+            pid = int((self.dir / "conmon.pid").read_text())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
     def close(self) -> None:
         for name in ("_sync_r", "_start_w", "_attach_r"):
             fd = getattr(self, name)
@@ -105,7 +119,8 @@ def launch(*, conmon: str, runc: str, runc_root: Path, container_id: str, exec_i
     (directory / "process.json").write_text(json.dumps(process))
     args = [conmon, "--api-version", "1", "-c", container_id, "-u", exec_id, "-n", exec_id,
             "-r", runc, "--runtime-arg", "--root", "--runtime-arg", str(runc_root),
-            "-b", str(directory), "-p", str(directory / "pid"), "-l", "none",
+            "-b", str(directory), "-p", str(directory / "pid"), "-P", str(directory / "conmon.pid"),
+            "-l", "none",
             "--exit-dir", str(directory / "exit"), "--full-attach",
             "-e", "--exec-process-spec", str(directory / "process.json")]
     args += [flag for flag, on in (("-t", terminal), ("-i", stdin), ("--exec-attach", attach)) if on]

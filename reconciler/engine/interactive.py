@@ -263,7 +263,12 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     finished = False
     try:
         if not detach:
-            sock = _connect(directory, record)
+            try:
+                sock = _connect(directory, record)
+            except BaseException:
+                session.abort()
+                finished = True
+                raise
         try:
             session.start()
         except conmon_exec.ExecFailed as e:
