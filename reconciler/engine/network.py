@@ -482,7 +482,7 @@ def network_settings(engine, record: Any) -> dict:
     settings = {
         "Bridge": ep.get("bridge", "") if mode == "bridge" else "",
         "SandboxID": sandbox,
-        "SandboxKey": _adapter_netns_path(sandbox) if sandbox else "",
+        "SandboxKey": _adapter().netns_path(sandbox) if sandbox else "",
         "Ports": ports,
         "IPAddress": "",
         "IPPrefixLen": 0,
@@ -512,10 +512,6 @@ def network_settings(engine, record: Any) -> dict:
     elif mode in ("none", "host"):
         settings["Networks"] = {mode: {"IPAddress": "", "Gateway": "", "MacAddress": ""}}
     return settings
-
-
-def _adapter_netns_path(name: str) -> str:
-    return "/run/netns/" + name
 
 
 def network_mode(engine, record: Any) -> str:
