@@ -94,6 +94,19 @@ def test_each_kind_of_mistake_names_file_line_and_key(body, expected):
     assert one_error(text).startswith(expected)
 
 
+@pytest.mark.parametrize("body, expected", [
+    ("    command: 5\n", "stack.yaml:5 containers.web.command: 5 is not a string or a list"),
+    ("    env: 5\n", "stack.yaml:5 containers.web.env: 5 is not a mapping or a list"),
+    ("    env_file: {a: b}\n", 'stack.yaml:5 containers.web.env_file: {"a": "b"} is not a string or a list'),
+])
+def test_values_of_no_accepted_type_name_every_accepted_type(body, expected):
+    assert one_error("stack: shop\ncontainers:\n  web:\n    image: busybox\n" + body) == expected
+
+
+def test_empty_containers_means_none():
+    assert load("stack: shop\ncontainers:\n").containers == {}
+
+
 def test_unknown_key_suggests_the_closest_known_one():
     err = one_error("stack: shop\ncontainers:\n  web:\n    image: busybox\n    memroy: 64m\n")
     assert err.startswith('stack.yaml:5 containers.web.memroy: unknown key "memroy"')

@@ -347,10 +347,25 @@ def _schema_errors(data: Any, schema: Mapping, errors: _Errors, cache: ValidCach
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         found = True
         while err.context:
-            err = best_match(_matching_branch(err))
-        _report(err, errors)
+            fitting = _matching_branch(err)
+            if not fitting:                    # no alternative takes this type of value
+                kinds = []
+                for sub in err.context:
+                    if sub.validator == "type" and not sub.relative_path:
+                        v = sub.validator_value
+                        kinds += [k for k in (v if isinstance(v, list) else [v]) if k not in kinds]
+                errors.add(tuple(err.absolute_path), f"{show(err.instance)} is not "
+                           + " or ".join(_TYPE_NAMES.get(k, k) for k in kinds))
+                break
+            err = best_match(fitting)
+        else:
+            _report(err, errors)
     if key is not None and not found:
         cache.remember_valid(key)
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
+               "object": "a mapping", "array": "a list", "boolean": "true or false", "null": "null"}
 
 
 def _matching_branch(err) -> list:
@@ -362,7 +377,7 @@ def _matching_branch(err) -> list:
                              []).append(sub)
     fitting = [subs for subs in by_branch.values()
                if not any(s.validator == "type" and not s.relative_path for s in subs)]
-    return [s for subs in fitting for s in subs] or list(err.context)
+    return [s for subs in fitting for s in subs]
 
 
 def _report(err, errors: _Errors) -> None:
@@ -389,9 +404,7 @@ def _report(err, errors: _Errors) -> None:
         errors.add(_name_path(err, path), f"{show(inst)} {schema['patternErrorMessage']}")
     elif v == "type":
         kinds = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        names = {"string": "a string", "integer": "an integer", "number": "a number",
-                 "object": "a mapping", "array": "a list", "boolean": "true or false", "null": "null"}
-        errors.add(path, f"{show(inst)} is not " + " or ".join(names.get(k, k) for k in kinds))
+        errors.add(path, f"{show(inst)} is not " + " or ".join(_TYPE_NAMES.get(k, k) for k in kinds))
     elif v == "enum":
         options = [str(o) for o in err.validator_value]
         close = difflib.get_close_matches(str(inst), options, n=1, cutoff=0.6)
@@ -502,6 +515,7 @@ def _merge_and_normalize(docs, env, errors: _Errors, *, subnet, host_cpus, read_
             if isinstance(img, str) or (isinstance(img, dict) and isinstance(img.get("ref"), str)):
                 raw_images.append(((file, "images", i), img))
         containers = data.get("containers") if isinstance(data.get("containers"), dict) else {}
+        # `containers:` left empty (null) means none, like an empty mapping
         for svc, body in containers.items():
             if not isinstance(body, dict):
                 continue
