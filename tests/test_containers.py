@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.containers import leftovers
+from tests.fixtures.containers import inspect, leftovers, wait_until
 from tests.fixtures.registry import DIR, Symlink
 
 NONE = ("--network", "none")
@@ -26,18 +26,7 @@ def run(dmc, *args, check=False, **kw):
     return dmc("run", "--rm", *NONE, *args, check=check, **kw)
 
 
-def inspect(dmc, name) -> dict:
-    return json.loads(dmc("inspect", name).stdout)[0]
 
-
-def wait_until(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --------------------------------------------------------------------------- image config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from reconciler.adapters import cgroups
@@ -11,22 +10,12 @@ from reconciler.core.limits import parse_resources
 from reconciler.core.ociconfig import cgroups_path
 from reconciler.engine import containers
 from reconciler.engine.context import Engine
+from tests.fixtures.containers import inspect, wait_until
 
 NONE = ("--network", "none")
 
 
-def inspect(dmc, name) -> dict:
-    return json.loads(dmc("inspect", name).stdout)[0]
 
-
-def wait_until(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_on_failure_retries_then_gives_up(dmc, busybox):
