@@ -384,3 +384,30 @@ def test_container_created_under_another_bridge_config_is_refused_clearly(fake_c
         network.setup(other, a)
     assert "recreate the container" in str(e.value)
     assert not netadapter.link_exists("dmtother0")
+
+
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 53))
+print("ready", flush=True)
+data, peer = s.recvfrom(100)
+s.sendto(data.upper(), peer)
+"""
+
+
+def test_udp_port_published_on_loopback(fake_containers):
+    import socket
+    import sys
+    port = _free_port()
+    c = fake_containers.create("dns", ports=[f"127.0.0.1:{port}:53/udp"])
+    fake_containers.start(c)
+    server = subprocess.Popen(["ip", "netns", "exec", netconf.netns_name(c["id"]), sys.executable, "-c", UDP_ECHO],
+                              stdout=subprocess.PIPE, text=True)
+    fake_containers.procs.append(server)
+    assert server.stdout.readline() == "ready\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        s.sendto(b"ping", ("127.0.0.1", port))
+        data, peer = s.recvfrom(100)
+    assert (data, peer) == (b"PING", ("127.0.0.1", port))   # the answer comes back un-NATed
