@@ -30,6 +30,11 @@ WAIT = 30.0    # a guard against hanging, never a speed assertion
 
 # --- a terminal --------------------------------------------------------------------------------
 
+def cli(dm, *args: str) -> list[str]:
+    """The command line of the real CLI against this test's root."""
+    return [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file), *args]
+
+
 def set_winsize(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -40,9 +45,7 @@ class Term:
     def __init__(self, dm, *args: str, rows: int = 24, cols: int = 80):
         self.master, slave = os.openpty()
         set_winsize(slave, rows, cols)
-        cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config",
-               str(dm.config_file), *args]
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen(cli(dm, *args), stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True, close_fds=True)
         os.close(slave)
         self.seen = b""        # everything read so far
@@ -273,6 +276,18 @@ def test_run_i_pipes_stdin_and_eof_closes_it(dm, busybox_ref, cleanup):
     assert r.returncode == 4 and r.stdout.strip() == "3"
 
 
+def test_stdin_from_a_file_or_dev_null(dm, busybox_ref, cleanup, tmp_path):
+    data = tmp_path / "input.txt"
+    data.write_text("from a file\n")
+    with open(data) as f:
+        r = subprocess.run(cli(dm, "run", "-i", "--rm", busybox_ref, "cat"), stdin=f,
+                           capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (0, "from a file\n"), r.stderr
+    r = subprocess.run(cli(dm, "run", "-i", "--rm", busybox_ref, "sh", "-c", "cat; echo end"),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (0, "end\n"), r.stderr
+
+
 def test_run_without_i_gives_no_stdin(dm, busybox_ref, cleanup):
     r = dm("run", "--rm", busybox_ref, "sh", "-c", "cat; echo done", input="ignored\n")
     assert r.stdout == "done\n"
@@ -284,9 +299,8 @@ def test_run_it_needs_a_terminal(dm, busybox_ref, cleanup):
 
 
 def test_signals_to_the_cli_are_forwarded_without_a_terminal(dm, busybox_ref, cleanup):
-    cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file),
-           "run", "-i", "--name", "sig", busybox_ref, "sh", "-c",
-           "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done"]
+    cmd = cli(dm, "run", "-i", "--name", "sig", busybox_ref, "sh", "-c",
+              "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == "ready\n"
@@ -356,8 +370,7 @@ def test_exec_exit_codes(dm, box):
 
 def test_exec_stdin_and_detach(dm, box):
     assert dm("exec", "-i", box, "cat", input="piped\n").stdout == "piped\n"
-    cli = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file)]
-    head = subprocess.run(" ".join(map(shlex.quote, [*cli, "exec", box, "yes"])) + " | head -n 2",
+    head = subprocess.run(shlex.join(cli(dm, "exec", box, "yes")) + " | head -n 2",
                           shell=True, capture_output=True, text=True, timeout=WAIT)
     assert head.stdout == "y\ny\n"                        # the CLI ends when its reader leaves
     assert dm("exec", box, "cat", input="not sent\n").stdout == ""

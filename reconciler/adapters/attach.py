@@ -36,9 +36,12 @@ MAX_PACKET = 8192           # conmon reads the socket with a 32 KiB buffer; stay
 RESIZE_EVENT = 1
 MAX_TERMINAL_DIM = 1000     # conmon refuses larger sizes
 
-# Signals Docker's CLI does not forward to the container.
+# Signals not forwarded to the container: Docker's exceptions, the uncatchable ones, job control,
+# and the synchronous faults (a Python handler for those would spin on a real fault).
 _NOT_PROXIED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGPIPE, signal.SIGURG,
-                signal.SIGKILL, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+                signal.SIGKILL, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+                signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
+                signal.SIGSYS, signal.SIGABRT}
 PROXIED_SIGNALS = tuple(s for s in signal.valid_signals()
                         if isinstance(s, signal.Signals) and s not in _NOT_PROXIED)
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
@@ -129,23 +132,22 @@ def send_input(sock: socket.socket, data: bytes) -> None:
 
 def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
            tty: bool, detach_keys: bytes = b"", ctl: Path | None = None,
-           on_signal: Callable[[int], None] | None = None,
-           close_stdin_on_eof: bool = True) -> StreamResult:
+           on_signal: Callable[[int], None] | None = None) -> StreamResult:
     """Pump data between the user and the container until the container's side closes
     (it exited), the user detaches, or a signal that is not proxied stops the CLI.
 
     stdin: the user's input fd or None (no input). tty: the container has a terminal (the
     user's terminal goes raw, SIGWINCH becomes a resize). on_signal: Docker's sig-proxy; signals
     the CLI receives are passed to it instead of stopping the session.
-    close_stdin_on_eof: at EOF on stdin, half-close the socket (conmon closes the container's
-    stdin, unless it was started with --leave-stdin-open)."""
+    At EOF on stdin the socket is half-closed: conmon closes the container's stdin, unless it
+    was started with --leave-stdin-open."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     handled = set(_STOP_SIGNALS) | ({signal.SIGWINCH} if tty and ctl else set())
     if on_signal is not None:
         handled |= set(PROXIED_SIGNALS)
     old_handlers: dict[int, object] = {}
     old_wakeup = None
-    sel = selectors.DefaultSelector()
+    sel = selectors.PollSelector()      # epoll refuses regular files and /dev/null as stdin
     try:
         for sig in handled:
             with contextlib.suppress(OSError, ValueError):
@@ -161,8 +163,7 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
             sel.register(wake_r, selectors.EVENT_READ, "wake")
             if stdin is not None:
                 sel.register(stdin, selectors.EVENT_READ, "stdin")
-            return _pump(sel, sock, stdin, stdout, stderr, tty, detach_keys, ctl, on_signal,
-                         close_stdin_on_eof, wake_r)
+            return _pump(sel, sock, stdin, stdout, stderr, detach_keys, ctl, on_signal, wake_r)
     finally:
         sel.close()
         if old_wakeup is not None:
@@ -178,8 +179,7 @@ def _note_signal(signum, frame):  # the wakeup fd carries the number; nothing to
     pass
 
 
-def _pump(sel, sock, stdin, stdout, stderr, tty, detach_keys, ctl, on_signal, close_stdin_on_eof,
-          wake_r) -> StreamResult:
+def _pump(sel, sock, stdin, stdout, stderr, detach_keys, ctl, on_signal, wake_r) -> StreamResult:
     matcher = DetachMatcher(detach_keys if stdin is not None else b"")
     outputs = {STDOUT_TAG: stdout, STDERR_TAG: stderr}
     while True:
@@ -206,8 +206,7 @@ def _pump(sel, sock, stdin, stdout, stderr, tty, detach_keys, ctl, on_signal, cl
                     with contextlib.suppress(OSError):
                         if rest:
                             send_input(sock, rest)
-                        if close_stdin_on_eof:
-                            sock.shutdown(socket.SHUT_WR)
+                        sock.shutdown(socket.SHUT_WR)
                     continue
                 forward, detach = matcher.feed(data)
                 try:

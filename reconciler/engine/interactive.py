@@ -87,11 +87,11 @@ def _signal_proxy(engine, record: dict) -> Callable[[int], None]:
 
 
 def _stream(sock, record_tty: bool, stdio: Stdio, *, send_stdin: bool, detach_keys: str,
-            ctl: Path, on_signal, close_stdin_on_eof: bool = True):
+            ctl: Path, on_signal):
     from reconciler.adapters import attach as client
     return client.stream(sock, stdin=stdio.stdin if send_stdin else None, stdout=stdio.stdout,
                          stderr=stdio.stderr, tty=record_tty, detach_keys=parse_detach_keys(detach_keys),
-                         ctl=ctl, on_signal=on_signal, close_stdin_on_eof=close_stdin_on_eof)
+                         ctl=ctl, on_signal=on_signal)
 
 
 def _finish(engine, record: dict, result) -> Outcome:
