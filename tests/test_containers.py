@@ -373,3 +373,17 @@ def test_create_killed_midway_is_not_a_healthy_container(dmc, busybox, root):
     for r in rows:
         dmc("rm", "-f", r["ID"])
     assert dmc("ps", "-aq").stdout == ""
+
+
+def test_foreground_run_forwards_signals(dmc, busybox, root):
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(dmc.config_file),
+           "run", "--rm", "--name", "fg", *NONE, busybox, "sh", "-c",
+           "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.1; done"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 9 and out == "got-term\n", err
+    assert dmc("ps", "-aq").stdout == ""                     # --rm still removed it

@@ -178,16 +178,27 @@ def _attacher(engine, holder: dict):
     return attach
 
 
+def proxy_signals(engine, container_id: str) -> None:
+    """Docker's --sig-proxy: signals sent to the foreground CLI go to the container's process."""
+    import signal
+    from reconciler.engine import containers
+
+    def forward(signum, _frame):
+        try:
+            containers.kill(engine, container_id, str(signum))
+        except errors.DockerMiniError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)
+
+
 def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock) -> int:
     from reconciler.engine import containers
-    try:
-        if sock is not None:
-            stream_output(engine, rec, sock)
-        code = containers.wait(engine, rec["id"])
-    except KeyboardInterrupt:
-        # Docker's non-interactive run forwards the interrupt: stop the container
-        containers.kill(engine, rec["id"], "INT")
-        code = containers.wait(engine, rec["id"])
+    proxy_signals(engine, rec["id"])
+    if sock is not None:
+        stream_output(engine, rec, sock)
+    code = containers.wait(engine, rec["id"])
     if auto_remove:
         containers.remove(engine, rec["id"], force=True)
     return code
@@ -196,6 +207,8 @@ def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock) -> int:
 @click.command(context_settings=RUN_SETTINGS)
 @click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
 @click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
+@click.option("--detach-keys", help='Keys that detach from -i/-t (default "ctrl-p,ctrl-q").')
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward received signals (without -t).")
 @_container_options
 @click.pass_context
 def run(ctx, detach, auto_remove, **params):
@@ -255,9 +268,11 @@ def _each(names, fn, echo: bool = True) -> None:
 
 @click.command()
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
+@click.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
 @click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
 @click.pass_context
-def start(ctx, attach, containers_):
+def start(ctx, attach, interactive, detach_keys, containers_):
     """Start one or more stopped containers."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
