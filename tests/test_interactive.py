@@ -270,6 +270,9 @@ def test_attach_to_a_stopped_container_is_a_clear_error(dm, busybox_ref, cleanup
 # --- stdin without a terminal ------------------------------------------------------------------
 
 def test_run_i_pipes_stdin_and_eof_closes_it(dm, busybox_ref, cleanup):
+    r = dm("run", "-i", "--rm", busybox_ref, "/no/such/cmd", input="", check=False)
+    assert r.returncode == 127 and "no such file" in r.stderr.lower()
+    assert dm("ps", "-aq").stdout == ""                                   # --rm even then
     r = dm("run", "-i", "--rm", busybox_ref, "cat", input="hi\nthere\n")
     assert r.stdout == "hi\nthere\n"
     r = dm("run", "-i", busybox_ref, "sh", "-c", "wc -l; exit 4", input="a\nb\nc\n", check=False)
@@ -389,6 +392,11 @@ def test_exec_it_in_a_terminal(dm, term, box):
     t.run("stty size", r"25 90")
     t.line("exit 4")
     assert t.wait() == 4
+    nobody = term("exec", "-it", "-u", "nobody", box, "sh")
+    nobody.prompt()
+    nobody.run("echo $(id -u) $(tty) > /dev/tty", r"65534 /dev/pts/\d+")   # the pty is theirs
+    nobody.line("exit")
+    assert nobody.wait() == 0
     quick = term("exec", "-it", box, "stty", "size", rows=33, cols=77)
     quick.expect(r"33 77")                       # sized before the command started
     assert quick.wait() == 0
