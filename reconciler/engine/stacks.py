@@ -2,7 +2,7 @@
 
 apply holds the engine's mutation lock from observing to the last action, so an apply, a
 watcher and imperative commands never act on the same stale picture (no container is ever
-started twice). Pulls run first; the rest is planned again once they are done, because a pull
+started twice); a first look without the lock finds out whether there is anything to do. Pulls run first; the rest is planned again once they are done, because a pull
 can change an image's digest and with it which containers must be recreated.
 """
 
@@ -121,15 +121,25 @@ def apply(engine, stack: Stack, *, dry_run: bool = False, progress: Progress | N
           filter_actions=None) -> ApplyResult:
     """Converge to `stack`. on_plan(actions) sees the plan before it runs; filter_actions(actions)
     may hold some back (the watcher's restart backoff)."""
-    with engine.mutation():
+    def planned(filtered: bool = True) -> list[Action]:
         actions = plan_stack(engine, stack, restart_policies=restart_policies,
                              restart_counts=restart_counts)
-        if filter_actions is not None:
-            actions = filter_actions(actions)
+        return filter_actions(actions) if filtered and filter_actions is not None else actions
+
+    # Nothing to do needs no lock (a watcher's pass, a re-apply): other commands are not held up.
+    # A plan with actions is made again under the lock, and carried out under it. (The filter
+    # may have effects, the watcher's backoff bookkeeping: it sees only the locked plan.)
+    if dry_run or not planned(filtered=False):
+        actions = planned() if dry_run else []
+        if on_plan is not None:
+            on_plan(actions)
+        return ApplyResult(stack, actions, dry_run=dry_run)
+    with engine.mutation():
+        actions = planned()
         if on_plan is not None:
             on_plan(actions)
         result = ApplyResult(stack, actions, dry_run=dry_run)
-        if dry_run or not actions:
+        if not actions:
             return result
         pulls = [a for a in actions if a.kind == "pull"]
         if pulls:
