@@ -256,6 +256,27 @@ def test_several_attaches_see_the_same_output(dm, term, busybox_ref, cleanup):
     assert two.wait() == 0
 
 
+def test_attach_without_a_terminal_streams_and_proxies_signals(dm, busybox_ref, cleanup):
+    dm("run", "-d", "--name", "plain", busybox_ref, "sh", "-c",
+       "trap 'echo bye >&2; exit 9' INT; while :; do echo tick; sleep 0.1; done")
+    pipes = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    quiet = subprocess.Popen(cli(dm, "attach", "--no-sig-proxy", "plain"), **pipes)
+    proxy = subprocess.Popen(cli(dm, "attach", "plain"), **pipes)
+    try:
+        assert quiet.stdout.readline() == "tick\n"
+        assert proxy.stdout.readline() == "tick\n"
+        quiet.send_signal(signal.SIGINT)                 # ends that attach only
+        assert quiet.wait(timeout=WAIT) == 130
+        assert proxy.poll() is None and "Up " in dm("ps").stdout
+        proxy.send_signal(signal.SIGINT)                 # forwarded: the trap exits 9
+        assert proxy.wait(timeout=WAIT) == 9
+        assert proxy.stderr.read() == "bye\n"
+    finally:
+        for p in (quiet, proxy):
+            p.kill()
+            p.wait()
+
+
 def test_attach_to_a_stopped_container_is_a_clear_error(dm, busybox_ref, cleanup):
     dm("create", "--name", "idle", busybox_ref, "true")
     r = dm("attach", "idle", check=False)
