@@ -97,14 +97,17 @@ def test_mac_derived_from_ip_as_docker(ip, mac):
     ("0.0.0.0:8080:80/TCP", [PortMapping("", 8080, 80, "tcp")]),
     (":8080:80", [PortMapping("", 8080, 80, "tcp")]),
     ("8000-8001:9000-9001", [PortMapping("", 8000, 9000), PortMapping("", 8001, 9001)]),
+    ("80", [PortMapping("", 0, 80)]),                       # host port chosen by the engine
+    ("53/udp", [PortMapping("", 0, 53, "udp")]),
+    ("127.0.0.1::80", [PortMapping("127.0.0.1", 0, 80)]),
+    ("80-81", [PortMapping("", 0, 80), PortMapping("", 0, 81)]),
 ])
 def test_port_specs(spec, expected):
     assert netconf.parse_port_spec(spec) == expected
 
 
 @pytest.mark.parametrize("spec,why", [
-    ("80", "give the host port too"),
-    (":80", "give the host port too"),
+    ("x", "not a port number"),
     ("8080:80/sctp", "protocol must be tcp or udp"),
     ("0:80", "between 1 and 65535"),
     ("8080:65536", "between 1 and 65535"),
@@ -252,3 +255,14 @@ def test_choose_address(leases, ip, mac, expected):
 def test_choose_address_conflicts(leases, ip, mac, message):
     with pytest.raises(ConflictError, match=message):
         netconf.choose_address(SUBNET, leases, ip, mac)
+
+
+def test_ephemeral_host_ports_skip_published_ones():
+    wanted = netconf.parse_ports(["80", "127.0.0.1::81", "8080:82", "53/udp"])
+    published = [PortMapping("", 40000, 1), PortMapping("127.0.0.1", 40002, 1, "udp")]
+    pool = iter(range(40000, 40010))
+    got = netconf.with_host_ports(wanted, lambda m: pool, published)
+    assert got == [PortMapping("", 40001, 80), PortMapping("127.0.0.1", 40002, 81),
+                   PortMapping("", 8080, 82), PortMapping("", 40003, 53, "udp")]
+    with pytest.raises(NetworkError, match="no free host port left to publish 80/tcp"):
+        netconf.with_host_ports(netconf.parse_ports(["80"]), lambda m: [40000], published)

@@ -411,3 +411,17 @@ def test_udp_port_published_on_loopback(fake_containers):
         s.sendto(b"ping", ("127.0.0.1", port))
         data, peer = s.recvfrom(100)
     assert (data, peer) == (b"PING", ("127.0.0.1", port))   # the answer comes back un-NATed
+
+
+def test_host_port_chosen_when_not_given_and_kept_across_restarts(fake_containers, docroot):
+    c = fake_containers.create("web", ports=["80", "127.0.0.1::81"])
+    ports = network.network_settings(fake_containers.engine, c)["Ports"]
+    any_port, lo_port = int(ports["80/tcp"][0]["HostPort"]), int(ports["81/tcp"][0]["HostPort"])
+    assert ports["81/tcp"][0]["HostIp"] == "127.0.0.1"
+    assert 0 not in (any_port, lo_port) and any_port != lo_port
+    fake_containers.start(c)
+    fake_containers.httpd(c, docroot)
+    assert _get(f"http://127.0.0.1:{any_port}/") == "hello from the container\n"
+    fake_containers.stop(c)
+    fake_containers.start(c)
+    assert network.network_settings(fake_containers.engine, c)["Ports"] == ports

@@ -101,6 +101,13 @@ def test_host_reaches_container_by_ip_and_published_port(dmn, busybox_ref):
     assert s["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
 
 
+def test_publish_without_host_port_picks_one(dmn, busybox_ref):
+    _serve(dmn, busybox_ref, "web", "-p", "80")
+    binding = _net(dmn, "web")["Ports"]["80/tcp"][0]
+    assert binding["HostIp"] == "0.0.0.0" and int(binding["HostPort"]) > 0
+    assert _get(f"http://127.0.0.1:{binding['HostPort']}/") == "hello-from-web\n"
+
+
 def test_port_already_published_refused(dmn, busybox_ref):
     port = _free_port()
     dmn("create", "--name", "one", "-p", f"{port}:80", busybox_ref, "true")

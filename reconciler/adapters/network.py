@@ -330,6 +330,19 @@ def host_port_state(host_ip: str, port: int, proto: str) -> str:
     return "free"
 
 
+def ephemeral_ports(host_ip: str, proto: str, tries: int = 50):
+    """Ports the kernel would hand out now for a bind to port 0 (free on the host)."""
+    import socket
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    for _ in range(tries):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host_ip or "0.0.0.0", 0))
+            except OSError as e:
+                raise NetworkError(f"cannot pick a host port on {host_ip or '0.0.0.0'}: {e.strerror}") from None
+            yield s.getsockname()[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # nftables
 

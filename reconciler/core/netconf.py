@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
 
@@ -246,9 +246,10 @@ def _port_range(text: str, spec: str) -> list[int]:
 
 
 def parse_port_spec(spec: str) -> list[PortMapping]:
-    """Docker's -p: [hostip:]hostport:containerport[/tcp|udp], ranges as a-b on both sides.
+    """Docker's -p: [hostip:][hostport:]containerport[/tcp|udp], ranges as a-b on both sides.
 
-    A spec without a host port (-p 80) would need an ephemeral port choice; refused for now.
+    Without a host port (-p 80, -p 127.0.0.1::80) the host port is 0: the engine picks a free
+    one (see with_host_ports) and keeps it in the lease.
     """
     s = spec.strip()
     proto = "tcp"
@@ -273,13 +274,13 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
     elif len(parts) == 2:
         host, ctr = parts
     elif len(parts) == 1:
-        raise InvalidArgument(f"-p {spec!r}: give the host port too (hostport:containerport)")
+        host, ctr = "", parts[0]
     else:
-        raise InvalidArgument(f"-p {spec!r}: expected [hostip:]hostport:containerport[/tcp|udp]")
-    if not host:
-        raise InvalidArgument(f"-p {spec!r}: give the host port too (hostport:containerport)")
-    hosts = _port_range(host, spec)
+        raise InvalidArgument(f"-p {spec!r}: expected [hostip:][hostport:]containerport[/tcp|udp]")
     ctrs = _port_range(ctr, spec)
+    if not host:
+        return [PortMapping(host_ip, 0, c, proto) for c in ctrs]
+    hosts = _port_range(host, spec)
     if len(ctrs) == 1 and len(hosts) > 1:
         raise InvalidArgument(f"-p {spec!r}: a host port range needs a container port range of the same size")
     if len(hosts) != len(ctrs):
@@ -299,8 +300,28 @@ def parse_ports(specs: Iterable[str]) -> list[PortMapping]:
 
 
 def _clash(a: PortMapping, b: PortMapping) -> bool:
-    return (a.proto == b.proto and a.host_port == b.host_port
+    return (a.proto == b.proto and a.host_port == b.host_port and a.host_port != 0
             and (not a.host_ip or not b.host_ip or a.host_ip == b.host_ip))
+
+
+def with_host_ports(wanted: Iterable[PortMapping], candidates: Callable[[PortMapping], Iterable[int]],
+                    published: Iterable[PortMapping]) -> list[PortMapping]:
+    """Give each mapping without a host port (0) the first of its candidate ports that nobody
+    publishes (`published`, plus the mappings already decided)."""
+    taken = list(published)
+    out: list[PortMapping] = []
+    for m in wanted:
+        if m.host_port == 0:
+            for port in candidates(m):
+                chosen = PortMapping(m.host_ip, port, m.container_port, m.proto)
+                if not any(_clash(chosen, t) for t in taken):
+                    m = chosen
+                    break
+            else:
+                raise NetworkError(f"no free host port left to publish {m.key}")
+        taken.append(m)
+        out.append(m)
+    return out
 
 
 def check_port_conflicts(wanted: Iterable[PortMapping],

@@ -144,8 +144,11 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
     others = [e for e in _all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
     ip, mac = netconf.choose_address(subnet, [netconf.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
                                      ip_text, mac_text)
-    netconf.check_port_conflicts(ports, {
-        e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others})
+    published = {e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
+    netconf.check_port_conflicts(ports, published)
+    net = _adapter()
+    ports = netconf.with_host_ports(ports, lambda m: net.ephemeral_ports(m.host_ip, m.proto),
+                                    [p for theirs in published.values() for p in theirs])
     _check_host_ports(ports)
     return {
         "bridge": engine.config.bridge_name,
