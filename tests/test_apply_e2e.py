@@ -218,3 +218,23 @@ def test_stops_wait_for_graceful_exits_side_by_side(net, dmc, busybox_ref, tmp_p
     for name in ("shop-a", "shop-b"):
         state = inspect(dmc, name)["State"]
         assert not state["Running"] and state["ExitCode"] == 0, state
+
+
+def test_pull_always_recreates_only_when_the_image_changed(net, dmc, image_builder, tmp_path):
+    ref = image_builder("test/stack-app", [{"etc/version": "1\n"}], base="busybox", tag="live")
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(f"stack: shop\npull_policy: always\ncontainers:\n  app:\n    image: {ref}\n"
+                    f"    network: none\n    command: [sh, -c, \"cat /etc/version; {LOOP}\"]\n")
+    dmc("apply", "-f", str(spec))
+    app_pid = pid(dmc, "shop-app")
+
+    out = dmc("apply", "-f", str(spec)).stdout             # pulled again, same digest: kept
+    assert "pull policy: always" in out and "recreate" not in out
+    assert pid(dmc, "shop-app") == app_pid
+
+    image_builder("test/stack-app", [{"etc/version": "2\n"}], base="busybox", tag="live")
+    out = dmc("apply", "-f", str(spec)).stdout
+    assert "recreate         shop-app  image digest changed" in out      # planned again after the pull
+    assert "done     recreate shop-app" in out
+    assert pid(dmc, "shop-app") != app_pid
+    assert dmc("logs", "shop-app").stdout.split()[0] == "2"

@@ -151,6 +151,9 @@ def apply(engine, stack: Stack, *, dry_run: bool = False, progress: Progress | N
                                           restart_counts=restart_counts) if a.kind != "pull"]
             if filter_actions is not None:
                 rest = filter_actions(rest)
+            before = [(a.kind, a.target, a.cause) for a in actions if a.kind != "pull"]
+            if on_plan is not None and [(a.kind, a.target, a.cause) for a in rest] != before:
+                on_plan(rest)                    # what the pulled images changed
             rest, skipped = _after_pulls(rest, first)
             for action, why in skipped:
                 result.outcome.skipped.append((action, why))
