@@ -132,7 +132,7 @@ class Watcher:
                 self.log.info("spec changed", paths=paths)
                 self.request_reload()
 
-        self._watch(target, None, changed)
+        self._watch(target, None, changed, recursive=only is None)   # a file: just its directory
 
     def _watch_exits(self) -> None:
         """conmon writes a container's exit file when its process ends: reconcile at once
@@ -149,14 +149,14 @@ class Watcher:
 
         self._watch(containers_dir, lambda change, path: Path(path).parent.name == "exits", exited)
 
-    def _watch(self, target: Path, watch_filter, on_change) -> None:
+    def _watch(self, target: Path, watch_filter, on_change, recursive: bool = True) -> None:
         import watchfiles
 
         kwargs = {"watch_filter": watch_filter} if watch_filter is not None else {}
         try:
             for changes in watchfiles.watch(target, stop_event=self._stop,
                                             debounce=int(self.debounce * 1000), step=50,
-                                            raise_interrupt=False, recursive=True, **kwargs):
+                                            raise_interrupt=False, recursive=recursive, **kwargs):
                 on_change({p for _, p in changes})
         except Exception as e:               # the timer still repairs drift without it
             self.log.error("file watching stopped", path=str(target), error=str(e))

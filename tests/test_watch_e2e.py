@@ -228,3 +228,15 @@ def test_backoff_doubles_to_five_minutes_and_resets_after_ten_clean_minutes(tmp_
     gone = "d" * 64
     b.record_restart(gone, "always", 1, now)
     assert not engine.layout.container_dir(gone).exists()
+
+
+def test_watch_a_single_file(watch, dmc, busybox_ref, tmp_path):
+    spec = write_spec(tmp_path / "one.yaml", busybox_ref, {"web": "    network: none\n    env: {V: '1'}\n"})
+    w = watch(spec, interval=30)
+    w.wait_for("the stack to run", lambda: running_pid(dmc, "shop-web"))
+    (tmp_path / "unrelated.txt").write_text("not a spec")
+    write_spec(spec, busybox_ref, {"web": "    network: none\n    env: {V: '2'}\n"})
+    w.wait_for("the edit applied", lambda: running_pid(dmc, "shop-web")
+               and "V=2" in inspect(dmc, "shop-web")["Config"]["Env"])
+    changed = [e for e in w.events() if e["event"] == "spec changed"]
+    assert changed and all(p == [str(spec)] for p in (e["paths"] for e in changed))
