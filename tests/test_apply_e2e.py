@@ -238,3 +238,36 @@ def test_pull_always_recreates_only_when_the_image_changed(net, dmc, image_build
     assert "done     recreate shop-app" in out
     assert pid(dmc, "shop-app") != app_pid
     assert dmc("logs", "shop-app").stdout.split()[0] == "2"
+
+
+def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch):
+    # The scheduler alone (actions run by a stand-in): the order and the skipping are its job.
+    from reconciler.core.errors import RuntimeError_
+    from reconciler.core.plan import Action
+    from reconciler.core.spec import Stack
+    from reconciler.engine import execute as ex
+
+    ran = []
+
+    def fake(engine, stack, action):
+        ran.append(action.id)
+        if action.id == "start:s-db":
+            raise RuntimeError_("db would not start")
+
+    monkeypatch.setattr(ex, "run_action", fake)
+    actions = [Action("create", "s-db", "not found"),
+               Action("start", "s-db", "new container", deps=("create:s-db",)),
+               Action("create", "s-web", "not found"),
+               Action("start", "s-web", "new container", deps=("create:s-web", "start:s-db")),
+               Action("start", "s-client", "new container", deps=("start:s-web",)),
+               Action("create", "s-other", "not found")]
+    seen = []
+    out = ex.execute(None, Stack("s", (), {}), actions, progress=lambda a, st, t: seen.append((a.id, st)))
+    assert [a.id for a, _ in out.failed] == ["start:s-db"]
+    assert [(a.id, why) for a, why in out.skipped] == [
+        ("start:s-web", "needs start:s-db, which failed"),
+        ("start:s-client", "needs start:s-web, which was skipped")]
+    assert {a.id for a in out.done} == {"create:s-db", "create:s-web", "create:s-other"}
+    assert ran.index("create:s-db") < ran.index("start:s-db")
+    assert "start:s-web" not in ran and "start:s-client" not in ran
+    assert out.summary() == "3 done, 1 failed, 2 skipped" and not out.ok

@@ -83,7 +83,7 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                 if bad:
                     del pending[aid]
                     state[aid] = "skipped"
-                    why = f"needs {bad[0]}, which {state[bad[0]]}"
+                    why = f"needs {bad[0]}, which " + ("failed" if state[bad[0]] == "failed" else "was skipped")
                     outcome.skipped.append((action, why))
                     report(action, "skipped", why)
                 elif all(state.get(d) == "done" for d in action.deps):
