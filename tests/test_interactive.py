@@ -100,6 +100,11 @@ class Term:
             assert time.monotonic() < deadline, "the CLI never attached"
             self._read(0.02)
 
+    def cooked(self) -> bool:
+        """The terminal is in its normal (canonical, echoing) mode."""
+        lflag = termios.tcgetattr(self.master)[3]
+        return bool(lflag & termios.ICANON and lflag & termios.ECHO)
+
     def resize(self, rows: int, cols: int) -> None:
         set_winsize(self.master, rows, cols)
         self.proc.send_signal(signal.SIGWINCH)
@@ -190,7 +195,18 @@ def test_run_it_gives_a_shell_in_a_terminal(dm, term, busybox_ref, cleanup):
     t.run("stty size", r"41 132")
     t.line("exit 3")
     assert t.wait() == 3
+    assert t.cooked()                                   # the user's terminal is back to normal
     assert "Exited (3)" in dm("ps", "-a").stdout
+
+
+def test_a_signal_to_the_cli_restores_the_terminal(dm, term, busybox_ref, cleanup):
+    t = term("run", "-it", "--name", "term", busybox_ref, "sh")
+    t.prompt()
+    assert not t.cooked()
+    t.proc.send_signal(signal.SIGTERM)                 # e.g. the terminal window closed
+    assert t.wait() == 128 + signal.SIGTERM
+    assert t.cooked()
+    assert "Up " in dm("ps").stdout                    # the container is not the CLI
 
 
 def test_ctrl_c_reaches_the_containers_process(dm, term, busybox_ref, cleanup):
@@ -216,6 +232,7 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
     t.run("K=kept-$((40+2)); echo pid-$$", r"pid-1")
     t.send(b"\x18")
     assert t.wait() == 0
+    assert t.cooked()
     assert "Up " in dm("ps").stdout
 
     a = term("attach", "--detach-keys", "ctrl-a", "keep")
