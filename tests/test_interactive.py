@@ -334,9 +334,12 @@ def test_run_without_i_gives_no_stdin(dm, busybox_ref, cleanup):
     assert r.stdout == "done\n"
 
 
-def test_run_it_needs_a_terminal(dm, busybox_ref, cleanup):
+def test_run_it_needs_a_terminal_and_valid_detach_keys(dm, busybox_ref, cleanup):
     r = dm("run", "-it", busybox_ref, "true", input="", check=False)
     assert r.returncode == 125 and "not a TTY" in r.stderr
+    r = dm("run", "-i", "--detach-keys", "ctrl-1", busybox_ref, "true", input="", check=False)
+    assert r.returncode == 125 and "detach keys" in r.stderr
+    assert dm("ps", "-aq").stdout == ""                 # nothing half-made stays
 
 
 def test_signals_to_the_cli_are_forwarded_without_a_terminal(dm, busybox_ref, cleanup):

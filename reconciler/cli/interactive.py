@@ -10,7 +10,7 @@ import click
 
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
-from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS
+from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
 
 DETACH_KEYS_HELP = ('Keys that detach and leave the container running, Docker\'s syntax '
                     '("ctrl-p,ctrl-q", "ctrl-a", "a,b").')
@@ -43,14 +43,15 @@ def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = Fa
     from reconciler.engine import interactive
 
     opts = rec.get("options") or {}
-    try:
+    detach_keys = ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS
+    try:                      # Docker checks these before creating; the container goes again
         require_tty_input(bool(opts.get("interactive")), bool(opts.get("tty")))
+        parse_detach_keys(detach_keys)
     except errors.DockerMiniError:
         from reconciler.engine import containers
         containers.remove(engine, rec["id"], force=True)
         raise
-    outcome = interactive.start_attached(engine, rec["id"], stdin=True,
-                                         detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
+    outcome = interactive.start_attached(engine, rec["id"], stdin=True, detach_keys=detach_keys,
                                          sig_proxy=ctx.params.get("sig_proxy", True),
                                          stdio=stdio_for(bool(opts.get("interactive"))),
                                          auto_remove=auto_remove)
