@@ -111,9 +111,10 @@ def _parse_name(name: str) -> Reference | None:
 
 
 class ImageStore:
-    def __init__(self, layout: Layout, files):
+    def __init__(self, layout: Layout, files, default_host: str = "docker.io"):
         self.layout = layout
         self.files = files  # the state-file writer (atomic writes, JSON), given by the engine
+        self.default_host = default_host  # the configured `default-host` for short names
 
     # -- reading
 
@@ -145,8 +146,9 @@ class ImageStore:
                 return rec
         return None
 
-    def resolve(self, text: str, default_host: str = "docker.io") -> ImageRecord:
+    def resolve(self, text: str, default_host: str | None = None) -> ImageRecord:
         """By full id, canonical name (tag or digest), or unambiguous id prefix, as Docker does."""
+        default_host = default_host or self.default_host
         if not text:
             raise InvalidArgument("an image name or id is required")
         m = _HEX_PREFIX.match(text)

@@ -49,7 +49,7 @@ class Engine:
     @cached_property
     def images(self):
         from reconciler.adapters.imagestore import ImageStore
-        return ImageStore(self.layout, statedb)
+        return ImageStore(self.layout, statedb, self.config.default_host)
 
     @cached_property
     def layers(self):
