@@ -117,7 +117,7 @@ def launch(*, conmon: str, runc: str, runc_root: Path, container_id: str, exec_i
     directory.mkdir(parents=True, mode=0o700)
     (directory / "exit").mkdir()
     (directory / "process.json").write_text(json.dumps(process))
-    args = [conmon, "--api-version", "1", "-c", container_id, "-u", exec_id, "-n", exec_id,
+    args = [conmon, "--api-version", "-c", container_id, "-u", exec_id, "-n", exec_id,
             "-r", runc, "--runtime-arg", "--root", "--runtime-arg", str(runc_root),
             "-b", str(directory), "-p", str(directory / "pid"), "-P", str(directory / "conmon.pid"),
             "-l", "none",
