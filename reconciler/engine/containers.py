@@ -893,6 +893,8 @@ def _destroy(engine, rec: dict) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.rename(cdir, trash)
     shutil.rmtree(trash, ignore_errors=True)
+    for stale in engine.layout.containers_dir.glob(".rm-*"):     # what a killed rm left
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _network_release(engine, rec: dict) -> None:
