@@ -79,10 +79,9 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx, root, config_file, log_level, debug):
     """docker-mini: a daemonless, declarative container engine."""
-    from reconciler import log
     from reconciler.cli.common import Settings
 
-    log.configure(log_level)
+    # Logging is configured by the commands that log (watch); the rest never pay for structlog.
     ctx.obj = Settings(root=root, config_file=config_file, debug=debug)
     ctx.obj.load_config()  # a bad configuration is reported before any command does anything
 

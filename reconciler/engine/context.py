@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
 from reconciler.adapters import statedb
 from reconciler.core.config import Config
+from reconciler.core.errors import LockTimeout
 from reconciler.core.layout import Layout
 
 
@@ -23,6 +25,7 @@ class Engine:
         self.config = config
         self.layout = Layout(self.root)
         self._lock_depth = 0
+        self._thread_lock = threading.RLock()
 
     def ensure_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -30,21 +33,31 @@ class Engine:
 
     @contextlib.contextmanager
     def mutation(self, timeout: float = 120.0) -> Iterator[None]:
-        """The one exclusive lock for every change of state. Re-entrant within one Engine."""
-        if self._lock_depth:
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-            return
-        self.ensure_root()
-        with statedb.locked(self.layout.lock_file, timeout=timeout):
-            self._lock_depth = 1
-            try:
-                yield
-            finally:
-                self._lock_depth = 0
+        """The one exclusive lock for every change of state.
+
+        Re-entrant for the thread that holds it; other threads of this process wait on the
+        in-process lock (flock is per open file, so it cannot tell our own threads apart),
+        other processes on the flock.
+        """
+        if not self._thread_lock.acquire(timeout=timeout):
+            raise LockTimeout(f"another thread held the state lock for over {timeout:.0f}s")
+        try:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            self.ensure_root()
+            with statedb.locked(self.layout.lock_file, timeout=timeout):
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+        finally:
+            self._thread_lock.release()
 
     @cached_property
     def images(self):
