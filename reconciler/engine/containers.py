@@ -610,11 +610,11 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
             plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
     cwd = oc.resolve_in_rootfs(process.cwd, readlink)
     _mkdir_in_rootfs(rootfs, cwd)
+    from reconciler.adapters import cgroups
     res = None
     if opts.resources is not None:
         from reconciler.core.limits import to_oci_resources
-        res = to_oci_resources(opts.resources)
-    from reconciler.adapters import cgroups
+        res = to_oci_resources(opts.resources, swap_accounting=cgroups.swap_accounting())
     config = oc.build_config(
         container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
@@ -1075,7 +1075,8 @@ def update_resources(engine, name_or_id: str, resources) -> None:
     with engine.mutation():
         rec = reap(engine, resolve(engine, name_or_id))
         if observe(engine, rec)["status"] == "running":
-            _runtime(engine).update(rec["id"], to_oci_resources(resources))
+            from reconciler.adapters import cgroups
+            _runtime(engine).update(rec["id"], to_oci_resources(resources, cgroups.swap_accounting()))
         rec["options"]["resources"] = resources.to_dict()
         _save(engine, rec)
 
