@@ -193,9 +193,10 @@ def proxy_signals(engine, container_id: str) -> None:
         signal.signal(sig, forward)
 
 
-def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock) -> int:
+def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock, sig_proxy: bool = True) -> int:
     from reconciler.engine import containers
-    proxy_signals(engine, rec["id"])
+    if sig_proxy:
+        proxy_signals(engine, rec["id"])
     if sock is not None:
         stream_output(engine, rec, sock)
     code = containers.wait(engine, rec["id"])
@@ -245,7 +246,7 @@ def run(ctx, detach, auto_remove, **params):
     if sock is None:
         for line in containers.read_logs(engine, rec["id"], follow=True):
             (sys.stderr if line.stream == "stderr" else sys.stdout).buffer.write(line.data)
-    ctx.exit(_follow_and_wait(ctx, engine, rec, auto_remove, sock))
+    ctx.exit(_follow_and_wait(ctx, engine, rec, auto_remove, sock, sig_proxy=params.get("sig_proxy", True)))
 
 
 # ---------------------------------------------------------------------------------------------
