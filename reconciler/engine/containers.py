@@ -908,6 +908,8 @@ def _network_release(engine, rec: dict) -> None:
 
 def cleanup(engine, container_id: str, token: str | None = None) -> None:
     """The container's process ended: reap it, then --rm or the restart policy."""
+    if not engine.layout.container_dir(container_id).is_dir():
+        return                     # removed meanwhile (and maybe its whole root: do not recreate it)
     with engine.mutation():
         rec = _load(engine, container_id)
         if rec is None:
