@@ -373,6 +373,19 @@ def test_start_a_and_ai(dm, busybox_ref, cleanup):
     assert r.stdout == "typed\n"
 
 
+def test_start_ai_of_a_terminal_container(dm, term, busybox_ref, cleanup):
+    dm("create", "-it", "--name", "later", busybox_ref, "sh")
+    t = term("start", "-ai", "later", rows=22, cols=66)
+    t.prompt()
+    t.run("echo $(stty size)-$((1+1))", r"22 66-2")
+    t.line("exit 2")
+    assert t.wait() == 2
+    t = term("start", "-ai", "later")              # again: a fresh shell, same container
+    t.prompt()
+    t.line("exit 0")
+    assert t.wait() == 0
+
+
 # --- exec --------------------------------------------------------------------------------------
 
 @pytest.fixture
