@@ -20,10 +20,7 @@ import contextlib
 import json
 import os
 import re
-import select
-import shutil
 import signal as _signal
-import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -73,6 +70,7 @@ def exit_file(paths: MonitorPaths, container_id: str) -> Path:
 
 
 def _which(name: str, what: str) -> str:
+    import shutil
     path = name if "/" in name else shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         raise RuntimeError_(f"{what} {name!r} not found or not executable",
@@ -107,7 +105,8 @@ class Runtime:
     def conmon(self) -> str:
         return _which(self._conmon_name, "conmon")
 
-    def _runc(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def _runc(self, *args: str, input: bytes | None = None, check: bool = True):
+        import subprocess
         proc = subprocess.run([self.runc, "--root", str(self.runc_root), *args], input=input,
                               capture_output=True)
         if check and proc.returncode != 0:
@@ -122,6 +121,7 @@ class Runtime:
         """Start conmon, which runs `runc create`; return the container's init pid.
 
         Raises CommandNotFound / CommandNotExecutable / RuntimeError_ with runc's message."""
+        import subprocess
         self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         paths.exit_dir.mkdir(exist_ok=True)
         for stale in (paths.pidfile, paths.ctl, paths.bundle / "attach", exit_file(paths, container_id), paths.oom):
@@ -230,6 +230,7 @@ def _runc_message(stderr: bytes) -> str:
 
 def _read_sync(fd: int, timeout: float) -> dict | None:
     """The first JSON message conmon writes on the sync pipe, or None at EOF."""
+    import select
     buf = b""
     while b"\n" not in buf:
         ready, _, _ = select.select([fd], [], [], timeout)

@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -258,6 +256,7 @@ _NAMES = ("babbage", "bohr", "curie", "darwin", "dijkstra", "euler", "faraday", 
 
 
 def generate_name(taken: set[str]) -> str:
+    import random
     rnd = random.SystemRandom()
     for _ in range(100):
         name = f"{rnd.choice(_ADJECTIVES)}_{rnd.choice(_NAMES)}"
@@ -870,6 +869,7 @@ def _wait_conmon_gone(rec: dict, timeout: float = 5.0) -> None:
 
 
 def _destroy(engine, rec: dict) -> None:
+    import shutil
     from reconciler.adapters import overlay
     cid = rec["id"]
     errors = []
