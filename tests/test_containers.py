@@ -387,3 +387,15 @@ def test_foreground_run_forwards_signals(dmc, busybox, root):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 9 and out == "got-term\n", err
     assert dmc("ps", "-aq").stdout == ""                     # --rm still removed it
+
+
+def test_bridge_ports_in_ps_and_inspect(dmc, busybox):
+    from tests.fixtures.registry import free_port
+    port = free_port()
+    dmc("run", "-d", "--name", "web", "-p", f"{port}:80", busybox, "httpd", "-f", "-p", "80")
+    row = [line for line in dmc("ps").stdout.splitlines() if line.endswith("web")][0]
+    assert f"0.0.0.0:{port}->80/tcp" in row
+    info = inspect(dmc, "web")
+    assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    assert info["HostConfig"]["NetworkMode"] == "bridge"
+    assert info["NetworkSettings"].get("IPAddress")
