@@ -479,6 +479,11 @@ def create(engine, opts: CreateOptions) -> dict:
         cdir.mkdir(parents=True, mode=0o700)
         try:
             _save(engine, rec)
+            # the image was resolved before the lock: an rmi may have won the race since then
+            # (from now on it sees this record and refuses)
+            missing = [d for d in lowerdirs if not (engine.layout.overlay_dir / d).is_dir()]
+            if missing:
+                raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             from reconciler.adapters import overlay
             from reconciler.engine import network
             rec["network"] = network.prepare(engine, cid, opts) or {}
@@ -648,6 +653,10 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
         rec = reap(engine, resolve(engine, name_or_id))
         st = observe(engine, rec)
         if st["status"] == "running":
+            # a start killed between `runc create` and `runc start` left it waiting: finish it
+            state = _runtime(engine).state(rec["id"]) or {}
+            if state.get("status") == "created":
+                _runtime(engine).start(rec["id"])
             return rec
         if st["status"] in ("creating", "dead", "removing"):
             raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
