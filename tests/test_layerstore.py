@@ -269,8 +269,8 @@ def test_remove_deletes_record_link_and_tree(store):
 def test_libarchive_guards_symlink_escapes_on_its_own(store, monkeypatch, case):
     """Defence in depth: with our own path checks switched off, libarchive's
     SECURE_SYMLINKS still refuses to write through a symlink of the layer."""
-    from reconciler.adapters import layerstore
-    monkeypatch.setattr(layerstore._Extractor, "_check_parents", lambda *a: None)
+    from reconciler.adapters.layerstore import extract as extraction
+    monkeypatch.setattr(extraction._Extractor, "_check_parents", lambda *a: None)
     tar = MALICIOUS[case]
     with pytest.raises(UnsafeArchive, match="libarchive"):
         extract(store, tar)

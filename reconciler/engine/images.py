@@ -20,7 +20,7 @@ from typing import Callable
 
 from reconciler.core.digest import chain_ids, digest_hex, sha256_of
 from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, IntegrityError,
-                                    InvalidArgument, InvalidReference, RegistryError, StorageError)
+                                    InvalidReference, RegistryError, StorageError)
 from reconciler.core.reference import Reference, parse_reference
 
 DOWNLOAD_THREADS = 4

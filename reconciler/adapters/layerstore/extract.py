@@ -1,35 +1,26 @@
-"""Extracted image layers: overlay/<chain-id>/diff plus the seed's link/lower files and records.
+"""One layer blob -> a directory tree, in one streaming pass, never writing outside it.
 
-One streaming pass per layer: compressed bytes (gzip, zstd or none) -> libarchive's raw reader
-(decompression) -> sha256 of the uncompressed tar (the diff_id) -> libarchive's tar reader ->
-libarchive's disk writer. Nothing is ever written outside the layer: every entry name is
-checked here (absolute, `..`, through a symlink of the layer, hardlink targets) before
-libarchive sees it, and libarchive's own SECURE_NODOTDOT/SECURE_SYMLINKS checks guard again.
+compressed bytes (gzip, zstd or none) -> libarchive's raw reader (decompression) -> sha256 of
+the uncompressed tar (the diff_id) -> libarchive's tar reader -> libarchive's disk writer.
+Every entry name is checked here (absolute, `..`, through a symlink of the layer, hardlink
+targets) before libarchive sees it, and libarchive's own SECURE_NODOTDOT/SECURE_SYMLINKS checks
+guard again. Whiteouts become overlayfs' form: `.wh.X` a 0/0 char device X, `.wh..wh..opq` the
+trusted.overlay.opaque=y xattr on its directory.
 
 libarchive's disk writer resolves relative names against the process's working directory,
-which threads share; entries are therefore given absolute names inside a staging directory
-whose own path is resolved (symlink-free), so SECURE_SYMLINKS can check every component
-without anyone calling chdir. (SECURE_NOABSOLUTEPATHS cannot be set for that reason; the
-archive's own names are refused here when absolute.)
-
-A layer is complete when its record overlay-layers/<chain>.json exists. Extraction happens in
-tmp/layer-* (same filesystem), locked by its owner with flock, and is renamed into place only
-after its diff_id verified; a kill -9 leaves an unlocked staging dir that the next pull removes.
+which threads share; entries are therefore given absolute names inside the target directory,
+whose own path is resolved (symlink-free), so SECURE_SYMLINKS checks every component without
+anyone calling chdir. (SECURE_NOABSOLUTEPATHS cannot be set for that reason; the archive's own
+names are refused here when absolute.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import errno
-import fcntl
 import hashlib
 import os
-import secrets
-import shutil
 import stat
 import threading
-import time
 from ctypes import POINTER, byref, c_char_p, c_int, c_longlong, c_size_t, c_void_p
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +28,8 @@ from typing import Callable
 
 import libarchive.ffi as ffi
 
-from reconciler.core.errors import IntegrityError, StorageError, UnsafeArchive
-from reconciler.core.layout import Layout
+from reconciler.core.errors import StorageError, UnsafeArchive
 
-SHORT_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-SHORT_NAME_LEN = 26
-STAGING_PREFIX = "layer-"
-TRASH_PREFIX = "trash-"
 READ_CHUNK = 1 << 20
 MAX_NAME = 3000  # libarchive chdirs for names longer than PATH_MAX; never let it
 
@@ -108,49 +94,6 @@ _xattr_add = _bind("entry_xattr_add_entry", [c_void_p, c_char_p, c_void_p, c_siz
 _ARCHIVE_OK, _ARCHIVE_EOF, _ARCHIVE_WARN, _ARCHIVE_FATAL = 0, 1, -20, -30
 
 
-@dataclass(frozen=True)
-class LayerRecord:
-    id: str                 # chain id, "sha256:…"
-    parent: str | None      # parent chain id
-    diff_digest: str        # diff_id: sha256 of the uncompressed tar
-    compressed_digest: str | None
-    compressed_size: int | None
-    size: int               # bytes of the uncompressed tar
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "parent": self.parent or "", "diff-digest": self.diff_digest,
-                "compressed-digest": self.compressed_digest or "",
-                "compressed-size": self.compressed_size or 0, "size": self.size}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "LayerRecord":
-        return cls(id=d["id"], parent=d.get("parent") or None, diff_digest=d["diff-digest"],
-                   compressed_digest=d.get("compressed-digest") or None,
-                   compressed_size=d.get("compressed-size") or None, size=int(d.get("size", 0)))
-
-
-@dataclass
-class StagedLayer:
-    """A verified, extracted layer waiting in tmp/ to be published; holds its staging lock."""
-    path: Path              # tmp/layer-…; the tree is path/diff
-    diff_id: str
-    size: int
-    compressed_digest: str | None
-    compressed_size: int | None
-    lock_fd: int
-
-
-def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1] if ":" in digest else digest
-
-
-def _full(digest: str) -> str:
-    return digest if ":" in digest else "sha256:" + digest
-
-
-class _Cancelled(Exception):
-    pass
-
 
 # --------------------------------------------------------------------------- streaming pipeline
 
@@ -177,7 +120,7 @@ class _Pipeline:
     def _read_compressed(self, _a, _ctx, ptrptr):
         try:
             if self.cancel is not None and self.cancel.is_set():
-                raise _Cancelled()
+                raise Cancelled()
             data = self.stream.read(READ_CHUNK)
             if not data:
                 return 0
@@ -258,7 +201,7 @@ class _Pipeline:
                 break
         while True:
             if self.cancel is not None and self.cancel.is_set():
-                raise _Cancelled()
+                raise Cancelled()
             data = self.stream.read(READ_CHUNK)
             if not data:
                 break
@@ -454,233 +397,28 @@ class _Extractor:
         os.setxattr(path, OPAQUE_XATTR, b"y", follow_symlinks=False)
 
 
-# --------------------------------------------------------------------------- the store
 
-class LayerStore:
-    """Layers under overlay/ and their records under overlay-layers/.
-
-    stage() is thread-safe and takes no engine lock; publish()/remove() change shared state and
-    must run under the engine's mutation lock (one thread at a time).
-    """
-
-    def __init__(self, layout: Layout, files):
-        self.layout = layout
-        self.files = files  # the state-file writer (atomic JSON), given by the engine
-
-    # -- queries
-
-    def has(self, chain_id: str) -> bool:
-        return (self.layout.layer_record(chain_id).exists()
-                and (self.layout.layer_dir(chain_id) / "diff").is_dir())
-
-    def get(self, chain_id: str) -> LayerRecord | None:
-        try:
-            return LayerRecord.from_json(self.files.read_json(self.layout.layer_record(chain_id)))
-        except FileNotFoundError:
-            return None
-
-    def list(self) -> list[LayerRecord]:
-        out = []
-        with contextlib.suppress(FileNotFoundError):
-            for p in sorted(self.layout.layers_dir.glob("*.json")):
-                with contextlib.suppress(FileNotFoundError):
-                    out.append(LayerRecord.from_json(self.files.read_json(p)))
-        return out
-
-    def short_name(self, chain_id: str) -> str:
-        return (self.layout.layer_dir(chain_id) / "link").read_text().strip()
-
-    def lowerdirs(self, chain_id: str) -> list[str]:
-        """['l/<own short>', 'l/<parent short>', ...]: topmost first, relative to overlay/."""
-        d = self.layout.layer_dir(chain_id)
-        try:
-            own = "l/" + (d / "link").read_text().strip()
-        except FileNotFoundError:
-            raise StorageError(f"layer {_hex(chain_id)[:12]} is missing from {self.layout.overlay_dir}",
-                               hint="pull the image again") from None
-        try:
-            lower = (d / "lower").read_text().strip()
-        except FileNotFoundError:
-            lower = ""
-        return [own] + ([p for p in lower.split(":") if p] if lower else [])
-
-    # -- staging
-
-    def _tmp(self) -> Path:
-        self.layout.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return Path(os.path.realpath(self.layout.tmp_dir))
-
-    def _new_staging(self) -> tuple[Path, int]:
-        tmp = self._tmp()
-        for _ in range(10):
-            path = tmp / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-            path.mkdir(mode=0o700)
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # a cleaner may have removed the dir between mkdir and flock: then try again
-            try:
-                if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                    return path, fd
-            except FileNotFoundError:
-                pass
-            os.close(fd)
-        raise StorageError(f"cannot create a staging directory in {tmp}")
-
-    def clean_stale(self) -> int:
-        """Remove staging and trash dirs whose owner is gone (its flock released). Returns count."""
-        removed = 0
-        try:
-            entries = list(os.scandir(self.layout.tmp_dir))
-        except FileNotFoundError:
-            return 0
-        for e in entries:
-            if not (e.name.startswith(STAGING_PREFIX) or e.name.startswith(TRASH_PREFIX)):
-                continue
-            try:
-                fd = os.open(e.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue  # in use by a live pull
-            try:
-                _rmtree(Path(e.path))
-                removed += 1
-            finally:
-                os.close(fd)
-        return removed
-
-    def stage(self, stream, *, diff_id: str, compressed_digest: str | None = None,
-              compressed_size: int | None = None, progress: Callable[[int], None] | None = None,
-              cancel: threading.Event | None = None) -> StagedLayer:
-        """Extract a layer blob (read(n) file object) into a fresh staging dir and verify its
-        diff_id. Raises UnsafeArchive / IntegrityError / StorageError with nothing left behind."""
-        path, fd = self._new_staging()
-        try:
-            diff = path / "diff"
-            diff.mkdir()
-            os.chmod(diff, 0o755)
-            pipe = _Pipeline(stream, progress, cancel)
-            try:
-                pipe.open()
-                _Extractor(diff).run(pipe)
-                pipe.drain()
-            finally:
-                pipe.close()
-            actual = "sha256:" + pipe.hasher.hexdigest()
-            if actual != diff_id:
-                raise IntegrityError(f"layer {_hex(compressed_digest or diff_id)[:12]}: its content does "
-                                     f"not match the image config (diff_id {diff_id}, got {actual})")
-            return StagedLayer(path=path, diff_id=diff_id, size=pipe.size,
-                               compressed_digest=compressed_digest,
-                               compressed_size=compressed_size if compressed_size is not None
-                               else pipe.compressed, lock_fd=fd)
-        except _Cancelled:
-            self._drop(path, fd)
-            raise StorageError("layer download cancelled") from None
-        except BaseException:
-            self._drop(path, fd)
-            raise
-
-    def _drop(self, path: Path, fd: int) -> None:
-        try:
-            _rmtree(path)
-        finally:
-            os.close(fd)
-
-    def discard(self, staged: StagedLayer) -> None:
-        if staged.lock_fd >= 0:
-            fd, staged.lock_fd = staged.lock_fd, -1
-            self._drop(staged.path, fd)
-
-    # -- publishing (under the engine's mutation lock)
-
-    def publish(self, staged: StagedLayer, *, chain_id: str, parent: str | None) -> LayerRecord:
-        chain_id, parent = _full(chain_id), parent and _full(parent)
-        if staged.lock_fd < 0:
-            raise StorageError(f"layer {_hex(chain_id)[:12]} was already published or discarded")
-        try:
-            if self.has(chain_id):
-                return self.get(chain_id)  # someone else published it meanwhile
-            if parent and not self.has(parent):
-                raise StorageError(f"layer {_hex(chain_id)[:12]}: its parent {_hex(parent)[:12]} is missing")
-            final = self.layout.layer_dir(chain_id)
-            if os.path.lexists(final):
-                # renamed into place but its record was never written (killed): not trusted
-                self._trash(final)
-            short = self._new_short_name()
-            (staged.path / "link").write_text(short)
-            if parent:
-                parents = self.lowerdirs(parent)
-                (staged.path / "lower").write_text(":".join(parents))
-            links = self.layout.short_links_dir
-            links.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.symlink(f"../{_hex(chain_id)}/diff", links / short)
-            self.layout.overlay_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.rename(staged.path, final)
-            self.files.fsync_dir(self.layout.overlay_dir)
-            record = LayerRecord(id=chain_id, parent=parent, diff_digest=staged.diff_id,
-                                 compressed_digest=staged.compressed_digest,
-                                 compressed_size=staged.compressed_size, size=staged.size)
-            self.files.write_json(self.layout.layer_record(chain_id), record.to_json())
-            return record
-        finally:
-            if staged.path.exists():
-                _rmtree(staged.path)
-            fd, staged.lock_fd = staged.lock_fd, -1
-            os.close(fd)
-
-    def _new_short_name(self) -> str:
-        links = self.layout.short_links_dir
-        while True:
-            short = "".join(secrets.choice(SHORT_NAME_CHARS) for _ in range(SHORT_NAME_LEN))
-            if not os.path.lexists(links / short):
-                return short
-
-    def extract(self, stream, *, chain_id: str, parent: str | None, diff_id: str,
-                compressed_digest: str | None = None, compressed_size: int | None = None,
-                progress: Callable[[int], None] | None = None) -> LayerRecord:
-        """stage() + publish(); the caller holds the mutation lock for the publish part."""
-        staged = self.stage(stream, diff_id=diff_id, compressed_digest=compressed_digest,
-                            compressed_size=compressed_size, progress=progress)
-        return self.publish(staged, chain_id=chain_id, parent=parent)
-
-    # -- removal (under the engine's mutation lock)
-
-    def remove(self, chain_id: str) -> None:
-        """Forget the record first (the layer stops being complete), then the short link and
-        the tree (renamed into tmp/ at once, deleted after)."""
-        d = self.layout.layer_dir(chain_id)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.layout.layer_record(chain_id))
-        with contextlib.suppress(FileNotFoundError, OSError):
-            short = (d / "link").read_text().strip()
-            if short:
-                os.unlink(self.layout.short_links_dir / short)
-        if os.path.lexists(d):
-            self._trash(d)
-
-    def _trash(self, path: Path) -> None:
-        tmp = self._tmp()
-        dest = tmp / f"{TRASH_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-        os.rename(path, dest)
-        _rmtree(dest)
+class Cancelled(Exception):
+    """The caller's cancel event was set (another layer of the same pull failed)."""
 
 
-def _rmtree(path: Path) -> None:
-    """Remove a tree we created, including immutable-free but read-only dirs."""
-    def onerror(func, p, exc_info):
-        err = exc_info[1]
-        if isinstance(err, FileNotFoundError):
-            return
-        if isinstance(err, PermissionError):
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.dirname(p), 0o700)
-                func(p)
-                return
-        raise err
+@dataclass(frozen=True)
+class Extracted:
+    diff_id: str            # "sha256:…" of the uncompressed tar
+    size: int               # bytes of the uncompressed tar
+    compressed: int         # bytes read from the stream
 
-    if os.path.lexists(path):
-        shutil.rmtree(path, onerror=onerror)
+
+def extract_stream(stream, target: Path, progress: Callable[[int], None] | None = None,
+                   cancel: threading.Event | None = None) -> Extracted:
+    """Extract a layer blob (a read(n) file object, read to its end) into the existing,
+    symlink-free directory `target`. Raises UnsafeArchive, StorageError, Cancelled, or what the
+    stream raised (e.g. the registry client's IntegrityError)."""
+    pipe = _Pipeline(stream, progress, cancel)
+    try:
+        pipe.open()
+        _Extractor(Path(target)).run(pipe)
+        pipe.drain()
+    finally:
+        pipe.close()
+    return Extracted("sha256:" + pipe.hasher.hexdigest(), pipe.size, pipe.compressed)
