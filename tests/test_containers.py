@@ -399,3 +399,26 @@ def test_bridge_ports_in_ps_and_inspect(dmc, busybox):
     assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
     assert info["HostConfig"]["NetworkMode"] == "bridge"
     assert info["NetworkSettings"].get("IPAddress")
+
+
+def test_long_root_attaches_through_the_socket_dir(busybox_ref, config_file, tmp_path):
+    """A bundle path too long for a unix socket (the default /var/lib/docker-mini is one):
+    conmon's attach socket is reached through a short symlink dir, removed afterwards."""
+    import hashlib
+    import subprocess
+    import sys
+    from tests.fixtures.containers import assert_nothing_left
+    root = tmp_path / ("long" * 20) / "root"
+    root.mkdir(parents=True)
+    base = [sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(config_file)]
+    try:
+        p = subprocess.run(base + ["run", "--rm", *NONE, busybox_ref, "sh", "-c", "echo hi; sleep 0.3; echo bye"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and p.stdout == "hi\nbye\n", p.stderr
+        sock_dir = Path("/run/docker-mini") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        assert not sock_dir.exists()
+        assert_nothing_left(root)
+    finally:
+        ids = subprocess.run(base + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(base + ["rm", "-f", *ids], capture_output=True)

@@ -890,10 +890,13 @@ def _destroy(engine, rec: dict) -> None:
             step()
         except DockerMiniError as e:
             errors.append(e)
-    sock = _socket_dir(engine) / cid[:12]
+    sock_dir = _socket_dir(engine)
     with contextlib.suppress(OSError):
-        if sock.is_symlink():
-            sock.unlink()
+        if (sock_dir / cid[:12]).is_symlink():
+            (sock_dir / cid[:12]).unlink()
+    if engine.layout.root not in sock_dir.parents:
+        with contextlib.suppress(OSError):
+            sock_dir.rmdir()                   # /run/docker-mini/<hash>, once no container uses it
     if errors:
         raise errors[0]
     cdir = engine.layout.container_dir(cid)
