@@ -422,3 +422,11 @@ def test_long_root_attaches_through_the_socket_dir(busybox_ref, config_file, tmp
         ids = subprocess.run(base + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(base + ["rm", "-f", *ids], capture_output=True)
+
+
+def test_restart_keeps_an_auto_remove_container(dmc, busybox):
+    dmc("run", "-d", "--rm", "--name", "rr", *NONE, busybox, "sleep", "60")
+    dmc("restart", "-t", "0", "rr")
+    assert inspect(dmc, "rr")["State"]["Running"]
+    dmc("stop", "-t", "0", "rr")
+    wait_until(lambda: "rr" not in dmc("ps", "-a", "--format", "{{.Names}}").stdout.split(), what="removal")

@@ -686,7 +686,7 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
                 **rec["state"], "status": "running", "pid": pid, "pid_start": rt.process_start_time(pid),
                 "conmon_pid": rt.read_int(paths.conmon_pidfile) or 0, "started_at": now_iso(),
                 "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
-                "manually_stopped": False, "token": token,
+                "manually_stopped": False, "restarting": False, "token": token,
             }
             _save(engine, rec)
             if on_created is not None:
@@ -820,8 +820,13 @@ def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
 
 
 def restart(engine, name_or_id: str, timeout: int | None = None) -> dict:
-    stop(engine, name_or_id, timeout)
-    return start(engine, name_or_id)
+    with engine.mutation():
+        rec = resolve(engine, name_or_id)
+        if rec["state"].get("status") == "running":
+            rec["state"]["restarting"] = True      # the exit it causes is no --rm removal
+            _save(engine, rec)
+    stop(engine, rec["id"], timeout)
+    return start(engine, rec["id"])
 
 
 def wait(engine, name_or_id: str) -> int:
@@ -934,6 +939,8 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
         if st.get("status") != "exited":
             return
         opts = rec.get("options") or {}
+        if st.get("restarting"):
+            return                                  # restart() starts it again itself
         if opts.get("auto_remove"):
             remove(engine, container_id, force=True)
             return
