@@ -240,7 +240,7 @@ def test_pull_always_recreates_only_when_the_image_changed(net, dmc, image_build
     assert dmc("logs", "shop-app").stdout.split()[0] == "2"
 
 
-def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch):
+def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tmp_path):
     # The scheduler alone (actions run by a stand-in): the order and the skipping are its job.
     from reconciler.core.errors import RuntimeError_
     from reconciler.core.plan import Action
@@ -262,7 +262,10 @@ def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch):
                Action("start", "s-client", "new container", deps=("start:s-web",)),
                Action("create", "s-other", "not found")]
     seen = []
-    out = ex.execute(None, Stack("s", (), {}), actions, progress=lambda a, st, t: seen.append((a.id, st)))
+    from reconciler.core.config import parse_config
+    from reconciler.engine.context import Engine
+
+    out = ex.execute(Engine(tmp_path, parse_config(None)), Stack("s", (), {}), actions, progress=lambda a, st, t: seen.append((a.id, st)))
     assert [a.id for a, _ in out.failed] == ["start:s-db"]
     assert [(a.id, why) for a, why in out.skipped] == [
         ("start:s-web", "needs start:s-db, which failed"),

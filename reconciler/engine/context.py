@@ -7,16 +7,19 @@ taking an Engine; adapters are constructed here, lazily, so a command pays only 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from reconciler.adapters import statedb
 from reconciler.core.config import Config
 from reconciler.core.errors import LockTimeout
 from reconciler.core.layout import Layout
+
+T = TypeVar("T")
 
 
 class Engine:
@@ -24,8 +27,10 @@ class Engine:
         self.root = Path(root)
         self.config = config
         self.layout = Layout(self.root)
-        self._lock_depth = 0
-        self._thread_lock = threading.RLock()
+        # thread id of the lock's holder, seen by the holder and by the workers it delegates to
+        self._holder: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            f"docker-mini-lock-{id(self)}", default=None)
+        self._delegates = threading.RLock()
 
     def ensure_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -35,29 +40,43 @@ class Engine:
     def mutation(self, timeout: float = 120.0) -> Iterator[None]:
         """The one exclusive lock for every change of state.
 
-        Re-entrant for the thread that holds it; other threads of this process wait on the
-        in-process lock (flock is per open file, so it cannot tell our own threads apart),
-        other processes on the flock.
+        The first entry takes the flock (other processes, and other operations of this process,
+        wait: flock is per open file). Nested entries pass through. Threads started on the
+        holder's behalf with `self.delegate(fn)` run inside the holder's lock, one mutation at a
+        time among themselves.
         """
-        if not self._thread_lock.acquire(timeout=timeout):
-            raise LockTimeout(f"another thread held the state lock for over {timeout:.0f}s")
-        try:
-            if self._lock_depth:
-                self._lock_depth += 1
-                try:
-                    yield
-                finally:
-                    self._lock_depth -= 1
+        holder = self._holder.get()
+        if holder is not None:
+            if holder == threading.get_ident():
+                yield
                 return
-            self.ensure_root()
-            with statedb.locked(self.layout.lock_file, timeout=timeout):
-                self._lock_depth = 1
-                try:
-                    yield
-                finally:
-                    self._lock_depth = 0
-        finally:
-            self._thread_lock.release()
+            if not self._delegates.acquire(timeout=timeout):
+                raise LockTimeout(f"another worker held the state lock for over {timeout:.0f}s")
+            try:
+                yield
+            finally:
+                self._delegates.release()
+            return
+        self.ensure_root()
+        with statedb.locked(self.layout.lock_file, timeout=timeout):
+            token = self._holder.set(threading.get_ident())
+            try:
+                yield
+            finally:
+                self._holder.reset(token)
+
+    def delegate(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """Wrap `fn` for a worker thread so it acts under the caller's lock, if it holds one."""
+        holder = self._holder.get()
+
+        def on_behalf(*args, **kwargs):
+            token = self._holder.set(holder)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._holder.reset(token)
+
+        return on_behalf
 
     @cached_property
     def images(self):

@@ -89,7 +89,7 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                 elif all(state.get(d) == "done" for d in action.deps):
                     del pending[aid]
                     report(action, "start", None)
-                    running[pool.submit(run, action)] = action
+                    running[pool.submit(engine.delegate(run), action)] = action
             if not running:
                 # deps naming actions not in this plan: nothing can ever start them
                 for aid, action in list(pending.items()):
