@@ -814,8 +814,14 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
 def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
     from reconciler.core.ociconfig import parse_signal
     sig = parse_signal(signal)
-    rec = resolve(engine, name_or_id)
-    if observe(engine, rec)["status"] != "running" or not _signal(engine, rec, sig):
+    with engine.mutation():
+        rec = resolve(engine, name_or_id)
+        if observe(engine, rec)["status"] != "running":
+            raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
+        # as Docker: a container killed by hand is not restarted by its policy
+        rec["state"]["manually_stopped"] = True
+        _save(engine, rec)
+    if not _signal(engine, rec, sig):
         raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
 
 
