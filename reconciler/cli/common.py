@@ -21,7 +21,7 @@ EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
 # Commands whose errors are reported as Docker reports `run` errors (125 and friends).
-RUN_LIKE = {"run", "exec"}
+RUN_LIKE = {"run", "create", "exec"}
 
 
 @dataclass
