@@ -130,9 +130,12 @@ class LayerStore:
         for _ in range(10):
             path = tmp / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
             path.mkdir(mode=0o700)
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # a concurrent pull's cleaner may remove the dir before we hold its flock: try again
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX)
-            # a cleaner may have removed the dir between mkdir and flock: then try again
             try:
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:
                     return path, fd
