@@ -29,7 +29,10 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	# compat mode: a plain path entry instead of an import hook, ~10 ms less on every command
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	# this environment may set PYTHONDONTWRITEBYTECODE: compile once so commands don't on every run
+	$(PY) -m compileall -q reconciler
 	touch $@
 
 lint: venv

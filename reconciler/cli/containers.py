@@ -228,12 +228,8 @@ def run(ctx, detach, auto_remove, **params):
         click.echo(rec["id"])
         return
     if opts.tty or opts.interactive:
-        try:
-            from reconciler.cli import interactive
-            session = interactive.run_session
-        except (ImportError, AttributeError):
-            raise errors.InvalidArgument("-i/-t need the interactive module (not installed yet)") from None
-        code = session(ctx, engine, rec, auto_remove=auto_remove)
+        from reconciler.cli import interactive
+        code = interactive.run_session(ctx, engine, rec, auto_remove=auto_remove)
         ctx.exit(code)
     holder: dict = {}
     try:
