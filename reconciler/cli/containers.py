@@ -404,7 +404,10 @@ def parse_time(text: str | None) -> float | None:
     return t + (float("0." + frac) if frac.isdigit() else 0.0)
 
 
-def status_text(c, now: float) -> str:
+def status_text(c, now: float, restarting: bool = False) -> str:
+    if restarting:
+        finished = parse_time(c.finished_at) or now
+        return f"Restarting ({c.exit_code}) {human_duration(max(0.0, now - finished))} ago"
     if c.status == "running":
         started = parse_time(c.started_at) or now
         return f"Up {human_duration(max(0.0, now - started))}"
@@ -457,7 +460,7 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
     return True
 
 
-def _row(c, now: float, no_trunc: bool) -> dict:
+def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
     cmd = c.command
     created = parse_time(c.created) or now
     return {
@@ -466,8 +469,8 @@ def _row(c, now: float, no_trunc: bool) -> dict:
         "Command": f'"{cmd}"' if no_trunc or len(cmd) <= 20 else f'"{cmd[:19]}…"',
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "RunningFor": f"{human_duration(max(0.0, now - created))} ago",
-        "Status": status_text(c, now),
-        "State": c.status,
+        "Status": status_text(c, now, restarting),
+        "State": "restarting" if restarting else c.status,
         "Ports": ports_text(c.ports),
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
@@ -477,6 +480,14 @@ def _row(c, now: float, no_trunc: bool) -> dict:
         "LocalVolumes": "0",
         "Size": "",
     }
+
+
+def _held_for_restart(engine, c, now: float) -> bool:
+    """A stack container whose restart the watcher holds back (backoff) shows as Restarting."""
+    if c.status != "exited" or STACK_LABEL not in c.labels:
+        return False
+    from reconciler.engine.observe import is_restarting
+    return is_restarting(engine, c.id, c.status, now)
 
 
 def render_template(template: str, obj) -> str:
@@ -536,7 +547,7 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
     if quiet:
         out.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in items))
         return
-    rows = [_row(c, now, no_trunc) for c in items]
+    rows = [_row(c, now, no_trunc, _held_for_restart(engine, c, now)) for c in items]
     if fmt == "json":
         out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
                           for r in rows))
