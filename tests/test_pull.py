@@ -315,6 +315,17 @@ def test_index_picks_the_host_platform_not_the_first_entry(dm, image_builder):
     assert proc.returncode != 0 and "s390x" in proc.stderr
 
 
+def test_single_platform_image_of_another_arch_is_refused_with_platform_and_warned_without(dm, image_builder):
+    ref = image_builder("test/armonly", [{"arch": "arm64"}], platform="linux/arm64")
+    proc = dm("pull", "--platform", "linux/amd64", ref, check=False)
+    assert proc.returncode != 0
+    assert "linux/arm64" in proc.stderr and "not the requested linux/amd64" in proc.stderr
+    assert images_json(dm.root) == {}
+    out = dm("pull", ref).stdout
+    assert "WARNING" in out and "linux/arm64" in out
+    assert len(images_json(dm.root)) == 1
+
+
 def _pull_proc(dm, ref):
     return subprocess.Popen([sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config",
                              str(dm.config_file), "pull", "-q", ref],

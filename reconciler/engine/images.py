@@ -20,7 +20,8 @@ from typing import Callable
 
 from reconciler.core.digest import chain_ids, digest_hex, sha256_of
 from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, IntegrityError,
-                                    InvalidReference, RegistryError, StorageError)
+                                    InvalidReference, RegistryError, StorageError,
+                                    UnsupportedManifest)
 from reconciler.core.reference import Reference, parse_reference
 
 DOWNLOAD_THREADS = 4
@@ -70,6 +71,21 @@ def _validate_config(raw: bytes, n_layers: int, where: str) -> tuple[dict, list[
     return config, diff_ids
 
 
+def _check_single_platform(config: dict, wanted, *, explicit: bool, where: str, emit) -> None:
+    """An image that is not an index says its platform only in its config. As Docker: refuse a
+    mismatch with an explicit --platform, warn otherwise (the user may run it under emulation)."""
+    from reconciler.core.manifest import platform_matches, platform_of_config
+
+    offered = platform_of_config(config)
+    if offered is None or platform_matches(wanted, offered):
+        return
+    if explicit:
+        raise UnsupportedManifest(f"{where}: the image is for {offered}, not the requested {wanted}",
+                                  hint="it is not a multi-platform image: pull it without --platform")
+    emit(Progress(None, f"WARNING: the image's platform ({offered}) does not match the host's "
+                        f"({wanted}) and no platform was requested"))
+
+
 def pull(engine, ref: str, platform: str | None = None, progress: ProgressFn | None = None):
     """Pull `ref` (for `platform`, "os/arch[/variant]", default the host's) and register it."""
     from reconciler.core.manifest import parse_platform
@@ -84,6 +100,9 @@ def pull(engine, ref: str, platform: str | None = None, progress: ProgressFn | N
     manifest = resolved.manifest
     config_raw = client.fetch_blob(parsed, manifest.config)
     config, diff_ids = _validate_config(config_raw, len(manifest.layers), parsed.familiar())
+    if not resolved.index_digest:
+        _check_single_platform(config, wanted, explicit=platform is not None, where=parsed.familiar(),
+                               emit=emit)
     chains = chain_ids(diff_ids)
     image_id = sha256_of(config_raw)
     names = _names_for(parsed)
