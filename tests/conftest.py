@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.network",
     "tests.fixtures.containers",
+    "tests.fixtures.nginx",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
