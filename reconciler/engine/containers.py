@@ -299,10 +299,14 @@ def observe(engine, rec: dict, grace: float = 0.3) -> dict:
     exit_path = rt.exit_file(paths, rec["id"])
     code = rt.read_int(exit_path)
     if code is None and not rt.pid_alive(st.get("pid", 0), st.get("pid_start")):
-        # the process is gone: conmon records its status in a moment, unless it died too
+        # the process is gone: conmon records its status in a moment (well under a millisecond
+        # usually: poll finely first, so a foreground `run` does not sleep 10 ms for it), unless
+        # conmon died too
         deadline = time.monotonic() + grace
+        delay = 0.0005
         while code is None and time.monotonic() < deadline and rt.pid_alive(st.get("conmon_pid", 0)):
-            time.sleep(0.01)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
             code = rt.read_int(exit_path)
         if code is None:
             code = rt.read_int(exit_path)
