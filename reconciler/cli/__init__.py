@@ -87,9 +87,12 @@ def cli(ctx, root, config_file, log_level, debug):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from reconciler.cli.common import run_cli
+    from reconciler.cli.common import exit_now, run_cli
 
-    sys.exit(run_cli(cli, argv))
+    code = run_cli(cli, argv)
+    if argv is None:
+        exit_now(code)        # the program itself (not a caller passing argv): skip the teardown
+    sys.exit(code)
 
 
 @cli.command()
