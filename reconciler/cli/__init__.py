@@ -7,7 +7,6 @@ never pays for requests or pyroute2.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
@@ -52,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
+        import importlib.util     # only --help needs it
         lazy = [n for n, (mod, _) in COMMANDS.items() if importlib.util.find_spec(mod)]
         return sorted(set(lazy) | set(super().list_commands(ctx)))
 
