@@ -394,14 +394,40 @@ def human_duration(seconds: float) -> str:
 def parse_time(text: str | None) -> float | None:
     if not text or text.startswith("0001-"):
         return None
-    import calendar
     main, _, frac = text.rstrip("Z").partition(".")
     frac = frac.split("+")[0]
+    t = _epoch_of_plain(main)
+    if t is None:
+        import calendar
+        try:
+            t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            return None
+    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+_EPOCH_ORDINAL = 719163        # datetime.date(1970, 1, 1).toordinal()
+
+
+def _epoch_of_plain(main: str) -> int | None:
+    """'YYYY-MM-DDTHH:MM:SS' with every field in range (what docker-mini writes) as epoch
+    seconds, or None (then parse_time asks time.strptime, whose first call costs ~2.5 ms: a
+    quarter of `ps`'s own work). Gives what strptime + timegm give for the inputs it takes."""
+    if (len(main) != 19 or not main.isascii() or main[4] != "-" or main[7] != "-"
+            or main[10] != "T" or main[13] != ":" or main[16] != ":"):
+        return None
+    fields = (main[0:4], main[5:7], main[8:10], main[11:13], main[14:16], main[17:19])
+    if not all(f.isdigit() for f in fields):
+        return None
+    year, month, day, hour, minute, second = map(int, fields)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    import datetime
     try:
-        t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+        days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
     except ValueError:
         return None
-    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+    return days * 86400 + hour * 3600 + minute * 60 + second
 
 
 def status_text(c, now: float, restarting: bool = False) -> str:

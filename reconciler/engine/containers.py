@@ -978,8 +978,11 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
 
 
 def _command_of(rec: dict) -> str:
+    words = [rec.get("path", ""), *rec.get("args", [])]
+    if all(a and " " not in a for a in words):
+        return " ".join(words)            # the common case: no shlex to load for `ps`
     import shlex
-    return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in [rec.get("path", ""), *rec.get("args", [])])
+    return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in words)
 
 
 def list_containers(engine, all: bool = True) -> list[ContainerState]:
