@@ -116,11 +116,12 @@ def exit_now(code: int) -> None:
     one by one: 10-20 ms on this kind of host, more than `ps` itself takes. What that teardown
     does that a user could see still happens first: the atexit handlers (logging, tempfile
     finalizers) run and stdout/stderr are flushed. Returns (for a normal exit) when another
-    thread is alive, whose end the interpreter would wait for, or when the flush fails (a reader
-    that left: keep Python's own handling)."""
+    thread is alive, whose end the interpreter would wait for, when a profiler or tracer is on
+    (python -m cProfile writes its report after the program returns), or when the flush fails
+    (a reader that left: keep Python's own handling)."""
     import atexit
     import threading
-    if not isinstance(code, int) or threading.active_count() > 1:
+    if not isinstance(code, int) or threading.active_count() > 1 or sys.gettrace() or sys.getprofile():
         return
     atexit._run_exitfuncs()
     try:
