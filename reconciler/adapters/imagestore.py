@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,6 +257,7 @@ class ImageStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d / RECORD_FILE)
             self.files.fsync_dir(d)
+        import shutil      # only removal needs it; run and create resolve images here
         shutil.rmtree(d, ignore_errors=True)
 
     def _write(self, record: ImageRecord) -> None:

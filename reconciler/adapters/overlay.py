@@ -23,7 +23,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -441,6 +440,7 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
             _set_project_limit(layout, d, json.loads(quota.read_text())["projid"], 0)
         except OSError:
             pass    # the project id is freed with the record; a stale limit binds nothing
+    import shutil      # here: create and start do not pay for it (it loads zlib, bz2 and lzma)
     try:
         shutil.rmtree(d)
     except OSError as e:
