@@ -255,15 +255,19 @@ _NAMES = ("babbage", "bohr", "curie", "darwin", "dijkstra", "euler", "faraday", 
           "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak")
 
 
+def _pick(n: int) -> int:
+    """A random index below n from the OS's generator (what random.SystemRandom gives, without
+    loading the random module on every create: the bias of 32 bits modulo n < 10000 is nil)."""
+    return int.from_bytes(os.urandom(4), "little") % n
+
+
 def generate_name(taken: set[str]) -> str:
-    import random
-    rnd = random.SystemRandom()
     for _ in range(100):
-        name = f"{rnd.choice(_ADJECTIVES)}_{rnd.choice(_NAMES)}"
+        name = f"{_ADJECTIVES[_pick(len(_ADJECTIVES))]}_{_NAMES[_pick(len(_NAMES))]}"
         if name not in taken:
             return name
     while True:
-        name = f"{rnd.choice(_ADJECTIVES)}_{rnd.choice(_NAMES)}{rnd.randint(1, 9999)}"
+        name = f"{_ADJECTIVES[_pick(len(_ADJECTIVES))]}_{_NAMES[_pick(len(_NAMES))]}{1 + _pick(9999)}"
         if name not in taken:
             return name
 
