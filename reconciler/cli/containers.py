@@ -160,11 +160,18 @@ def stream_output(engine, rec: dict, sock) -> None:
 
 
 def connect_attach(engine, rec: dict):
-    import socket
+    # _socket, the C type under socket.socket: connect, recv, shutdown and close are all we use,
+    # and importing socket (its enum classes) took 2.5 ms here, between `runc create` and
+    # `runc start`, while the created container waits
+    import _socket
     from reconciler.engine.containers import attach_socket_path
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.connect(str(attach_socket_path(engine, rec)))
-    sock.shutdown(socket.SHUT_WR)   # no stdin from us: the container sees EOF only if -i
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(str(attach_socket_path(engine, rec)))
+        sock.shutdown(_socket.SHUT_WR)   # no stdin from us: the container sees EOF only if -i
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
