@@ -257,6 +257,23 @@ def test_detach_and_reattach_keep_the_process(dm, term, busybox_ref, cleanup):
     assert c.wait() == 5
 
 
+def test_a_detached_rm_container_is_removed_when_it_ends(dm, term, busybox_ref, cleanup):
+    """Docker removes a --rm container whenever it exits, also after the user detached."""
+    t = term("run", "-it", "--rm", "--name", "gone", busybox_ref, "sh")
+    t.prompt()
+    t.send(CTRL_P + CTRL_Q)
+    assert t.wait() == 0
+    assert "gone" in dm("ps").stdout                 # detached: it runs on
+    a = term("attach", "gone")
+    a.wait_attached()
+    a.line("exit 4")
+    assert a.wait() == 4
+    deadline = time.monotonic() + WAIT
+    while dm("ps", "-aq").stdout != "":
+        assert time.monotonic() < deadline, "the --rm container was not removed after it ended"
+        time.sleep(0.05)
+
+
 def test_several_attaches_see_the_same_output(dm, term, busybox_ref, cleanup):
     dm("run", "-dit", "--name", "multi", busybox_ref, "sh")
     one, two = term("attach", "multi"), term("attach", "multi")

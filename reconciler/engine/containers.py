@@ -939,6 +939,39 @@ def _network_release(engine, rec: dict) -> None:
 # cleanup after exit (run by conmon's exit command)
 
 
+FOREGROUND_LOCK = "foreground.lock"
+
+
+@contextlib.contextmanager
+def foreground(engine, container_id: str) -> Iterator[None]:
+    """Held by a CLI that runs a --rm container in the foreground: while it is attached, it
+    removes the container itself once it has its exit code; if it detaches (or dies), the
+    exit command removes the container when it ends, as Docker's daemon would."""
+    import fcntl
+    fd = os.open(engine.layout.container_dir(container_id) / FOREGROUND_LOCK,
+                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def foreground_attached(engine, container_id: str) -> bool:
+    import fcntl
+    try:
+        fd = os.open(engine.layout.container_dir(container_id) / FOREGROUND_LOCK, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def cleanup(engine, container_id: str, token: str | None = None) -> None:
     """The container's process ended: reap it, then --rm or the restart policy."""
     if not engine.layout.container_dir(container_id).is_dir():
@@ -958,7 +991,8 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
         if st.get("restarting"):
             return                                  # restart() starts it again itself
         if opts.get("auto_remove"):
-            remove(engine, container_id, force=True)
+            if not foreground_attached(engine, container_id):
+                remove(engine, container_id, force=True)
             return
         policy, max_retries = _parse_restart(opts.get("restart"))
         if st.get("manually_stopped") or policy == "no":

@@ -125,8 +125,8 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
     output: `run` in the foreground, `start -a[i]`. stdin: the user's input goes to the
     container (it must have been created with -i); without a terminal, EOF on it closes the
     container's stdin. A container already running is simply attached to.
-    auto_remove (`run --rm`): removed once it has ended (not when the user detached or the
-    CLI was stopped by a signal: then it runs on)."""
+    auto_remove (`run --rm`): removed once it has ended, by us while attached, else (detached,
+    or the CLI was stopped by a signal) by the exit command when it ends."""
     from reconciler.adapters import attach as client
 
     parse_detach_keys(detach_keys)
@@ -145,27 +145,35 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
             if size:
                 client.resize(bundle / "ctl", *size)
 
-    try:
+    claim = containers.foreground(engine, record["id"]) if auto_remove else contextlib.nullcontext()
+    with claim:
         try:
-            record = containers.start(engine, record["id"], on_created=connect_before_start,
-                                      cleanup_on_exit=not auto_remove,
-                                      stdin_once=send_stdin and not tty) or record
-        except errors.DockerMiniError:
-            if auto_remove:
-                with contextlib.suppress(errors.DockerMiniError):
-                    containers.remove(engine, record["id"], force=True)
-            raise
-        if "sock" not in held:                      # it was running already
-            held["sock"] = _connect(bundle, record)
-        result = _stream(held["sock"], tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
-                         ctl=bundle / "ctl",
-                         on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
-    finally:
-        if "sock" in held:
-            held["sock"].close()
-    outcome = _finish(engine, record, result)
-    if auto_remove and not outcome.detached and result.interrupted is None:
-        containers.remove(engine, record["id"], force=True)
+            try:
+                record = containers.start(engine, record["id"], on_created=connect_before_start,
+                                          stdin_once=send_stdin and not tty) or record
+            except errors.DockerMiniError:
+                if auto_remove:
+                    with contextlib.suppress(errors.DockerMiniError):
+                        containers.remove(engine, record["id"], force=True)
+                raise
+            if "sock" not in held:                      # it was running already
+                held["sock"] = _connect(bundle, record)
+            result = _stream(held["sock"], tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
+                             ctl=bundle / "ctl",
+                             on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
+        finally:
+            if "sock" in held:
+                held["sock"].close()
+        outcome = _finish(engine, record, result)
+        if auto_remove and not outcome.detached and result.interrupted is None:
+            containers.remove(engine, record["id"], force=True)
+            return outcome
+    if auto_remove:
+        # Detached or interrupted: the exit command removes it when it ends. If it ended while we
+        # still held the claim, the exit command has already passed it by: remove it now.
+        with contextlib.suppress(errors.DockerMiniError):
+            if containers.observe(engine, containers.resolve(engine, record["id"]))["status"] == "exited":
+                containers.remove(engine, record["id"], force=True)
     return outcome
 
 
