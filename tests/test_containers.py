@@ -399,6 +399,9 @@ def test_bridge_ports_in_ps_and_inspect(dmc, busybox):
     assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
     assert info["HostConfig"]["NetworkMode"] == "bridge"
     assert info["NetworkSettings"].get("IPAddress")
+    dmc("kill", "web")                                  # a stopped container binds nothing: no PORTS
+    row = [line for line in dmc("ps", "-a").stdout.splitlines() if line.endswith("web")][0]
+    assert "->80/tcp" not in row and "Exited (137)" in row
 
 
 def test_long_root_attaches_through_the_socket_dir(busybox_ref, config_file, tmp_path):

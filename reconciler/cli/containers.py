@@ -504,7 +504,7 @@ def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
         "RunningFor": f"{human_duration(max(0.0, now - created))} ago",
         "Status": status_text(c, now, restarting),
         "State": "restarting" if restarting else c.status,
-        "Ports": ports_text(c.ports),
+        "Ports": ports_text(c.ports) if c.status == "running" else "",   # bound only while up
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
         "Stack": c.labels.get(STACK_LABEL, ""),
