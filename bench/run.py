@@ -24,27 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import timed_run, unmount_under
+
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "15"))
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
 PS_RUNS = int(os.environ.get("BENCH_PS_RUNS", "10"))
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _run(cmd: list[str], **kw) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-    return elapsed
-
-
-def _unmount_under(path: Path) -> None:
-    prefix = str(path) + "/"
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
-    for m in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", m], capture_output=True)
 
 
 class DockerMini:
@@ -55,7 +40,7 @@ class DockerMini:
         self.base = [sys.executable, "-m", "reconciler", "--root", str(self.root), "--config", str(config)]
 
     def __call__(self, *args: str) -> float:
-        return _run([*self.base, *args], cwd=REPO)
+        return timed_run([*self.base, *args], cwd=REPO)
 
     def cleanup(self) -> None:
         proc = subprocess.run([*self.base, "ps", "-aq", "--no-trunc"], capture_output=True, text=True)
@@ -74,7 +59,7 @@ class Podman:
                      "--events-backend", "none", "--runtime", "runc"]
 
     def __call__(self, *args: str) -> float:
-        return _run([*self.base, *args])
+        return timed_run([*self.base, *args])
 
     def cleanup(self) -> None:
         subprocess.run([*self.base, "rm", "-af", "-t", "0"], capture_output=True)
@@ -133,7 +118,7 @@ class RuncFloor:
                                    rootfs=str(self.dir / "rootfs"), host_rlimits=self.hard)
         (bundle / "config.json").write_text(json.dumps(cfg))
         try:
-            return _run(["runc", "--root", str(self.runc_root), "run", "--bundle", str(bundle), cid],
+            return timed_run(["runc", "--root", str(self.runc_root), "run", "--bundle", str(bundle), cid],
                         stdin=subprocess.DEVNULL)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
@@ -151,7 +136,7 @@ def _report(title: str, times: dict[str, list[float]]) -> dict[str, float]:
     return med
 
 
-def bench_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker: bool) -> bool:
+def benchtimed_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker: bool) -> bool:
     peers = {
         "docker-mini": lambda: dm("run", "--rm", "--network", "none", ref, "true"),
         "podman": lambda: podman("run", "--rm", "--network", "none", "--log-driver", "k8s-file",
@@ -159,7 +144,7 @@ def bench_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker
         floor.name: floor,
     }
     if docker:
-        peers["docker"] = lambda: _run(["docker", "run", "--rm", "--network", "none", ref, "true"])
+        peers["docker"] = lambda: timed_run(["docker", "run", "--rm", "--network", "none", ref, "true"])
     times: dict[str, list[float]] = {k: [] for k in peers}
     for fn in peers.values():        # warm-up: page cache, binaries, first-use directories
         fn()
@@ -221,9 +206,9 @@ def main() -> int:
         dm("pull", "-q", ref)
         podman("pull", "-q", "--tls-verify=false", ref)
         if docker:
-            _run(["docker", "pull", ref])
+            timed_run(["docker", "pull", ref])
         floor = RuncFloor(work, layer)
-        ok_run = bench_run(dm, podman, floor, ref, docker)
+        ok_run = benchtimed_run(dm, podman, floor, ref, docker)
         ok_ps = bench_ps(dm, podman, ref)
         return 0 if ok_run and ok_ps else 1
     finally:
@@ -232,7 +217,7 @@ def main() -> int:
                 peer.cleanup()
         if reg is not None:
             reg.stop()
-        _unmount_under(work)
+        unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

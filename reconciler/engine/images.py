@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from reconciler.adapters.runtime import pid_alive
 from reconciler.core.digest import chain_ids, digest_hex, sha256_of
 from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, IntegrityError,
                                     InvalidReference, RegistryError, StorageError,
@@ -313,23 +314,11 @@ def _containers_using(engine) -> list[dict]:
         except (OSError, ValueError):
             continue
         state = rec.get("state") or {}
-        running = state.get("status") in ("running", "paused", "restarting") and _alive(state.get("pid"))
+        running = state.get("status") in ("running", "paused", "restarting") and isinstance(state.get("pid"), int) and pid_alive(state["pid"])
         image_id = rec.get("image_id") or ""
         out.append({"id": rec.get("id") or e.name, "image_id": image_id if image_id.startswith("sha256:")
                     else f"sha256:{image_id}", "layer": rec.get("image_layer"), "running": running})
     return out
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_single_reference(names: list[str]) -> bool:
