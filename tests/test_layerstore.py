@@ -205,6 +205,76 @@ def test_malicious_layers_are_refused_and_nothing_published(store, tmp_path, cas
     assert os.stat("/etc/passwd").st_nlink == 1  # no hardlink to it was made
 
 
+def _tree_snapshot(top):
+    """Every entry under top (itself included) with its type and xattrs."""
+    def one(path):
+        return os.lstat(path).st_mode, sorted(os.listxattr(path, follow_symlinks=False))
+    snap = {".": one(top)}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            snap[os.path.relpath(p, top)] = one(p)
+    return snap
+
+
+# A hardlink to a symlink of the layer is itself a symlink; entries below it must not reach
+# the symlink's target (here a host directory standing for another layer's diff/).
+THROUGH_HARDLINKED_SYMLINK = {
+    "opaque below it": ["h/x/.wh..wh..opq"],
+    "opaque on an existing dir below it": ["h/usr/.wh..wh..opq"],
+    "opaque two levels below it": ["h/x/y/.wh..wh..opq"],
+    "file below it": ["h/x/file"],
+    "whiteout below it": ["h/.wh.usr"],
+    "hardlink of the hardlink": ["h2", "h2/x/.wh..wh..opq"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(THROUGH_HARDLINKED_SYMLINK))
+def test_entries_through_a_hardlinked_symlink_are_refused(store, tmp_path, case):
+    outside = tmp_path / "outside"
+    (outside / "usr").mkdir(parents=True)
+    before = _tree_snapshot(outside)
+    members = [info("l", tarfile.SYMTYPE, 0o777, linkname=str(outside)),
+               info("h", tarfile.LNKTYPE, linkname="l")]
+    for name in THROUGH_HARDLINKED_SYMLINK[case]:
+        if name == "h2":
+            members.append(info("h2", tarfile.LNKTYPE, linkname="h"))
+        elif name.endswith("/file"):
+            members.append((info(name), b"x"))
+        else:
+            members.append(info(name))
+    tar = make_tar(*members)
+    with pytest.raises(UnsafeArchive):
+        extract(store, tar, gzip.compress(tar))
+    assert_nothing_published(store)
+    assert _tree_snapshot(outside) == before
+
+
+def test_hardlink_to_a_symlink_is_kept_as_a_symlink(store):
+    tar = make_tar(info("l", tarfile.SYMTYPE, 0o777, linkname="/usr/lib"),
+                   info("h", tarfile.LNKTYPE, linkname="l"),
+                   info("d", tarfile.DIRTYPE, 0o755), info("d/.wh..wh..opq"))
+    _, diff = extract(store, tar)
+    assert os.readlink(diff / "h") == "/usr/lib"
+    assert os.getxattr(diff / "d", "trusted.overlay.opaque") == b"y"
+
+
+def test_opaque_marking_never_follows_a_symlink_on_its_own(store, tmp_path, monkeypatch):
+    """Defence in depth: with the entry bookkeeping switched off, marking a directory opaque
+    still refuses to walk through a symlink of the layer."""
+    from reconciler.adapters.layerstore import extract as extraction
+    monkeypatch.setattr(extraction._Extractor, "_check_parents", lambda *a: None)
+    outside = tmp_path / "outside"
+    (outside / "usr").mkdir(parents=True)
+    before = _tree_snapshot(outside)
+    for opaque in ("esc/x/.wh..wh..opq", "esc/usr/.wh..wh..opq"):
+        tar = make_tar(info("esc", tarfile.SYMTYPE, 0o777, linkname=str(outside)), info(opaque))
+        with pytest.raises(UnsafeArchive, match="symlink"):
+            extract(store, tar)
+        assert_nothing_published(store)
+        assert _tree_snapshot(outside) == before
+
+
 def test_diff_id_mismatch_publishes_nothing(store):
     tar = make_tar((info("f"), b"content"))
     with pytest.raises(IntegrityError, match="diff_id"):

@@ -5,7 +5,8 @@ the uncompressed tar (the diff_id) -> libarchive's tar reader -> libarchive's di
 Every entry name is checked here (absolute, `..`, through a symlink of the layer, hardlink
 targets) before libarchive sees it, and libarchive's own SECURE_NODOTDOT/SECURE_SYMLINKS checks
 guard again. Whiteouts become overlayfs' form: `.wh.X` a 0/0 char device X, `.wh..wh..opq` the
-trusted.overlay.opaque=y xattr on its directory.
+trusted.overlay.opaque=y xattr on its directory, set after libarchive is done by walking the
+tree one component at a time with O_NOFOLLOW (a hardlink to a layer's symlink is a symlink too).
 
 libarchive's disk writer resolves relative names against the process's working directory,
 which threads share; entries are therefore given absolute names inside the target directory,
@@ -17,6 +18,7 @@ names are refused here when absolute.)
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import stat
@@ -304,6 +306,8 @@ class _Extractor:
             if target not in self.seen or target in self.dirs:
                 raise UnsafeArchive(f"layer entry {name.decode(errors='replace')!r} is a hardlink to "
                                     f"{target.decode(errors='replace')!r}, which is not a file of this layer")
+            if target in self.symlinks:
+                filetype = AE_IFLNK  # link(2) on a symlink makes a second symlink, not a file
             _entry_copy_hardlink(entry, self._abs(target))
         if _xattr_reset(entry):
             self._drop_overlay_xattrs(entry)
@@ -384,18 +388,43 @@ class _Extractor:
         self._check_parents(name + b"/", "opaque directory")
         if name in self.symlinks:
             raise UnsafeArchive(f"opaque marker inside the symlink {name.decode(errors='replace')!r}")
-        path = self._abs(name)
         if not name:
             return  # an opaque root has nothing below it to hide
+        fd = self._open_dir_nofollow(name)
         try:
-            st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode):
-                raise UnsafeArchive(f"opaque marker in {name.decode(errors='replace')!r}, "
-                                    f"which is not a directory")
-        except FileNotFoundError:
-            os.makedirs(path, mode=0o755)
-        os.setxattr(path, OPAQUE_XATTR, b"y", follow_symlinks=False)
+            os.setxattr(fd, OPAQUE_XATTR, b"y")
+        finally:
+            os.close(fd)
 
+    def _open_dir_nofollow(self, name: bytes) -> int:
+        """Open (creating what is missing, mode 0755) the directory `name` of the layer, one
+        component at a time relative to the previous one, never following a symlink: whatever
+        the bookkeeping missed, nothing outside the target is opened or created."""
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.target, flags)
+        done = b""
+        try:
+            for part in name.split(b"/"):
+                done = done + b"/" + part if done else part
+                try:
+                    nxt = os.open(part, flags, dir_fd=fd)
+                except FileNotFoundError:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    nxt = os.open(part, flags, dir_fd=fd)
+                except OSError as e:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    # Linux reports a symlink as ENOTDIR, not ELOOP, when O_DIRECTORY is given
+                    mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
+                    kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+                    raise UnsafeArchive(f"opaque marker in {name.decode(errors='replace')!r}: "
+                                        f"{done.decode(errors='replace')!r} is {kind}") from None
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
 
 class Cancelled(Exception):
