@@ -327,6 +327,39 @@ def test_mount_destination_cannot_escape_through_symlinks(dmc, image_builder, tm
 
 # --------------------------------------------------------------------------- concurrency and crashes
 
+def test_files_planted_in_the_rootfs_are_not_followed_when_read_from_the_host(tmp_path):
+    """The engine reads the container's /etc/passwd and /etc/group on the host (start, exec -u).
+    Root in the container may plant a FIFO (the read would block the engine under its lock), a
+    device node (the host would open its device) or a symlink out: all read as absent."""
+    import os
+
+    from reconciler.engine.containers import read_in_rootfs
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (tmp_path / "secret").write_text("host secret\n")
+    os.mkfifo(rootfs / "etc" / "passwd")
+    os.mknod(rootfs / "etc" / "group", 0o600 | 0o020000, os.makedev(1, 3))       # char 1,3
+    os.symlink(str(tmp_path / "secret"), rootfs / "etc" / "shadow")
+    (rootfs / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+    assert read_in_rootfs(rootfs, "/etc/passwd") is None
+    assert read_in_rootfs(rootfs, "/etc/group") is None
+    assert read_in_rootfs(rootfs, "/etc/shadow") is None          # resolved inside: absent
+    assert read_in_rootfs(rootfs, "/etc/hosts") == "127.0.0.1 localhost\n"
+
+
+def test_exec_user_lookup_survives_a_planted_fifo(dmc, busybox):
+    dmc("run", "-d", "--name", "trap", *NONE, busybox, "sh", "-c",
+        "rm /etc/passwd && mkfifo /etc/passwd && echo planted && sleep 1000")
+    wait_until(lambda: "planted" in dmc("logs", "trap").stdout, what="the fifo")
+    p = dmc("exec", "-u", "nobody", "trap", "id", check=False, timeout=30)
+    assert p.returncode != 0 and "nobody" in p.stderr
+    # the engine is not stuck (runc itself, inside the container, would block on that FIFO as
+    # it does under Docker: that harms only the container that planted it)
+    assert "trap" in dmc("ps", timeout=30).stdout
+    dmc("stop", "-t", "1", "trap", timeout=30)
+
+
 def test_concurrent_runs_and_rm_during_ps(dmc, busybox):
     errors: list[str] = []
 

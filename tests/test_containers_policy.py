@@ -61,3 +61,30 @@ def test_update_resources_in_place(dmc, busybox, root):
     info = inspect(dmc, cid)
     assert info["State"]["Pid"] == pid                          # the same process: in place
     assert info["HostConfig"]["Memory"] == 96 << 20 and info["HostConfig"]["PidsLimit"] == 40
+
+
+def test_a_start_by_hand_gives_on_failure_its_tries_again(dmc, busybox):
+    dmc("run", "-d", "--name", "again", *NONE, "--restart", "on-failure:1", busybox, "sh", "-c", "exit 3")
+    wait_until(lambda: inspect(dmc, "again")["RestartCount"] == 1
+               and inspect(dmc, "again")["State"]["Status"] == "exited", what="the one retry")
+    time.sleep(1.0)
+    dmc("start", "again")
+    wait_until(lambda: inspect(dmc, "again")["RestartCount"] == 1
+               and inspect(dmc, "again")["State"]["Status"] == "exited"
+               and inspect(dmc, "again")["State"]["StartedAt"] != "", what="a fresh retry")
+    assert inspect(dmc, "again")["RestartCount"] == 1
+
+
+def test_a_signal_that_is_not_the_stop_signal_keeps_the_policy(dmc, busybox):
+    """`kill -s HUP` (a reload) of a container with its own stop signal is no stop by hand."""
+    dmc("run", "-d", "--name", "hup", *NONE, "--restart", "always", "--stop-signal", "SIGQUIT", busybox,
+        "sh", "-c", "trap 'exit 1' HUP; echo up; while true; do sleep 0.1; done")
+    wait_until(lambda: "up" in dmc("logs", "hup").stdout, what="up")
+    dmc("kill", "-s", "HUP", "hup")
+    wait_until(lambda: inspect(dmc, "hup")["RestartCount"] >= 1
+               and inspect(dmc, "hup")["State"]["Status"] == "running", what="a policy restart")
+    dmc("kill", "hup")                                   # SIGKILL: stopped by hand, stays down
+    count = inspect(dmc, "hup")["RestartCount"]
+    time.sleep(1.5)
+    info = inspect(dmc, "hup")
+    assert info["State"]["Status"] == "exited" and info["RestartCount"] == count

@@ -570,14 +570,36 @@ def _rootfs_reader(rootfs: Path) -> Callable[[str], str | None]:
     return readlink
 
 
-def _read_in_rootfs(rootfs: Path, path: str) -> str | None:
+def read_in_rootfs(rootfs: Path, path: str) -> str | None:
+    """A small regular file of the container's (its /etc/passwd), read from the host.
+
+    The container's root may have planted a FIFO, a device node or a symlink there: every
+    component is opened without following symlinks (a swap after resolving cannot lead out),
+    without blocking, and anything but a regular file reads as absent."""
+    import stat
     from reconciler.core.ociconfig import resolve_in_rootfs
-    real = resolve_in_rootfs(path, _rootfs_reader(rootfs))
+    parts = [p for p in resolve_in_rootfs(path, _rootfs_reader(rootfs)).split("/") if p]
+    if not parts:
+        return None
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        with open(str(rootfs) + real, "rb") as f:
-            return f.read(4 << 20).decode(errors="replace")
+        fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        for part in parts[:-1]:
+            parent, fd = fd, os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=fd)
+            os.close(parent)
+        parent, fd = fd, os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | nofollow,
+                                 dir_fd=fd)
+        os.close(parent)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, 4 << 20).decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _mkdir_in_rootfs(rootfs: Path, path: str) -> None:
@@ -606,8 +628,8 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
     process = oc.ProcessSpec(args=[rec["path"], *rec["args"]], env=list(cfg["Env"]), cwd=cfg["WorkingDir"],
                              user=cfg.get("User") or "", hostname=cfg["Hostname"],
                              stop_signal=cfg.get("StopSignal") or "SIGTERM")
-    exec_user = oc.resolve_user(process.user, _read_in_rootfs(rootfs, "/etc/passwd"),
-                                _read_in_rootfs(rootfs, "/etc/group"))
+    exec_user = oc.resolve_user(process.user, read_in_rootfs(rootfs, "/etc/passwd"),
+                                read_in_rootfs(rootfs, "/etc/group"))
     readlink = _rootfs_reader(rootfs)
     plan = oc.MountPlan()
     for spec in opts.volumes:
@@ -649,7 +671,7 @@ def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
 
 
 def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None = None,
-          cleanup_on_exit: bool = True, stdin_once: bool = False) -> dict:
+          cleanup_on_exit: bool = True, stdin_once: bool = False, by_policy: bool = False) -> dict:
     """Start a created or exited container (no-op if running). on_created(record) is called
     once the process exists but before it runs (attach to it there, so no output is lost).
     cleanup_on_exit: conmon runs `container-cleanup` when the process ends (reap, --rm,
@@ -698,6 +720,8 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
                 "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
                 "manually_stopped": False, "restarting": False, "token": token,
             }
+            if not by_policy:       # as Docker: a start by hand gives on-failure:N its N tries again
+                rec["state"]["restart_count"] = 0
             _save(engine, rec)
             if on_created is not None:
                 on_created(rec)
@@ -828,9 +852,12 @@ def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
         rec = resolve(engine, name_or_id)
         if observe(engine, rec)["status"] != "running":
             raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
-        # as Docker: a container killed by hand is not restarted by its policy
-        rec["state"]["manually_stopped"] = True
-        _save(engine, rec)
+        # as Docker: a kill that ends the container (SIGKILL, its stop signal, or any signal when
+        # it configures none) is not undone by the restart policy; `kill -s HUP nginx` reloads
+        configured = rec["config"].get("StopSignal")
+        if sig == 9 or not configured or sig == parse_signal(configured):
+            rec["state"]["manually_stopped"] = True
+            _save(engine, rec)
     if not _signal(engine, rec, sig):
         raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
 
@@ -848,12 +875,13 @@ def restart(engine, name_or_id: str, timeout: int | None = None) -> dict:
 def wait(engine, name_or_id: str) -> int:
     """Block until the container is not running; its exit code."""
     rec = resolve(engine, name_or_id)
+    code = None
     if observe(engine, rec)["status"] == "running":
-        _wait_exit_file(engine, rec, None)
+        code = _wait_exit_file(engine, rec, None)
     with engine.mutation():
         current = _load(engine, rec["id"])
-        if current is None:
-            return int(observe(engine, rec).get("exit_code") or 0)
+        if current is None:             # removed meanwhile (--rm): the code we saw is the answer
+            return int(code if code is not None else observe(engine, rec).get("exit_code") or 0)
         rec = reap(engine, current)
     return int(observe(engine, rec).get("exit_code") or 0)
 
@@ -1008,7 +1036,7 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
             current = _load(engine, container_id)
             cst = (current or {}).get("state") or {}
             if current and cst.get("token") == rec["state"].get("token") and not cst.get("manually_stopped"):
-                start(engine, container_id)
+                start(engine, container_id, by_policy=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], wo
     if user:
         root = Path(config["root"]["path"])
         rootfs = root if root.is_absolute() else bundle / root
-        read = _containers()._read_in_rootfs
+        read = _containers().read_in_rootfs
         who = resolve_user(user, read(rootfs, "/etc/passwd"), read(rootfs, "/etc/group"))
         process["user"] = {"uid": who.uid, "gid": who.gid}
         if who.additional_gids:
