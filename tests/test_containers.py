@@ -87,6 +87,8 @@ def test_read_only_rootfs(dmc, busybox):
     assert p.stdout.strip().splitlines()[-1] == "refused" and "wrote" not in p.stdout
     p = run(dmc, "--read-only", "--tmpfs", "/scratch", busybox, "sh", "-c", "touch /scratch/ok && echo ok")
     assert p.stdout == "ok\n"
+    p = run(dmc, "--read-only", busybox, "sh", "-c", "echo x >> /etc/hosts 2>/dev/null && echo wrote || echo refused")
+    assert p.stdout == "refused\n"                    # as Docker: the /etc files are read-only too
 
 
 # --------------------------------------------------------------------------- exit codes

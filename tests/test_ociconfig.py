@@ -89,6 +89,13 @@ def test_resolve_user(user, expected):
     assert oc.resolve_user(user, PASSWD, GROUP) == expected
 
 
+def test_a_malformed_passwd_or_group_is_a_clear_error():
+    with pytest.raises(InvalidArgument, match="non-numeric uid"):
+        oc.resolve_user("bad", "bad:x:abc:0::/:/bin/sh\n", "")
+    with pytest.raises(InvalidArgument, match="unable to find group staff"):
+        oc.resolve_user("0:staff", "root:x:0:0::/root:/bin/sh\n", "staff:x:zz:\n")
+
+
 def test_resolve_user_errors():
     with pytest.raises(InvalidArgument, match="unable to find user nobody"):
         oc.resolve_user("nobody", PASSWD, GROUP)

@@ -267,6 +267,9 @@ def resolve_user(user: str | None, passwd: str | None, group: str | None) -> Exe
         if entry is None:
             raise InvalidArgument(f"unable to find user {user_part}: no matching entries in passwd file")
     if entry is not None:
+        if not entry[2].isdigit():
+            raise InvalidArgument(f"the container's /etc/passwd entry for {entry[0]!r} has a "
+                                  f"non-numeric uid {entry[2]!r}")
         name = entry[0]
         uid = int(entry[2])
         gid = int(entry[3]) if entry[3].isdigit() else 0
@@ -276,7 +279,7 @@ def resolve_user(user: str | None, passwd: str | None, group: str | None) -> Exe
             gid = int(group_part)
         else:
             g = next((g for g in groups if g[0] == group_part), None)
-            if g is None:
+            if g is None or not g[2].isdigit():
                 raise InvalidArgument(f"unable to find group {group_part}: no matching entries in group file")
             gid = int(g[2])
     extra: list[int] = []
@@ -485,7 +488,9 @@ def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser
                             "options": base + [o for o in opts if o not in base]})
     user_mounts.sort(key=lambda m: m["destination"].count("/"))
     taken = {m["destination"] for m in user_mounts}
-    etc = [{"destination": d, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}
+    # as Docker: with --read-only, /etc/hosts, hostname and resolv.conf are read-only too
+    etc = [{"destination": d, "type": "bind", "source": src,
+            "options": ["rbind", "rprivate"] + (["ro"] if read_only else [])}
            for d, src in sorted(mounts.etc_files.items()) if d not in taken]
     all_mounts = [m for m in default_mounts(cgroup_v2) if m["destination"] not in taken] + etc + user_mounts
 
