@@ -190,9 +190,46 @@ def test_ruleset_replaces_only_our_table_and_dnats_both_paths():
                if line.startswith(("table", "delete", "flush", "add")))
     tcp = "fib daddr type local tcp dport 8080 dnat to 10.77.0.2:80"
     udp = "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.77.0.3:53"
-    assert lines.count(tcp) == 2 and lines.count(udp) == 2      # prerouting and output
+    assert _chain(text, "prerouting").count(tcp) == 1 and _chain(text, "output").count(tcp) == 1
+    assert _chain(text, "output").count(udp) == 1
     assert 'ip saddr 10.77.0.0/16 oifname != "dmt1" masquerade' in lines
     assert 'ip saddr 127.0.0.0/8 oifname "dmt1" masquerade' in lines
+
+
+def _chain(text: str, name: str) -> list[str]:
+    """The rules of one chain of the rendered table, stripped, without the header line."""
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index(f"chain {name} {{")
+    end = lines.index("}", start)
+    return lines[start + 2:end]
+
+
+@pytest.mark.parametrize("host_ip", ["127.0.0.1", "127.0.0.53"])
+def test_port_published_on_loopback_is_not_dnated_for_other_hosts(host_ip):
+    # A neighbour can send dst=127.0.0.1 to our NIC; only the host's own connections (output)
+    # may be DNATed to a loopback-bound port.
+    eps = [netconf.Endpoint("a" * 64, "10.77.0.2", (PortMapping(host_ip, 8080, 80),
+                                                     PortMapping("", 8443, 443),
+                                                     PortMapping("192.0.2.7", 8000, 8000)))]
+    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", eps)
+    assert _chain(text, "prerouting") == [
+        "fib daddr type local tcp dport 8443 dnat to 10.77.0.2:443",
+        "ip daddr 192.0.2.7 tcp dport 8000 dnat to 10.77.0.2:8000",
+    ]
+    assert f"ip daddr {host_ip} tcp dport 8080 dnat to 10.77.0.2:80" in _chain(text, "output")
+    assert len(_chain(text, "output")) == 3
+
+
+def test_forward_passes_only_replies_published_ports_and_own_traffic_into_the_bridge():
+    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", [])
+    assert _chain(text, "forward") == [
+        'iifname "dmt1" accept',                                   # container to anywhere
+        'oifname "dmt1" ct state established,related accept',      # replies
+        'oifname "dmt1" ct status dnat accept',                    # published ports
+        'oifname "dmt1" drop',                                     # anything else into the bridge
+    ]
+    # the host's own forwarding is not ours to decide
+    assert "type filter hook forward priority filter; policy accept;" in text
 
 
 def test_ruleset_without_containers_still_masquerades():

@@ -356,18 +356,27 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
       container would otherwise leave with a 127.x source the container cannot answer), and
       a container's connection to a published port DNATed back onto the bridge (hairpin: the
       answer must come back through the host, not straight from the peer).
-    - nat prerouting: DNAT published ports for traffic arriving from outside or from containers.
-    - nat output: the same DNAT for connections the host itself makes (to 127.0.0.1 or its own
-      addresses); this needs route_localnet on lo so 127.0.0.1 may be routed to the bridge.
-    - filter forward: accept to and from the bridge, so a host whose forward policy is drop
-      still passes container traffic.
+    - nat prerouting: DNAT published ports for traffic arriving from outside or from containers,
+      except ports published on a loopback address (see _loopback).
+    - nat output: the same DNAT, loopback ones included, for connections the host itself makes
+      (to 127.0.0.1 or its own addresses); route_localnet on the bridge lets the 127.0.0.1
+      source through until postrouting masquerades it.
+    - filter forward: accept what leaves the bridge, replies, and DNATed published ports, so a
+      host whose forward policy is drop still passes container traffic; drop anything else
+      headed into the bridge, so a neighbour routing the subnet via this host (ip_forward is on)
+      reaches only published ports. The policy stays accept: traffic not touching our bridge is
+      the host's business, not ours.
     """
     table = table_name(bridge)
-    dnat: list[str] = []
+    dnat: list[str] = []      # prerouting: traffic from other hosts and from containers
+    local: list[str] = []     # output: connections the host itself makes
     for ep in sorted(endpoints, key=lambda e: e.ip):
         for m in ep.ports:
             match = f"ip daddr {m.host_ip} " if m.host_ip else "fib daddr type local "
-            dnat.append(f"{match}{m.proto} dport {m.host_port} dnat to {ep.ip}:{m.container_port}")
+            rule = f"{match}{m.proto} dport {m.host_port} dnat to {ep.ip}:{m.container_port}"
+            local.append(rule)
+            if not _loopback(m.host_ip):
+                dnat.append(rule)
     lines = [
         f"table ip {table}",
         f"delete table ip {table}",
@@ -378,7 +387,7 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
         "  }",
         "  chain output {",
         "    type nat hook output priority -100; policy accept;",
-        *(f"    {r}" for r in dnat),
+        *(f"    {r}" for r in local),
         "  }",
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
@@ -391,10 +400,23 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
         f'    iifname "{bridge}" accept',
         f'    oifname "{bridge}" ct state established,related accept',
         f'    oifname "{bridge}" ct status dnat accept',
+        f'    oifname "{bridge}" drop',
         "  }",
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _loopback(host_ip: str) -> bool:
+    """A port published on 127.x is for this host's own clients only. DNATing it in prerouting
+    too would let a neighbour on the same link send dst=127.0.0.1:port to our NIC and reach the
+    container (the CVE-2020-8558 class): prerouting runs before the kernel's martian check on
+    the destination, which the DNAT has already rewritten. Host-local connections are NATed in
+    output, so leaving these out of prerouting is enough; no host-wide drop of 127/8 is needed."""
+    try:
+        return ipaddress.ip_address(host_ip).is_loopback
+    except ValueError:
+        return False
 
 
 def render_delete_table(bridge: str) -> str:
