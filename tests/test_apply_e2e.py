@@ -274,3 +274,35 @@ def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tm
     assert ran.index("create:s-db") < ran.index("start:s-db")
     assert "start:s-web" not in ran and "start:s-client" not in ran
     assert out.summary() == "3 done, 1 failed, 2 skipped" and not out.ok
+
+
+def test_a_restart_the_filter_let_through_is_not_filtered_again_after_pulls(monkeypatch, tmp_path):
+    """The watcher's backoff filter records a restart when it lets it through; with a pull in
+    the same plan, apply plans again after pulling and must not hand that restart to the filter
+    a second time (it would count twice and be held back forever)."""
+    from reconciler.core.config import parse_config
+    from reconciler.core.plan import Action
+    from reconciler.core.spec import Stack
+    from reconciler.engine import stacks
+    from reconciler.engine.context import Engine
+    from reconciler.engine.execute import Outcome
+
+    pull = Action("pull", "img", "not present")
+    restart = Action("start", "s-web", "exited (1), restart policy always")
+    monkeypatch.setattr(stacks, "plan_stack", lambda *a, **k: [pull, restart])
+    ran = []
+
+    def fake_execute(engine, stack, actions, progress=None):
+        ran.extend(a.id for a in actions)
+        return Outcome(done=list(actions))
+
+    monkeypatch.setattr(stacks, "execute", fake_execute)
+    seen = []
+
+    def gate(actions):
+        seen.extend(a.id for a in actions if a.kind == "start")
+        return [a for a in actions if a.kind != "start" or seen.count(a.id) == 1]
+
+    stacks.apply(Engine(tmp_path, parse_config(None)), Stack("s", (), {}), filter_actions=gate)
+    assert seen == [restart.id]
+    assert restart.id in ran

@@ -336,6 +336,10 @@ def test_state_absent_removes_dependents_first():
     actions = plan(s, observed(converged(old)))
     assert [a.target for a in actions if a.kind == "stop"] == ["shop-web", "shop-db"]
     assert all(a.cause == "state: absent" for a in actions)
+    # the order is enforced, not only listed: stops run in parallel where nothing depends
+    stop_db = next(a for a in actions if a.id == "stop:shop-db")
+    stop_web = next(a for a in actions if a.id == "stop:shop-web")
+    assert stop_db.deps == ("stop:shop-web",) and stop_web.deps == ()
 
 
 def test_state_absent_and_missing_plans_nothing():

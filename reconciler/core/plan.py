@@ -129,13 +129,19 @@ class _Planner:
         order = {s.container_name: i for i, s in enumerate(self.desired.containers.values())}
         doomed = [c for n, c in self.ours.items() if n not in wanted]
         doomed.sort(key=lambda c: -order.get(c.name, len(order)))
+        # a container still in the spec is stopped only after those that depend on it
+        dependents: dict[str, list[str]] = {}
+        for s in self.desired.containers.values():
+            for d in s.depends_on:
+                dependents.setdefault(d, []).append(f"stop:{s.container_name}")
         for c in doomed:
             spec = self.desired.containers.get(c.service or "")
             in_spec = spec is not None and spec.container_name == c.name
             cause = "state: absent" if in_spec else "not in spec"
             deps = ()
             if c.status in RUNNING:
-                stop = self.add("stop", c.name, cause, id=c.id)
+                after = dependents.get(spec.name, []) if in_spec else []
+                stop = self.add("stop", c.name, cause, after, id=c.id)
                 deps = (stop.id,)
             self.removals.append(self.add("remove", c.name, cause, deps, id=c.id).id)
 

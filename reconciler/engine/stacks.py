@@ -150,7 +150,11 @@ def apply(engine, stack: Stack, *, dry_run: bool = False, progress: Progress | N
             rest = [a for a in plan_stack(engine, stack, restart_policies=restart_policies,
                                           restart_counts=restart_counts) if a.kind != "pull"]
             if filter_actions is not None:
-                rest = filter_actions(rest)
+                # what the filter let through before the pulls is not filtered again (the
+                # watcher's backoff would count the same restart twice and hold it back)
+                approved = {a.id for a in actions}
+                passed = approved | {a.id for a in filter_actions([a for a in rest if a.id not in approved])}
+                rest = [a for a in rest if a.id in passed]
             before = [(a.kind, a.target, a.cause) for a in actions if a.kind != "pull"]
             if on_plan is not None and [(a.kind, a.target, a.cause) for a in rest] != before:
                 on_plan(rest)                    # what the pulled images changed
