@@ -100,6 +100,13 @@ def test_missing_blob_is_remote_not_found(busybox_ref):
         c.fetch_blob(ref, Descriptor(MT_OCI_MANIFEST, "sha256:" + "1" * 64, 10))
 
 
+def test_a_huge_declared_config_is_refused_before_reading(busybox_ref):
+    """fetch_blob reads the config into memory: a manifest declaring gigabytes must not make us try."""
+    ref = parse_reference(busybox_ref)
+    with pytest.raises(IntegrityError, match="config blob"):
+        client().fetch_blob(ref, Descriptor(MT_OCI_MANIFEST, "sha256:" + "1" * 64, 6 << 30))
+
+
 @pytest.mark.parametrize("fmt,index_type", [("oci", MT_OCI_INDEX), ("v2s2", MT_DOCKER_LIST)])
 def test_index_whose_first_entry_is_not_the_host(image_builder, fmt, index_type):
     ref_text = image_builder.index("test/multiarch", [

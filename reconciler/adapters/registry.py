@@ -37,6 +37,7 @@ from reconciler.core.reference import Reference
 
 USER_AGENT = "docker-mini/0.1"
 MANIFEST_MAX = 4 << 20       # containerd's limit: a manifest is small JSON
+CONFIG_MAX = 8 << 20         # an image config is small JSON too (history, env, labels)
 MAX_REDIRECTS = 5
 RETRY_AFTER_MAX = 60.0       # longer waits than this are reported, not slept through
 CHUNK = 1 << 20
@@ -489,7 +490,11 @@ class RegistryClient:
     # -- blobs
 
     def fetch_blob(self, ref: Reference, descriptor: Descriptor) -> bytes:
-        """A small blob (the image config), size and digest verified."""
+        """A small blob (the image config), size and digest verified. Read whole into memory,
+        so a manifest declaring a huge one is refused before anything is read."""
+        if descriptor.size > CONFIG_MAX:
+            raise IntegrityError(f"{ref.familiar()}: the manifest declares a {descriptor.size}-byte "
+                                 f"config blob; more than {CONFIG_MAX} is not a real image config")
         with self.open_blob(ref, descriptor) as blob:
             return blob.read()
 
