@@ -60,3 +60,17 @@ def test_prune_asks_before_removing(dmc, busybox):
     r = dmc("system", "prune", input="n\n", check=False)
     assert r.returncode != 0
     assert "stale" in dmc("ps", "-a").stdout
+
+
+def test_one_torn_container_record_breaks_nothing_else_and_check_repairs_it(dmc, busybox, root):
+    dmc("run", "-d", "--network", "none", "--name", "fine", busybox, "sleep", "60")
+    torn = dmc("run", "-d", "--network", "none", "--name", "torn", busybox, "sleep", "60").stdout.strip()
+    (root / "overlay-containers" / torn / "container.json").write_text('{"id": "')   # a torn write
+    names = [json.loads(line)["Names"] for line in dmc("ps", "-a", "--format", "json").stdout.splitlines()]
+    assert names == ["fine"]
+    assert dmc("run", "--rm", "--network", "none", busybox, "echo", "still works").stdout == "still works\n"
+    r = dmc("system", "check", check=False)
+    assert r.returncode == 1 and f"{torn}/container.json" in r.stdout
+    dmc("system", "check", "--repair")
+    assert not (root / "overlay-containers" / torn).exists()
+    assert dmc("system", "check").stdout.strip() == "no problems found"

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
-                                    DockerMiniError, InvalidArgument, RuntimeError_)
+                                    DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
 
 # Lazy imports throughout: `ps` must not pay for image pulls, networking or the config builder.
 
@@ -181,10 +181,25 @@ def _ids(engine) -> list[str]:
         return []
 
 
+def _load_readable(engine, cid: str) -> dict | None:
+    """The record, or None if it is gone or unreadable. One corrupt record (a torn write after a
+    power cut) must not break ps, names and every other container: `system check` reports it."""
+    try:
+        return _load(engine, cid)
+    except StorageError:
+        return None
+
+
+def unreadable_records(engine) -> list[str]:
+    return [cid for cid in _ids(engine)
+            if (engine.layout.container_dir(cid) / "container.json").exists()
+            and _load_readable(engine, cid) is None]
+
+
 def all_records(engine) -> list[dict]:
     out = []
     for cid in _ids(engine):
-        rec = _load(engine, cid)
+        rec = _load_readable(engine, cid)
         if rec and rec.get("id") == cid:
             out.append(rec)
     return out
@@ -197,10 +212,10 @@ def resolve(engine, name_or_id: str) -> dict:
         raise ContainerNotFound("No such container: (empty name)")
     ids = _ids(engine)
     if key in ids:
-        rec = _load(engine, key)
+        rec = _load(engine, key)          # asked for by id: say so if it is unreadable
         if rec:
             return rec
-    records = [r for r in (_load(engine, c) for c in ids) if r]
+    records = [r for r in (_load_readable(engine, c) for c in ids) if r]
     for rec in records:
         if rec.get("name") == key:
             return rec

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core import netconf
-from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument, NetworkError
+from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
 
 SERVICE_LABEL = "io.docker-mini.service"
 
@@ -292,7 +292,10 @@ def _joined_netns(engine, ep: dict) -> str | None:
 
 def _process_netns(engine, cid: str) -> str | None:
     from reconciler.adapters import statedb
-    rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None) or {}
+    try:
+        rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None) or {}
+    except DockerMiniError:
+        return None
     state = rec.get("state") or {}
     pid = state.get("pid")
     if state.get("status") != "running" or not pid:
@@ -432,8 +435,12 @@ def release(engine, record: Any) -> None:
 
 
 def _container_status(engine, cid: str) -> str | None:
+    """The recorded status; "unreadable" for a torn record (left alone: `system check` repairs)."""
     from reconciler.adapters import statedb
-    rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None)
+    try:
+        rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None)
+    except DockerMiniError:
+        return "unreadable"
     if rec is None:
         return None
     return (rec.get("state") or {}).get("status")
@@ -459,7 +466,7 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
                 os.unlink(_endpoint_path(engine, cid))
             cleaned.append(cid)
             continue
-        if status == "running":
+        if status in ("running", "unreadable"):
             continue
         if ep.get("active") or netconf.netns_name(cid) in existing_ns:
             _teardown_id(engine, cid, ep)

@@ -33,6 +33,13 @@ def _check_containers(engine, repair: bool) -> list[str]:
                 if repair:
                     overlay.remove_rw_layer(layout, cid)
                     shutil.rmtree(layout.container_dir(cid), ignore_errors=True)
+        for cid in containers.unreadable_records(engine):
+            found.append(f"container record unreadable (a torn write?): "
+                         f"{layout.container_dir(cid) / 'container.json'}")
+            if repair:
+                engine.runtime.delete(cid, force=True)
+                overlay.remove_rw_layer(layout, cid)
+                shutil.rmtree(layout.container_dir(cid), ignore_errors=True)
         for state in containers.list_containers(engine, all=True):
             if state.status == "dead":
                 found.append(f"container {state.id[:12]} ({state.name}) is dead: a create or remove "
