@@ -72,11 +72,19 @@ def test_two_containers_talk_by_ip_and_by_name(dmn, busybox_ref):
     assert by_name.stdout == "hello-from-web\n"
 
 
-def test_stack_containers_reached_by_service_name(dmn, busybox_ref):
-    _serve(dmn, busybox_ref, "shop-api", "--label", "io.docker-mini.stack=shop",
-           "--label", "io.docker-mini.service=api")
-    out = dmn("run", "--rm", busybox_ref, "sh", "-c", FETCH.format(url="http://api/"))
-    assert out.stdout == "hello-from-shop-api\n"
+def test_stack_containers_reached_by_service_name_within_their_stack(dmn, busybox_ref):
+    """Service names are scoped to a stack, as Compose scopes them to a project: two stacks
+    that both have an `api` each reach their own."""
+    for stack in ("shop", "blog"):
+        _serve(dmn, busybox_ref, f"{stack}-api", "--label", f"io.docker-mini.stack={stack}",
+               "--label", "io.docker-mini.service=api")
+    for stack in ("shop", "blog"):
+        out = dmn("run", "--rm", "--label", f"io.docker-mini.stack={stack}",
+                  "--label", "io.docker-mini.service=client", busybox_ref,
+                  "sh", "-c", FETCH.format(url="http://api/"))
+        assert out.stdout == f"hello-from-{stack}-api\n"
+    hosts = dmn("run", "--rm", busybox_ref, "cat", "/etc/hosts").stdout
+    assert " api" not in hosts and "shop-api" in hosts        # outside a stack: container names only
 
 
 def test_peers_hosts_kept_current(dmn, busybox_ref):

@@ -36,6 +36,7 @@ from reconciler.core import netconf
 from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
 
 SERVICE_LABEL = "io.docker-mini.service"
+STACK_LABEL = "io.docker-mini.stack"
 
 
 def _adapter():
@@ -125,6 +126,7 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
             "name": name,
             "hostname": _get(opts, "hostname") or container_id[:12],
             "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
+            "stack": labels.get(STACK_LABEL, ""),
             "active": False,
         }
         if mode.kind == "container":
@@ -265,6 +267,7 @@ def _names_from_record(ep: dict, record: Any) -> None:
         ep["hostname"] = hostname
     if labels.get(SERVICE_LABEL):
         ep["aliases"] = [labels[SERVICE_LABEL]]
+        ep["stack"] = labels.get(STACK_LABEL, "")
 
 
 def _joined_netns(engine, ep: dict) -> str | None:
@@ -347,14 +350,18 @@ def _write_in_place(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def _names(ep: dict) -> tuple[str, ...]:
-    return tuple([ep.get("hostname") or "", ep.get("name") or "", *ep.get("aliases", [])])
+def _names(ep: dict, seen_from: dict | None = None) -> tuple[str, ...]:
+    """A container's names in a hosts file. Service names (`db`) are scoped to their stack, as
+    Compose scopes them to its project: another stack's `db` must not answer for ours."""
+    own_stack = seen_from is None or (ep.get("stack") and ep.get("stack") == seen_from.get("stack"))
+    aliases = ep.get("aliases", []) if own_stack else []
+    return tuple([ep.get("hostname") or "", ep.get("name") or "", *aliases])
 
 
 def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
     if endpoints is None:
         endpoints = _all_endpoints(engine)
-    peers = [netconf.HostEntry(e["ip"], _names(e)) for e in endpoints
+    peers = [netconf.HostEntry(e["ip"], _names(e, seen_from=ep)) for e in endpoints
              if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge" and e.get("ip")
              and e.get("bridge") == ep.get("bridge")]
     own = netconf.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
