@@ -66,9 +66,10 @@ def test_host_reaches_container_by_ip_and_published_port_on_loopback(fake_contai
 
 
 def test_two_containers_talk_by_ip_and_name(fake_containers, docroot, net_engine):
-    web = fake_containers.create("web", labels={"io.docker-mini.service": "websvc"})
+    web = fake_containers.create("web", labels={"io.docker-mini.stack": "shop",
+                                                 "io.docker-mini.service": "websvc"})
     fake_containers.start(web)
-    client = fake_containers.create("client")
+    client = fake_containers.create("client", labels={"io.docker-mini.stack": "shop"})
     fake_containers.start(client)
     fake_containers.httpd(web, docroot)
 
