@@ -27,19 +27,10 @@ def pytest_configure(config):
         raise pytest.UsageError("docker-mini's tests drive real runc, overlayfs and netlink: run them as root")
 
 
-def _mountpoints_under(path: Path) -> list[str]:
-    prefix = str(path.resolve()) + "/"
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mnt = line.split()[4].replace("\\040", " ")
-            if mnt.startswith(prefix):
-                found.append(mnt)
-    return sorted(found, key=len, reverse=True)
-
-
 def unmount_all_under(path: Path) -> None:
-    for mnt in _mountpoints_under(path):
+    from tests.fixtures.containers import mounts_under   # late: pytest rewrites the plugin first
+
+    for mnt in sorted(mounts_under(path), key=len, reverse=True):   # deepest first
         subprocess.run(["umount", "-l", mnt], check=False, capture_output=True)
 
 
