@@ -180,6 +180,9 @@ def test_seccomp_default_and_unconfined():
                  "reboot", "swapon", "swapoff", "acct", "open_by_handle_at", "userfaultfd"):
         assert name in denied, name
     assert all(r.get("errnoRet") in (seccomp.EPERM, seccomp.ENOSYS) for r in sc["syscalls"])
+    # as Docker's profile on kernels >= 4.8: strace and gdb work without extra capabilities
+    assert not {"ptrace", "process_vm_readv", "process_vm_writev"} & denied
+    assert "kcmp" in denied
     assert any(r["names"] == ["clone"] and r.get("args") for r in sc["syscalls"])
     assert "seccomp" not in build(security_opt=["seccomp=unconfined"])["linux"]
     admin = build(cap_add=["SYS_ADMIN"])["linux"]["seccomp"]
