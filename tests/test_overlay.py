@@ -246,3 +246,11 @@ def test_without_mkfs_a_sized_layer_is_unsupported_and_leaves_nothing(layout, mo
         overlay.create_rw_layer(layout, CID, 8 << 20)
     assert "e2fsprogs" in str(err.value)
     assert not layout.rw_layer_dir(CID).exists()
+
+
+def test_a_torn_quota_record_does_not_block_removal(layout):
+    """quota.json (project-quota hosts) torn by a crash must not make rm fail forever."""
+    overlay.create_rw_layer(layout, CID, None)
+    (layout.rw_layer_dir(CID) / "quota.json").write_text('{"projid": ')
+    overlay.remove_rw_layer(layout, CID)
+    assert not layout.rw_layer_dir(CID).exists()

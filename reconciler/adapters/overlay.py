@@ -227,10 +227,9 @@ def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> No
 def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     d = _dir(layout, cid)
     record = d / "quota.json"
-    if record.exists():
-        projid = json.loads(record.read_text())["projid"]
-    else:
-        used = {json.loads(p.read_text())["projid"] for p in layout.overlay_dir.glob("*/quota.json")}
+    projid = _read_projid(record)
+    if projid is None:
+        used = {_read_projid(p) for p in layout.overlay_dir.glob("*/quota.json")} - {None}
         projid = max(used | {100000}) + 1
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -242,8 +241,18 @@ def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     finally:
         os.close(fd)
     _set_project_limit(layout, d, projid, size)
-    with open(record, "w") as f:
-        json.dump({"projid": projid, "size": size}, f)
+    tmp = record.with_name(".quota.json.tmp")     # renamed into place: never a torn record
+    tmp.write_text(json.dumps({"projid": projid, "size": size}))
+    os.replace(tmp, record)
+
+
+def _read_projid(record: Path) -> int | None:
+    """The project id a container's quota.json names; None if absent or unreadable."""
+    try:
+        projid = json.loads(record.read_text())["projid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return projid if isinstance(projid, int) else None
 
 
 # ----- the loop-backed ext4 upper filesystem -----------------------------------------------------
@@ -434,10 +443,10 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
     still = mounts_under(d)
     if still:
         raise StorageError(f"cannot remove {d}: still mounted at {', '.join(still)}")
-    quota = d / "quota.json"
-    if quota.exists():
+    projid = _read_projid(d / "quota.json")
+    if projid is not None:
         try:
-            _set_project_limit(layout, d, json.loads(quota.read_text())["projid"], 0)
+            _set_project_limit(layout, d, projid, 0)
         except OSError:
             pass    # the project id is freed with the record; a stale limit binds nothing
     import shutil      # here: create and start do not pay for it (it loads zlib, bz2 and lzma)
