@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from reconciler.adapters import statedb
 from reconciler.adapters.credentials import CredentialStore
 from reconciler.core.config import parse_config
 from reconciler.core.errors import AuthError, ConfigError, InvalidArgument, InvalidReference, StorageError
@@ -35,7 +36,7 @@ def docker_config(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path, docker_config):
-    return CredentialStore(tmp_path / "root" / "auth.json")
+    return CredentialStore(tmp_path / "root" / "auth.json", statedb)
 
 
 # ------------------------------------------------------------------ the store

@@ -25,31 +25,6 @@ def default_docker_config() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace path with data, 0600 from the first byte (temp file, fsync, rename).
-
-    statedb has the same recipe, but adapters never import each other and this file holds
-    secrets: it must never exist, even briefly, with looser permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _decode_entry(entry: dict, source: Path, key: str) -> tuple[str, str] | None:
     if not isinstance(entry, dict):
         return None
@@ -67,8 +42,9 @@ def _decode_entry(entry: dict, source: Path, key: str) -> tuple[str, str] | None
 
 
 class CredentialStore:
-    def __init__(self, path: str | Path, docker_config: str | Path | None = None):
+    def __init__(self, path: str | Path, files, docker_config: str | Path | None = None):
         self.path = Path(path)
+        self.files = files  # the state-file writer (atomic, 0600 from creation), given by the engine
         self.docker_config = Path(docker_config) if docker_config else default_docker_config()
 
     # -- reading
@@ -156,7 +132,7 @@ class CredentialStore:
         if old:
             del auths[old[0]]
         auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
-        _write_private(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        self.files.atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
     def remove(self, host: str) -> bool:
         """Forget our credentials for host; False when there were none."""
@@ -166,7 +142,7 @@ class CredentialStore:
         if not found:
             return False
         del data["auths"][found[0]]
-        _write_private(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        self.files.atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
         return True
 
     def hosts(self) -> list[str]:

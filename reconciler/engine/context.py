@@ -97,7 +97,7 @@ class Engine:
     @cached_property
     def credentials(self):
         from reconciler.adapters.credentials import CredentialStore
-        return CredentialStore(self.layout.auth_file)
+        return CredentialStore(self.layout.auth_file, statedb)
 
     @cached_property
     def registry(self):
