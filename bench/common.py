@@ -17,6 +17,18 @@ def timed_run(cmd: list[str], **kw) -> float:
     return elapsed
 
 
+def interleaved(peers: dict, runs: int) -> dict[str, list[float]]:
+    """Time each peer `runs` times, taking turns (so drift in the machine's load hits all alike),
+    after one untimed warm-up each (page cache, binaries, first-use directories)."""
+    for fn in peers.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in peers}
+    for _ in range(runs):
+        for name, fn in peers.items():
+            times[name].append(fn())
+    return times
+
+
 def unmount_under(path: Path) -> None:
     """Lazily unmount every mount below path, deepest first."""
     prefix = str(path) + "/"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import timed_run, unmount_under
+from bench.common import interleaved, timed_run, unmount_under
 
 RUNS = int(os.environ.get("BENCH_PULL_RUNS", "5"))
 REPO = Path(__file__).resolve().parent.parent
@@ -140,12 +140,7 @@ def main() -> int:
         peers = {"docker-mini": lambda: docker_mini(work, ref, config),
                  "podman": lambda: podman(work, ref),
                  "floor (skopeo + gzip|tar)": lambda: floor(work, ref)}
-        times: dict[str, list[float]] = {k: [] for k in peers}
-        for name, fn in peers.items():  # warm-up: page cache, registry, binaries
-            fn()
-        for _ in range(RUNS):
-            for name, fn in peers.items():
-                times[name].append(fn())
+        times = interleaved(peers, RUNS)
         med = {k: statistics.median(v) for k, v in times.items()}
         for name, v in times.items():
             print(f"  {name:28s} median {med[name]:6.3f}s   runs {' '.join(f'{x:.3f}' for x in v)}")

@@ -21,10 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import timed_run, unmount_under
+from bench.common import interleaved, timed_run, unmount_under
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "15"))
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
@@ -119,7 +118,7 @@ class RuncFloor:
         (bundle / "config.json").write_text(json.dumps(cfg))
         try:
             return timed_run(["runc", "--root", str(self.runc_root), "run", "--bundle", str(bundle), cid],
-                        stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
 
@@ -136,7 +135,7 @@ def _report(title: str, times: dict[str, list[float]]) -> dict[str, float]:
     return med
 
 
-def benchtimed_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker: bool) -> bool:
+def bench_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, docker: bool) -> bool:
     peers = {
         "docker-mini": lambda: dm("run", "--rm", "--network", "none", ref, "true"),
         "podman": lambda: podman("run", "--rm", "--network", "none", "--log-driver", "k8s-file",
@@ -145,12 +144,7 @@ def benchtimed_run(dm: DockerMini, podman: Podman, floor: RuncFloor, ref: str, d
     }
     if docker:
         peers["docker"] = lambda: timed_run(["docker", "run", "--rm", "--network", "none", ref, "true"])
-    times: dict[str, list[float]] = {k: [] for k in peers}
-    for fn in peers.values():        # warm-up: page cache, binaries, first-use directories
-        fn()
-    for _ in range(RUNS):
-        for name, fn in peers.items():
-            times[name].append(fn())
+    times = interleaved(peers, RUNS)
     med = _report(f"run --rm --network none IMAGE true ({RUNS} runs each, interleaved)", times)
     ratio = med["docker-mini"] / med["podman"]
     print(f"  docker-mini / podman = {ratio:.2f} (target <= 0.50)")
@@ -165,12 +159,7 @@ def bench_ps(dm: DockerMini, podman: Podman, ref: str) -> bool:
         dm("create", "--network", "none", "--name", f"ps{i}", ref, "true")
         podman("create", "--network", "none", "--name", f"ps{i}", ref, "true")
     peers = {"docker-mini": lambda: dm("ps", "-a"), "podman": lambda: podman("ps", "-a")}
-    times: dict[str, list[float]] = {k: [] for k in peers}
-    for fn in peers.values():
-        fn()
-    for _ in range(PS_RUNS):
-        for name, fn in peers.items():
-            times[name].append(fn())
+    times = interleaved(peers, PS_RUNS)
     med = _report(f"ps -a with {PS_CONTAINERS} containers ({PS_RUNS} runs each, interleaved)", times)
     ratio = med["docker-mini"] / med["podman"]
     print(f"  docker-mini / podman = {ratio:.2f} (target <= 1.00)")
@@ -208,7 +197,7 @@ def main() -> int:
         if docker:
             timed_run(["docker", "pull", ref])
         floor = RuncFloor(work, layer)
-        ok_run = benchtimed_run(dm, podman, floor, ref, docker)
+        ok_run = bench_run(dm, podman, floor, ref, docker)
         ok_ps = bench_ps(dm, podman, ref)
         return 0 if ok_run and ok_ps else 1
     finally:
