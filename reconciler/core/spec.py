@@ -642,8 +642,8 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
             swap_text = str(swap_bytes) if swap_bytes is not None else None
     for limit in ("cpu_quota", "cpu_period"):
         if "cpus" in c and limit in c:
-            errors.add(base + (limit,), f"conflicts with cpus: set either cpus or "
-                       f"cpu_period/cpu_quota", hint="cpus: 0.5 is cpu_period: 100000 with cpu_quota: 50000")
+            errors.add(base + (limit,), "conflicts with cpus: set either cpus or "
+                       "cpu_period/cpu_quota", hint="cpus: 0.5 is cpu_period: 100000 with cpu_quota: 50000")
     resources = Resources()
     if not errors.has_error_under(base):
         try:

@@ -220,7 +220,7 @@ def setup(engine, record: Any) -> str | None:
                 raise NetworkError(
                     f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
                     f"but {engine.config.source} now configures {engine.config.bridge_name} "
-                    f"({engine.config.bridge_subnet})", hint=f"recreate the container: rm it and create it again")
+                    f"({engine.config.bridge_subnet})", hint="recreate the container: rm it and create it again")
             _check_host_ports(netconf.PortMapping.from_dict(p) for p in ep.get("ports", []))
             _ensure_bridge(engine)
         ns = netconf.netns_name(cid)
