@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
+import ipaddress     # free: pathlib imports it (through urllib.parse) on every command anyway
 import json
-from dataclasses import dataclass, field
 
 from reconciler.core.errors import ConfigError, InvalidArgument
+from reconciler.core.record import FrozenRecord
 from reconciler.core.units import parse_size
 
 DEFAULT_CONFIG_PATH = "/etc/docker-mini/configs/constants.json"
@@ -25,18 +25,20 @@ DEFAULTS: dict = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    default_host: str = DEFAULTS["default-host"]
-    registry_transformation: dict = field(default_factory=lambda: dict(DEFAULTS["registry-transformation"]))
-    root: str = DEFAULT_ROOT
-    bridge_name: str = DEFAULTS["bridge-name"]
-    bridge_subnet: str = DEFAULTS["bridge-subnet"]
-    insecure_registries: tuple = ()
-    runtime: str = DEFAULTS["runtime"]
-    conmon: str = DEFAULTS["conmon"]
-    log_max_size: int = 10 << 20
-    source: str = "<defaults>"
+class Config(FrozenRecord):
+    __slots__ = ("default_host", "registry_transformation", "root", "bridge_name", "bridge_subnet",
+                 "insecure_registries", "runtime", "conmon", "log_max_size", "source")
+
+    def __init__(self, default_host: str = DEFAULTS["default-host"],
+                 registry_transformation: dict | None = None, root: str = DEFAULT_ROOT,
+                 bridge_name: str = DEFAULTS["bridge-name"],
+                 bridge_subnet: str = DEFAULTS["bridge-subnet"], insecure_registries: tuple = (),
+                 runtime: str = DEFAULTS["runtime"], conmon: str = DEFAULTS["conmon"],
+                 log_max_size: int = 10 << 20, source: str = "<defaults>"):
+        if registry_transformation is None:
+            registry_transformation = dict(DEFAULTS["registry-transformation"])
+        self._set(default_host, registry_transformation, root, bridge_name, bridge_subnet,
+                  insecure_registries, runtime, conmon, log_max_size, source)
 
 
 def _expect(kind, value, key: str, source: str):

@@ -9,17 +9,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from reconciler.core.record import FrozenRecord
 
 
 def _hex(digest_or_id: str) -> str:
     return digest_or_id.split(":", 1)[1] if ":" in digest_or_id else digest_or_id
 
 
-@dataclass(frozen=True)
-class Layout:
-    root: Path
+class Layout(FrozenRecord):
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path):
+        self._set(root)
 
     # images and layers
     @property

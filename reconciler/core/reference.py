@@ -13,11 +13,9 @@ names live under "library/". The whole canonical name is at most 255 characters.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from reconciler.core.digest import validate_digest
 from reconciler.core.errors import InvalidArgument, InvalidReference
+from reconciler.core.record import FrozenRecord
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -26,21 +24,65 @@ DEFAULT_TAG = "latest"
 NAME_MAX = 255
 TAG_MAX = 128
 
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
-_IPV6 = r"\[[a-fA-F0-9:]+\]"
-_DOMAIN = re.compile(rf"^(?:{_DOMAIN_NAME}|{_IPV6})(?::[0-9]+)?$")
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+# The grammar's character classes, checked by hand below rather than by regular expressions:
+# compiling them cost ~0.5 ms on every command that names an image.
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM = _LOWER_ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_WORD = _ALNUM | {"_"}
+_TAG_CHARS = _WORD | {".", "-"}
+_DIGITS = frozenset("0123456789")
+_HEX_LOWER = frozenset("0123456789abcdef")
+_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:")
 
 
-@dataclass(frozen=True)
-class Reference:
-    domain: str
-    path: str
-    tag: str | None = None
-    digest: str | None = None
+def _is_domain(text: str) -> bool:
+    """host[:port]: host is DNS labels ([a-zA-Z0-9] with inner '-') joined by '.', or [IPv6]."""
+    if text.startswith("["):
+        address, bracket, port = text[1:].partition("]")
+        if not bracket or not address or not _IPV6_CHARS.issuperset(address):
+            return False
+        if port:
+            return port[0] == ":" and len(port) > 1 and _DIGITS.issuperset(port[1:])
+        return True
+    host, colon, port = text.partition(":")
+    if colon and not (port and _DIGITS.issuperset(port)):
+        return False
+    for label in host.split("."):
+        if not label or label[0] == "-" or label[-1] == "-" or not _ALNUM.issuperset(label.replace("-", "")):
+            return False
+    return True
+
+
+def _is_path_component(text: str) -> bool:
+    """[a-z0-9]+ runs joined by one separator: '.', '_', '__' or any number of '-'."""
+    if not text or text[0] not in _LOWER_ALNUM or text[-1] not in _LOWER_ALNUM:
+        return False
+    separator = ""
+    for c in text:
+        if c in _LOWER_ALNUM:
+            if separator and separator not in (".", "_", "__") and separator.strip("-"):
+                return False
+            separator = ""
+        elif c in "._-":
+            separator += c
+        else:
+            return False
+    return True
+
+
+def _is_tag(text: str) -> bool:
+    return (0 < len(text) <= TAG_MAX and text[0] in _WORD and _TAG_CHARS.issuperset(text))
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and _HEX_LOWER.issuperset(text)
+
+
+class Reference(FrozenRecord):
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str, path: str, tag: str | None = None, digest: str | None = None):
+        self._set(domain, path, tag, digest)
 
     @property
     def name(self) -> str:
@@ -107,7 +149,7 @@ def parse_reference(text: str, default_host: str = DEFAULT_DOMAIN) -> Reference:
         raise _fail(str(text), "the reference is empty")
     if text != text.strip() or any(c.isspace() for c in text):
         raise _fail(text, "it contains whitespace")
-    if _HEX64.match(text):
+    if _is_hex64(text):
         raise _fail(text, "a 64-character hexadecimal string is an image ID, not a repository name")
 
     name_and_tag, at, digest = text.partition("@")
@@ -127,7 +169,7 @@ def parse_reference(text: str, default_host: str = DEFAULT_DOMAIN) -> Reference:
     if colon and not tag:
         raise _fail(text, "nothing follows ':' (expected a tag)")
 
-    if not _DOMAIN.match(domain):
+    if not _is_domain(domain):
         raise _fail(text, f"{domain!r} is not a valid registry host[:port]")
     port = domain.rpartition(":")[2] if not domain.endswith("]") and ":" in domain else None
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
@@ -140,14 +182,14 @@ def parse_reference(text: str, default_host: str = DEFAULT_DOMAIN) -> Reference:
     for component in path.split("/"):
         if not component:
             raise _fail(text, f"repository name {path!r} has an empty path component")
-        if not _PATH_COMPONENT.match(component):
+        if not _is_path_component(component):
             raise _fail(text, f"repository name component {component!r} may only contain lowercase "
                               f"letters, digits and separators ('.', '_', '__', '-') between them")
 
     if colon:
         if len(tag) > TAG_MAX:
             raise _fail(text, f"the tag is {len(tag)} characters; at most {TAG_MAX} are allowed")
-        if not _TAG.match(tag):
+        if not _is_tag(tag):
             raise _fail(text, f"tag {tag!r} may only contain letters, digits, '_', '.' and '-' "
                               f"and must not start with '.' or '-'")
 
@@ -181,7 +223,7 @@ def registry_key(server: str) -> str:
             text = text[len(scheme):]
             break
     host = text.split("/", 1)[0]
-    if not host or not _DOMAIN.match(host):
+    if not host or not _is_domain(host):
         raise InvalidReference(f"invalid registry address {server!r}: expected host[:port], "
                                f"e.g. registry.example.com or localhost:5000")
     host = host.lower()

@@ -7,7 +7,8 @@ import re
 from reconciler.core.errors import InvalidArgument
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+# compiled on first use (re caches it): a module-level compile cost every command's import
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$"
 
 
 def parse_size(value: str | int, what: str = "size") -> int:
@@ -18,7 +19,7 @@ def parse_size(value: str | int, what: str = "size") -> int:
         if value < 0:
             raise InvalidArgument(f"{what}: {value} is negative")
         return value
-    m = _SIZE.match(str(value))
+    m = re.match(_SIZE, str(value), re.IGNORECASE)
     if not m:
         raise InvalidArgument(f"{what}: {value!r} is not a size (use a number with an optional "
                               f"unit b, k, m, g: e.g. 128m)")
