@@ -8,12 +8,13 @@ and --cpus becomes a CFS quota over a 100 ms period.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from fractions import Fraction
-from typing import Any
-
 from reconciler.core.errors import InvalidArgument
+from reconciler.core.record import FrozenRecord
 from reconciler.core.units import parse_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MIN_MEMORY = 6 * 1024 * 1024          # Docker's linuxMinMemory
 NANO_CPUS_PERIOD = 100_000            # µs: the period Docker uses for --cpus
@@ -21,24 +22,28 @@ MIN_CPU_PERIOD, MAX_CPU_PERIOD = 1000, 1_000_000
 MIN_CPU_QUOTA = 1000
 
 
-@dataclass(frozen=True)
-class Resources:
-    memory: int = 0                   # bytes, 0 = unlimited
-    memory_swap: int = 0              # memory + swap in bytes; -1 = unlimited swap, 0 = unset
-    memory_reservation: int = 0       # soft limit in bytes, 0 = unset
-    nano_cpus: int = 0                # 1e9 = one CPU, 0 = unset
-    cpu_period: int = 0               # µs, 0 = unset
-    cpu_quota: int = 0                # µs, 0 = unset, -1 = unlimited
-    cpuset_cpus: str = ""             # "0-1,3", "" = any
-    pids_limit: int | None = None     # None = unlimited
+class Resources(FrozenRecord):
+    __slots__ = ("memory", "memory_swap", "memory_reservation", "nano_cpus", "cpu_period",
+                 "cpu_quota", "cpuset_cpus", "pids_limit")
+
+    def __init__(self, memory: int = 0, memory_swap: int = 0, memory_reservation: int = 0,
+                 nano_cpus: int = 0, cpu_period: int = 0, cpu_quota: int = 0,
+                 cpuset_cpus: str = "", pids_limit: int | None = None):
+        self._set(memory,               # bytes, 0 = unlimited
+                  memory_swap,          # memory + swap in bytes; -1 = unlimited swap, 0 = unset
+                  memory_reservation,   # soft limit in bytes, 0 = unset
+                  nano_cpus,            # 1e9 = one CPU, 0 = unset
+                  cpu_period,           # µs, 0 = unset
+                  cpu_quota,            # µs, 0 = unset, -1 = unlimited
+                  cpuset_cpus,          # "0-1,3", "" = any
+                  pids_limit)           # None = unlimited
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.as_dict()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Resources":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+    def from_dict(cls, data: dict[str, Any] | None) -> Resources:
+        return cls(**{k: v for k, v in (data or {}).items() if k in cls.__slots__})
 
     @property
     def is_unlimited(self) -> bool:
@@ -86,6 +91,7 @@ def _size(value: Any, flag: str, allow_unlimited: bool = False) -> int | None:
 def _nano_cpus(value: Any) -> int | None:
     if value is None or value == "":
         return None
+    from fractions import Fraction      # only for --cpus: it imports decimal
     try:
         cpus = Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from reconciler.core import seccomp
 from reconciler.core.errors import InvalidArgument
+from reconciler.core.record import FrozenRecord, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_SIGNAL = "SIGTERM"
@@ -109,11 +112,11 @@ def effective_capabilities(cap_add: list[str], cap_drop: list[str]) -> list[str]
     return [c for c in ALL_CAPABILITIES if c in caps]
 
 
-@dataclass(frozen=True)
-class Ulimit:
-    name: str            # "nofile"
-    soft: int
-    hard: int
+class Ulimit(FrozenRecord):
+    __slots__ = ("name", "soft", "hard")
+
+    def __init__(self, name: str, soft: int, hard: int):
+        self._set(name, soft, hard)       # name: "nofile"
 
 
 def _limit_value(text: str, spec: str) -> int:
@@ -142,10 +145,11 @@ def parse_ulimit(spec: str) -> Ulimit:
     return Ulimit(name, soft, hard)
 
 
-@dataclass(frozen=True)
-class SecurityOptions:
-    no_new_privileges: bool = False
-    seccomp: bool = True
+class SecurityOptions(FrozenRecord):
+    __slots__ = ("no_new_privileges", "seccomp")
+
+    def __init__(self, no_new_privileges: bool = False, seccomp: bool = True):
+        self._set(no_new_privileges, seccomp)
 
 
 def parse_security_opts(opts: list[str]) -> SecurityOptions:
@@ -179,11 +183,13 @@ def parse_security_opts(opts: list[str]) -> SecurityOptions:
     return SecurityOptions(nnp, sec)
 
 
-@dataclass(frozen=True)
-class Volume:
-    source: str          # absolute host path
-    destination: str     # absolute container path (normalized, not yet resolved)
-    read_only: bool = False
+class Volume(FrozenRecord):
+    __slots__ = ("source", "destination", "read_only")
+
+    def __init__(self, source: str, destination: str, read_only: bool = False):
+        # source: absolute host path; destination: absolute container path (normalized, not
+        # yet resolved)
+        self._set(source, destination, read_only)
 
 
 def parse_volume(spec: str) -> Volume:
@@ -207,10 +213,11 @@ def parse_volume(spec: str) -> Volume:
     return Volume(posixpath.normpath(source), dest, "ro" in flags)
 
 
-@dataclass(frozen=True)
-class Tmpfs:
-    destination: str
-    options: tuple[str, ...] = ()
+class Tmpfs(FrozenRecord):
+    __slots__ = ("destination", "options")
+
+    def __init__(self, destination: str, options: tuple[str, ...] = ()):
+        self._set(destination, options)
 
 
 def parse_tmpfs(spec: str) -> Tmpfs:
@@ -230,12 +237,11 @@ def parse_tmpfs(spec: str) -> Tmpfs:
 
 # --- users -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ExecUser:
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...] = ()
-    home: str = "/"
+class ExecUser(FrozenRecord):
+    __slots__ = ("uid", "gid", "additional_gids", "home")
+
+    def __init__(self, uid: int, gid: int, additional_gids: tuple[int, ...] = (), home: str = "/"):
+        self._set(uid, gid, additional_gids, home)
 
 
 def _parse_db(text: str | None, fields_min: int) -> list[list[str]]:
@@ -293,16 +299,19 @@ def resolve_user(user: str | None, passwd: str | None, group: str | None) -> Exe
 
 # --- the process -------------------------------------------------------------------------
 
-@dataclass
-class ProcessSpec:
-    args: list[str]
-    env: list[str]
-    cwd: str
-    user: str                 # as asked ("" = image default root)
-    hostname: str
-    stop_signal: str
-    entrypoint: list[str] = field(default_factory=list)
-    cmd: list[str] = field(default_factory=list)
+class ProcessSpec(Record):
+    __slots__ = ("args", "env", "cwd", "user", "hostname", "stop_signal", "entrypoint", "cmd")
+
+    def __init__(self, args: list[str], env: list[str], cwd: str, user: str, hostname: str,
+                 stop_signal: str, entrypoint: list[str] | None = None, cmd: list[str] | None = None):
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.user = user                  # as asked ("" = image default root)
+        self.hostname = hostname
+        self.stop_signal = stop_signal
+        self.entrypoint = [] if entrypoint is None else entrypoint
+        self.cmd = [] if cmd is None else cmd
 
 
 def _env_key(item: str) -> str:
@@ -336,6 +345,17 @@ def parse_env_file(text: str, source: str, lookup: Callable[[str], str | None]) 
     return out
 
 
+_HOSTNAME_ENDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_HOSTNAME_CHARS = _HOSTNAME_ENDS | {".", "-"}
+
+
+def _is_hostname(host: str) -> bool:
+    """Letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63
+    (checked by hand: a regular expression's compile cost every `run`)."""
+    return (0 < len(host) <= 63 and host[0] in _HOSTNAME_ENDS and host[-1] in _HOSTNAME_ENDS
+            and _HOSTNAME_CHARS.issuperset(host))
+
+
 def process_spec(image_config: dict, *, container_id: str, command: list[str] | None,
                  entrypoint: list[str] | None, env: list[str], workdir: str | None,
                  user: str | None, hostname: str | None, stop_signal: str | None,
@@ -354,7 +374,7 @@ def process_spec(image_config: dict, *, container_id: str, command: list[str] | 
     if not args:
         raise InvalidArgument("no command specified: the image has no Entrypoint or Cmd; give a command")
     host = hostname or container_id[:12]
-    if len(host) > 63 or not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host):
+    if not _is_hostname(host):
         raise InvalidArgument(f"invalid hostname {host!r}: letters, digits, '-' and '.', at most 63")
     base_env = list(cfg.get("Env") or [])
     if not any(_env_key(e) == "PATH" for e in [*base_env, *env]):
@@ -448,12 +468,15 @@ def rlimits(ulimits: list[str], host_hard: dict[str, int]) -> list[dict]:
     return out
 
 
-@dataclass
-class MountPlan:
+class MountPlan(Record):
     """Mounts whose destinations were already resolved inside the rootfs by the engine."""
-    volumes: list[tuple[Volume, str]] = field(default_factory=list)      # (volume, resolved dest)
-    tmpfs: list[tuple[Tmpfs, str]] = field(default_factory=list)
-    etc_files: dict[str, str] = field(default_factory=dict)               # "/etc/hosts" -> host file
+    __slots__ = ("volumes", "tmpfs", "etc_files")
+
+    def __init__(self, volumes: list[tuple[Volume, str]] | None = None,
+                 tmpfs: list[tuple[Tmpfs, str]] | None = None, etc_files: dict[str, str] | None = None):
+        self.volumes = [] if volumes is None else volumes          # (volume, resolved dest)
+        self.tmpfs = [] if tmpfs is None else tmpfs
+        self.etc_files = {} if etc_files is None else etc_files    # "/etc/hosts" -> host file
 
 
 def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser, rootfs: str,
