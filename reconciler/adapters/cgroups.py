@@ -12,8 +12,9 @@ deleting it (see the Containers notes in notes/interfaces.md).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from reconciler.core.record import FrozenRecord
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _V1_UNLIMITED = 1 << 62          # memory.limit_in_bytes reads 0x7FFFFFFFFFFFF000 when unlimited
@@ -46,12 +47,13 @@ def _v1_subsystems() -> set[str]:
         return {line.split()[0] for line in f if not line.startswith("#")}
 
 
-@dataclass(frozen=True)
-class Cgroup:
-    version: int
-    # v1: every mounted hierarchy ("memory", "cpu", ..., "name=systemd", and "unified" on a
-    # hybrid host) -> dir; v2: {"": dir}
-    paths: dict[str, Path] = field(default_factory=dict)
+class Cgroup(FrozenRecord):
+    __slots__ = ("version", "paths")
+
+    def __init__(self, version: int, paths: dict[str, Path] | None = None):
+        # paths on v1: every mounted hierarchy ("memory", "cpu", ..., "name=systemd", and
+        # "unified" on a hybrid host) -> dir; on v2: {"": dir}
+        self._set(version, {} if paths is None else paths)
 
     def dir(self, controller: str) -> Path | None:
         return self.paths.get("" if self.version == 2 else controller)
@@ -105,14 +107,17 @@ def _number(text: str | None, unlimited_at: int | None = None) -> int | None:
     return value
 
 
-@dataclass(frozen=True)
-class CgroupLimits:
-    memory: int | None            # bytes; None = unlimited
-    memory_swap: int | None       # memory + swap, bytes (Docker's MemorySwap); None = unlimited
-    cpu_quota: int | None         # µs per period; None = unlimited
-    cpu_period: int | None        # µs
-    cpuset_cpus: str              # "" = not restricted by this cgroup
-    pids_max: int | None          # None = unlimited
+class CgroupLimits(FrozenRecord):
+    __slots__ = ("memory", "memory_swap", "cpu_quota", "cpu_period", "cpuset_cpus", "pids_max")
+
+    def __init__(self, memory: int | None, memory_swap: int | None, cpu_quota: int | None,
+                 cpu_period: int | None, cpuset_cpus: str, pids_max: int | None):
+        self._set(memory,           # bytes; None = unlimited
+                  memory_swap,      # memory + swap, bytes (Docker's MemorySwap); None = unlimited
+                  cpu_quota,        # µs per period; None = unlimited
+                  cpu_period,       # µs
+                  cpuset_cpus,      # "" = not restricted by this cgroup
+                  pids_max)         # None = unlimited
 
 
 def read_limits(cg: Cgroup) -> CgroupLimits:
@@ -135,11 +140,13 @@ def read_limits(cg: Cgroup) -> CgroupLimits:
         pids_max=_number(cg.read("pids", "pids.max")))
 
 
-@dataclass(frozen=True)
-class OomState:
-    oom_kills: int                # processes the OOM killer killed in this cgroup
-    under_oom: bool               # v1: the cgroup is in OOM right now (OOM killer disabled)
-    limit_hits: int               # times usage hit the limit (v1 memory[.memsw].failcnt, v2 "max")
+class OomState(FrozenRecord):
+    __slots__ = ("oom_kills", "under_oom", "limit_hits")
+
+    def __init__(self, oom_kills: int, under_oom: bool, limit_hits: int):
+        self._set(oom_kills,        # processes the OOM killer killed in this cgroup
+                  under_oom,        # v1: the cgroup is in OOM right now (OOM killer disabled)
+                  limit_hits)       # times usage hit the limit (v1 memory[.memsw].failcnt, v2 "max")
 
     @property
     def oom_killed(self) -> bool:

@@ -14,32 +14,41 @@ mutation lock for register/remove/untag.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
-import hashlib
 import json
 import os
-import re
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
 
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
-from reconciler.core.layout import Layout
+from reconciler.core.record import FrozenRecord
 from reconciler.core.reference import Reference, parse_reference
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from reconciler.core.layout import Layout
+
 RECORD_FILE = "images.json"
-_HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _id_prefix(text: str) -> str | None:
+    """The hex of "[sha256:]<1-64 lowercase hex>" (a full or abbreviated image id), else None."""
+    hex_part = text.removeprefix("sha256:")
+    return hex_part if 0 < len(hex_part) <= 64 and _HEX.issuperset(hex_part) else None
 
 
 def big_data_file(key: str) -> str:
-    encoded = base64.b64encode(key.encode()).decode()
+    # binascii rather than base64 (whose import costs ~1 ms): the same standard alphabet
+    encoded = binascii.b2a_base64(key.encode(), newline=False).decode()
     if "/" in encoded:  # never for "sha256:<hex>" keys; refuse rather than write a path
         raise StorageError(f"big-data key {key!r} cannot be a file name")
     return "=" + encoded
 
 
 def now_rfc3339() -> str:
+    from datetime import datetime, timezone      # only writes need it; run only reads
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -51,18 +60,22 @@ def _hex(x: str) -> str:
     return x.split(":", 1)[1] if ":" in x else x
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    id: str                           # "sha256:<hex>" (digest of the config bytes)
-    digest: str                       # the manifest digest it was last pulled by
-    names: tuple[str, ...]            # canonical references
-    layer: str                        # top chain id, "sha256:<hex>"
-    created: str
-    loaded: str
-    digests: tuple[str, ...] = ()     # every manifest digest seen for this config
-    big_data_names: tuple[str, ...] = ()
-    big_data_sizes: dict = field(default_factory=dict)
-    big_data_digests: dict = field(default_factory=dict)
+class ImageRecord(FrozenRecord):
+    __slots__ = ("id", "digest", "names", "layer", "created", "loaded", "digests",
+                 "big_data_names", "big_data_sizes", "big_data_digests")
+
+    def __init__(self, id: str, digest: str, names: tuple[str, ...], layer: str, created: str,
+                 loaded: str, digests: tuple[str, ...] = (), big_data_names: tuple[str, ...] = (),
+                 big_data_sizes: dict | None = None, big_data_digests: dict | None = None):
+        self._set(id,               # "sha256:<hex>" (digest of the config bytes)
+                  digest,           # the manifest digest it was last pulled by
+                  names,            # canonical references
+                  layer,            # top chain id, "sha256:<hex>"
+                  created, loaded,
+                  digests,          # every manifest digest seen for this config
+                  big_data_names,
+                  {} if big_data_sizes is None else big_data_sizes,
+                  {} if big_data_digests is None else big_data_digests)
 
     @property
     def short_id(self) -> str:
@@ -150,9 +163,9 @@ class ImageStore:
         default_host = default_host or self.default_host
         if not text:
             raise InvalidArgument("an image name or id is required")
-        m = _HEX_PREFIX.match(text)
-        if m and len(m.group(1)) == 64:
-            rec = self.get(m.group(1))
+        prefix = _id_prefix(text)
+        if prefix is not None and len(prefix) == 64:
+            rec = self.get(prefix)
             if rec is not None:
                 return rec
         ref = None
@@ -167,8 +180,7 @@ class ImageStore:
                     if ref.digest in (rec.digests or (rec.digest,)) and any(
                             r and r.name == ref.name for r in map(_parse_name, rec.names)):
                         return rec
-        if m:
-            prefix = m.group(1)
+        if prefix is not None:
             found = [r for r in self.list() if _hex(r.id).startswith(prefix)]
             if len(found) == 1:
                 return found[0]
@@ -205,6 +217,7 @@ class ImageStore:
         other images. repo_digest: what it is pulled by (an index's digest for multi-platform
         images; default the manifest's). extra_big_data: e.g. the index bytes under its digest.
         Returns (record, [(other image, name taken)])."""
+        import hashlib      # only pulls and loads register; run does not pay its ~4 ms import
         image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
         d = self.layout.image_dir(image_id)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -242,12 +255,12 @@ class ImageStore:
                 continue
             lost = [n for n in names if n in other.names]
             if lost:
-                self._write(replace(other, names=tuple(n for n in other.names if n not in lost)))
+                self._write(other.replace(names=tuple(n for n in other.names if n not in lost)))
                 taken += [(other, n) for n in lost]
         return record, taken
 
     def untag(self, image: ImageRecord, names: list[str]) -> ImageRecord:
-        updated = replace(image, names=tuple(n for n in image.names if n not in names))
+        updated = image.replace(names=tuple(n for n in image.names if n not in names))
         self._write(updated)
         return updated
 

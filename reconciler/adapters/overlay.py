@@ -17,29 +17,45 @@ undo it (unmount, remove).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
 import os
 import re
-import struct
-import subprocess
 import time
 from pathlib import Path
 
 from reconciler.core.errors import QuotaUnsupported, StorageError
-from reconciler.core.layout import Layout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from reconciler.core.layout import Layout
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIN_LOOP_SIZE = 1 << 20            # smaller ext4 images cannot hold a filesystem worth the name
 LOOP_CLR_FD = 0x4C01
 _EXT4_MAGIC_OFFSET, _EXT4_MAGIC = 1080, b"\x53\xef"
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.quotactl.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
 MNT_DETACH = 2
+_libc_handle = None
+
+
+def _libc():
+    """The C library through ctypes, loaded on first use: `import ctypes` costs ~2 ms, which
+    only unmounting and quotas need (unmount: every `rm`, and `run --rm`)."""
+    global _libc_handle
+    if _libc_handle is None:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        libc.quotactl.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+        _libc_handle = libc
+    return _libc_handle
+
+
+def _errno() -> int:
+    import ctypes
+    return ctypes.get_errno()
 
 
 # ----- paths -----------------------------------------------------------------------------------
@@ -80,6 +96,8 @@ def _work_dir(layout: Layout, cid: str) -> Path:
 # ----- mount table -----------------------------------------------------------------------------
 
 def _unescape(field: str) -> str:
+    if "\\" not in field:     # the usual case: no octal escapes, no regular expression needed
+        return field
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
@@ -108,9 +126,9 @@ def _umount(path: Path) -> None:
     """Unmount if mounted; fall back to a lazy unmount when busy. No error if not mounted."""
     target = os.fsencode(os.path.realpath(path))
     for flags in (0, MNT_DETACH):
-        if _libc.umount2(target, flags) == 0:
+        if _libc().umount2(target, flags) == 0:
             return
-        err = ctypes.get_errno()
+        err = _errno()
         if err in (errno.EINVAL, errno.ENOENT):
             return  # not a mount point (any more)
         if err != errno.EBUSY:
@@ -119,6 +137,7 @@ def _umount(path: Path) -> None:
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    import subprocess   # on first use (~5 ms of import): of a start, only the rootfs mount runs it
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     except FileNotFoundError:
@@ -170,11 +189,11 @@ def _detach_loops(image: Path) -> None:
 # ----- project quota (xfs, or ext4 mounted with prjquota) -----------------------------------------
 
 _FS_IOC_FSGETXATTR, _FS_IOC_FSSETXATTR = 0x801C581F, 0x401C5820
-_FSXATTR = struct.Struct("=IIIII8x")        # xflags, extsize, nextents, projid, cowextsize
+_FSXATTR = "=IIIII8x"        # struct: xflags, extsize, nextents, projid, cowextsize
 _FS_XFLAG_PROJINHERIT = 0x200
 _Q_XSETQLIM, _PRJQUOTA = 0x5804, 2
 _FS_DQUOT_VERSION, _FS_PROJ_QUOTA, _FS_DQ_BSOFT, _FS_DQ_BHARD = 1, 2, 1 << 2, 1 << 3
-_FS_DISK_QUOTA = struct.Struct("=bbHIQQQQQQiiHHbbbbQQQiHh8x")
+_FS_DISK_QUOTA = "=bbHIQQQQQQiiHHbbbbQQQiHh8x"     # struct fs_disk_quota
 
 
 def _backing_mount(path: Path) -> tuple[str, str, str, str]:
@@ -214,13 +233,15 @@ def _quotactl_device(layout: Layout, path: Path) -> Path:
 
 def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> None:
     """Q_XSETQLIM: a hard block limit of `size` bytes (0 = none) for project `projid`."""
+    import ctypes
+    import struct
     blocks = (size + 511) // 512                 # in 512-byte basic blocks
-    dq = ctypes.create_string_buffer(_FS_DISK_QUOTA.pack(
+    dq = ctypes.create_string_buffer(struct.pack(_FS_DISK_QUOTA,
         _FS_DQUOT_VERSION, _FS_PROJ_QUOTA, _FS_DQ_BHARD | _FS_DQ_BSOFT, projid, blocks, blocks,
         *([0] * 18)))
     dev = os.fsencode(_quotactl_device(layout, path))
-    if _libc.quotactl((_Q_XSETQLIM << 8) | _PRJQUOTA, dev, projid, dq) != 0:
-        err = ctypes.get_errno()
+    if _libc().quotactl((_Q_XSETQLIM << 8) | _PRJQUOTA, dev, projid, dq) != 0:
+        err = _errno()
         raise OSError(err, os.strerror(err))
 
 
@@ -231,13 +252,14 @@ def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     if projid is None:
         used = {_read_projid(p) for p in layout.overlay_dir.glob("*/quota.json")} - {None}
         projid = max(used | {100000}) + 1
+    import struct
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        buf = bytearray(_FSXATTR.size)
+        buf = bytearray(struct.calcsize(_FSXATTR))
         fcntl.ioctl(fd, _FS_IOC_FSGETXATTR, buf)
-        xflags, extsize, nextents, _old, cow = _FSXATTR.unpack(buf)
+        xflags, extsize, nextents, _old, cow = struct.unpack(_FSXATTR, buf)
         fcntl.ioctl(fd, _FS_IOC_FSSETXATTR,
-                    _FSXATTR.pack(xflags | _FS_XFLAG_PROJINHERIT, extsize, nextents, projid, cow))
+                    struct.pack(_FSXATTR, xflags | _FS_XFLAG_PROJINHERIT, extsize, nextents, projid, cow))
     finally:
         os.close(fd)
     _set_project_limit(layout, d, projid, size)
@@ -269,6 +291,7 @@ def _has_ext4(image: Path) -> bool:
 def ext4_usable_bytes(image: Path) -> int:
     """What files can use on an unmounted ext4 image: its free blocks (superblock) less the
     clusters ext4 holds back at mount (min(2%, 4096 blocks)) and a little for our two dirs."""
+    import struct
     with open(image, "rb") as f:
         f.seek(1024)
         sb = f.read(1024)
@@ -284,6 +307,7 @@ def _mkfs(image: Path, size: int) -> None:
         f.truncate(size)
     # -m 0: the container runs as root, which could use reserved blocks anyway; journal kept,
     # so a crash of the host leaves a filesystem that mounts.
+    import subprocess
     try:
         proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(image)],
                               capture_output=True, text=True)

@@ -13,9 +13,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
 
 from reconciler.core.errors import LockTimeout, StorageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 
 def fsync_dir(path: Path) -> None:

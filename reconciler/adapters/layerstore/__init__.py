@@ -11,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
-import shutil
-import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from reconciler.adapters.layerstore.extract import Cancelled, extract_stream
 from reconciler.core.errors import IntegrityError, StorageError
-from reconciler.core.layout import Layout
+from reconciler.core.record import FrozenRecord, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+    from typing import Callable
+
+    from reconciler.core.layout import Layout
+
+# `run` needs only lowerdirs(): the extractor (libarchive), secrets and shutil are imported by
+# the functions that use them.
 
 SHORT_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 SHORT_NAME_LEN = 26
@@ -28,14 +32,16 @@ STAGING_PREFIX = "layer-"
 TRASH_PREFIX = "trash-"
 
 
-@dataclass(frozen=True)
-class LayerRecord:
-    id: str                 # chain id, "sha256:…"
-    parent: str | None      # parent chain id
-    diff_digest: str        # diff_id: sha256 of the uncompressed tar
-    compressed_digest: str | None
-    compressed_size: int | None
-    size: int               # bytes of the uncompressed tar
+class LayerRecord(FrozenRecord):
+    __slots__ = ("id", "parent", "diff_digest", "compressed_digest", "compressed_size", "size")
+
+    def __init__(self, id: str, parent: str | None, diff_digest: str,
+                 compressed_digest: str | None, compressed_size: int | None, size: int):
+        self._set(id,                   # chain id, "sha256:…"
+                  parent,               # parent chain id
+                  diff_digest,          # diff_id: sha256 of the uncompressed tar
+                  compressed_digest, compressed_size,
+                  size)                 # bytes of the uncompressed tar
 
     def to_json(self) -> dict:
         return {"id": self.id, "parent": self.parent or "", "diff-digest": self.diff_digest,
@@ -49,15 +55,18 @@ class LayerRecord:
                    compressed_size=d.get("compressed-size") or None, size=int(d.get("size", 0)))
 
 
-@dataclass
-class StagedLayer:
+class StagedLayer(Record):
     """A verified, extracted layer waiting in tmp/ to be published; holds its staging lock."""
-    path: Path              # tmp/layer-…; the tree is path/diff
-    diff_id: str
-    size: int
-    compressed_digest: str | None
-    compressed_size: int | None
-    lock_fd: int
+    __slots__ = ("path", "diff_id", "size", "compressed_digest", "compressed_size", "lock_fd")
+
+    def __init__(self, path: Path, diff_id: str, size: int, compressed_digest: str | None,
+                 compressed_size: int | None, lock_fd: int):
+        self.path = path                # tmp/layer-…; the tree is path/diff
+        self.diff_id = diff_id
+        self.size = size
+        self.compressed_digest = compressed_digest
+        self.compressed_size = compressed_size
+        self.lock_fd = lock_fd
 
 
 def _hex(digest: str) -> str:
@@ -126,6 +135,7 @@ class LayerStore:
         return Path(os.path.realpath(self.layout.tmp_dir))
 
     def _new_staging(self) -> tuple[Path, int]:
+        import secrets
         tmp = self._tmp()
         for _ in range(10):
             path = tmp / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
@@ -175,6 +185,7 @@ class LayerStore:
               cancel: threading.Event | None = None) -> StagedLayer:
         """Extract a layer blob (read(n) file object) into a fresh staging dir and verify its
         diff_id. Raises UnsafeArchive / IntegrityError / StorageError with nothing left behind."""
+        from reconciler.adapters.layerstore.extract import Cancelled, extract_stream
         path, fd = self._new_staging()
         try:
             diff = path / "diff"
@@ -244,6 +255,7 @@ class LayerStore:
             os.close(fd)
 
     def _new_short_name(self) -> str:
+        import secrets
         links = self.layout.short_links_dir
         while True:
             short = "".join(secrets.choice(SHORT_NAME_CHARS) for _ in range(SHORT_NAME_LEN))
@@ -274,6 +286,7 @@ class LayerStore:
             self._trash(d)
 
     def _trash(self, path: Path) -> None:
+        import secrets
         tmp = self._tmp()
         dest = tmp / f"{TRASH_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         os.rename(path, dest)
@@ -294,4 +307,5 @@ def _rmtree(path: Path) -> None:
         raise err
 
     if os.path.lexists(path):
+        import shutil
         shutil.rmtree(path, onerror=onerror)
