@@ -64,6 +64,10 @@ class MonitorPaths:
     def ctl(self) -> Path:
         return self.bundle / "ctl"
 
+    @property
+    def runc_log(self) -> Path:
+        return self.bundle / "runc.log"
+
 
 def exit_file(paths: MonitorPaths, container_id: str) -> Path:
     return paths.exit_dir / container_id
@@ -179,6 +183,19 @@ class Runtime:
             raise classify_create_error(str(msg.get("message", "")))
         return pid
 
+    def run_attached(self, container_id: str, paths: MonitorPaths, *, keep: bool = False) -> "AttachedRun":
+        """`runc run` of the bundle, this process being the container's monitor: see AttachedRun.
+        keep: leave the stopped container (its cgroup: OOM state) for delete() to remove."""
+        self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.exit_dir.mkdir(exist_ok=True)
+        for stale in (paths.pidfile, paths.runc_log, exit_file(paths, container_id), paths.oom):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        args = [self.runc, "--root", str(self.runc_root), "--log", str(paths.runc_log),
+                "--log-format", "json", "run", "--bundle", str(paths.bundle),
+                "--pid-file", str(paths.pidfile), *(["--keep"] if keep else []), container_id]
+        return AttachedRun(args, paths)
+
     def start(self, container_id: str) -> None:
         proc = self._runc("start", container_id, check=False)
         if proc.returncode != 0:
@@ -220,6 +237,163 @@ class Runtime:
         """Apply new linux.resources to a running (or created) container, in place."""
         body = {k: v for k, v in resources.items() if k != "devices"}
         self._runc("update", "--resources", "-", container_id, input=json.dumps(body).encode())
+
+
+class AttachedRun:
+    """One `runc run` process creating, starting, awaiting and deleting a container whose
+    monitor is the CLI in front of it (a foreground `run` without -d, -i or -t): no conmon,
+    `runc start` or `runc delete` to spawn. runc runs in its own session, so the terminal's
+    signals reach only the CLI, which forwards them (signal()); runc passes them on to the
+    container. runc's own messages share the container's stderr: output is read only once the
+    container has started, so a failed start shows as the error started() raises, not twice."""
+
+    def __init__(self, args: list[str], paths: MonitorPaths):
+        # subprocess, not os.posix_spawn: glibc's posix_spawn leaves its internal signal 32
+        # ignored in the new program, and runc would pass that on to the container's process
+        import subprocess
+        self.paths = paths
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
+                                         stderr=err_w, start_new_session=True)
+        except OSError as e:
+            os.close(out_r)
+            os.close(err_r)
+            raise RuntimeError_(f"cannot run {args[0]}: {e.strerror}") from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.pid = self.proc.pid
+        self.fds = {out_r: "stdout", err_r: "stderr"}
+        self.status: int | None = None
+
+    def started(self, timeout: float = SYNC_TIMEOUT) -> int:
+        """The container's pid once its process runs (runc writes the pid file after the exec),
+        even if it has ended already. Raises CommandNotFound / CommandNotExecutable /
+        RuntimeError_ with runc's message when the start failed."""
+        import time
+        deadline = time.monotonic() + timeout
+        delay = 0.0002
+        while True:
+            pid = read_int(self.paths.pidfile)
+            if pid:
+                return pid
+            if self.status is None:
+                if self.proc.poll() is not None:
+                    self.status = self._code(self.proc.returncode)
+                    continue        # the pid file may have been written just before the exit
+            else:
+                self.close()
+                raise classify_create_error(_runc_log_error(self.paths.runc_log)
+                                            or f"runc exited with status {self.status}")
+            if time.monotonic() > deadline:
+                self.signal(_signal.SIGKILL)
+                raise RuntimeError_(f"runc did not start the container within {timeout:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+
+    def pump(self, emit) -> int:
+        """Pass the container's output to emit(stream, data) until it ends; its exit code
+        (128+N for a signal, as Docker reports it). When emit returns False that stream is
+        closed: the container's next write there fails as it would into a closed pipe."""
+        import select
+        poller = select.poll()
+        for fd in self.fds:
+            poller.register(fd, select.POLLIN)
+        while self.fds:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                data = os.read(fd, 65536)
+                if not data or emit(self.fds[fd], data) is False:
+                    poller.unregister(fd)
+                    os.close(fd)
+                    del self.fds[fd]
+        return self.wait()
+
+    def wait(self) -> int:
+        if self.status is None:
+            self.status = self._code(self.proc.wait())
+        return self.status
+
+    @staticmethod
+    def _code(returncode: int) -> int:
+        return 128 - returncode if returncode < 0 else returncode
+
+    def signal(self, sig: int) -> None:
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = {}
+        self.wait()
+
+    def abandon(self) -> None:
+        """The start is being undone: the container's process (if it began) is killed."""
+        pid = read_int(self.paths.pidfile)
+        if pid and self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, _signal.SIGKILL)
+        self.close()
+
+
+class ContainerLog:
+    """The container's log in conmon's k8s-file format ("<RFC 3339 time> <stream> <F|P> <text>",
+    P marking a partial line), written as conmon writes it: capped at max_size bytes, past which
+    the file starts over (renamed into place, as conmon does: readers following it reopen)."""
+
+    def __init__(self, path: Path, max_size: int):
+        self.path, self.max_size = path, max_size
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, stream: str, data: bytes) -> None:
+        import time
+        ns = time.time_ns()
+        stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+                 + f".{ns % 1_000_000_000:09d}+00:00 {stream} ").encode()
+        lines = data.split(b"\n")
+        out = [stamp + b"F " + line + b"\n" for line in lines[:-1]]
+        if lines[-1]:
+            out.append(stamp + b"P " + lines[-1] + b"\n")
+        chunk = b"".join(out)
+        if self.max_size > 0 and self.size + len(chunk) > self.max_size:
+            self._start_over()
+        os.write(self.fd, chunk)
+        self.size += len(chunk)
+
+    def _start_over(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        os.replace(tmp, self.path)
+        os.close(self.fd)
+        self.fd, self.size = fd, 0
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _runc_log_error(path: Path) -> str | None:
+    """The last error runc logged (--log-format json), or None."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("error", "fatal"):
+            return str(entry.get("msg", ""))
+    return None
 
 
 def _runc_message(stderr: bytes) -> str:

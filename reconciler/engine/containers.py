@@ -41,83 +41,108 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
                                     DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
 
+TYPE_CHECKING = False     # typing costs ~3 ms to import; annotations here are only strings
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator
+
 # Lazy imports throughout: `ps` must not pay for image pulls, networking or the config builder.
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
 KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
 
 
-@dataclass
 class CreateOptions:
-    image: str
-    name: str | None = None
-    command: list[str] | None = None          # None: the image's Cmd
-    entrypoint: list[str] | None = None       # None: the image's; [] (--entrypoint "") clears it
-    env: list[str] = field(default_factory=list)          # "K=V" (or "K": taken from os.environ)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None               # None: the short id
-    read_only: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)  # "no-new-privileges", "seccomp=unconfined"
-    ulimits: list[str] = field(default_factory=list)       # "nofile=1024:2048"
-    resources: Any = None                     # core.limits.Resources | None (no limits)
-    storage_size: int | None = None          # bytes (--storage-opt size=)
-    volumes: list[str] = field(default_factory=list)       # "/host:/ctr[:ro]"
-    tmpfs: list[str] = field(default_factory=list)         # "/path[:opts]"
-    network: str = "bridge"                   # "bridge" | "none" | "host" | "container:NAME"
-    ip: str | None = None
-    mac: str | None = None
-    ports: list[str] = field(default_factory=list)         # Docker's -p syntax
-    labels: dict[str, str] = field(default_factory=dict)
-    restart: str = "no"                       # no | on-failure[:N] | always | unless-stopped
-    stop_signal: str | None = None            # None: the image's StopSignal or SIGTERM
-    stop_timeout: int | None = None           # None: 10 s
-    tty: bool = False
-    interactive: bool = False
-    auto_remove: bool = False
+    """What create/run was asked for, normalized; kept in the record as "options" (to_dict).
+
+    A plain class rather than a dataclass: importing dataclasses costs ~10 ms here, on every
+    `run`."""
+
+    # name -> default; list and dict defaults are copied per instance
+    DEFAULTS: dict[str, Any] = {
+        "name": None,
+        "command": None,          # None: the image's Cmd
+        "entrypoint": None,       # None: the image's; [] (--entrypoint "") clears it
+        "env": [],                # "K=V" (or "K": taken from os.environ)
+        "workdir": None,
+        "user": None,
+        "hostname": None,         # None: the short id
+        "read_only": False,
+        "cap_add": [],
+        "cap_drop": [],
+        "security_opt": [],       # "no-new-privileges", "seccomp=unconfined"
+        "ulimits": [],            # "nofile=1024:2048"
+        "resources": None,        # core.limits.Resources | None (no limits)
+        "storage_size": None,     # bytes (--storage-opt size=)
+        "volumes": [],            # "/host:/ctr[:ro]"
+        "tmpfs": [],              # "/path[:opts]"
+        "network": "bridge",      # "bridge" | "none" | "host" | "container:NAME"
+        "ip": None,
+        "mac": None,
+        "ports": [],              # Docker's -p syntax
+        "labels": {},
+        "restart": "no",          # no | on-failure[:N] | always | unless-stopped
+        "stop_signal": None,      # None: the image's StopSignal or SIGTERM
+        "stop_timeout": None,     # None: 10 s
+        "tty": False,
+        "interactive": False,
+        "auto_remove": False,
+    }
+    __slots__ = ("image", *DEFAULTS)
+
+    def __init__(self, image: str, **options: Any):
+        unknown = options.keys() - self.DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"unknown create options: {', '.join(sorted(unknown))}")
+        self.image = image
+        for key, default in self.DEFAULTS.items():
+            value = options.get(key, default)
+            setattr(self, key, value.copy() if value is default and isinstance(value, (list, dict)) else value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CreateOptions) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CreateOptions({self.to_dict()!r})"
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "resources"}
-        res = self.resources
-        d["resources"] = res.to_dict() if res is not None else None
+        d = {"image": self.image, **{k: getattr(self, k) for k in self.DEFAULTS}}
+        d["resources"] = self.resources.to_dict() if self.resources is not None else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CreateOptions":
-        known = {f.name for f in fields(cls)}
-        opts = cls(**{k: v for k, v in d.items() if k in known and k != "resources"})
+        opts = cls(**{k: v for k, v in d.items() if k in cls.__slots__ and k != "resources"})
         if d.get("resources"):
             from reconciler.core.limits import Resources
             opts.resources = Resources.from_dict(d["resources"])
         return opts
 
 
-@dataclass
 class ContainerState:
     """One row of `ps`: the record plus the observed status."""
-    id: str
-    name: str
-    image: str
-    image_id: str
-    command: str                 # Docker's COMMAND column source: path + args joined
-    created: str                 # RFC 3339
-    status: str                  # created | running | exited | removing | dead
-    exit_code: int | None
-    started_at: str | None
-    finished_at: str | None
-    pid: int
-    labels: dict
-    ports: list                  # from the network record, for the PORTS column
-    record: dict = field(repr=False, default_factory=dict)
+    __slots__ = ("id", "name", "image", "image_id", "command", "created", "status", "exit_code",
+                 "started_at", "finished_at", "pid", "labels", "ports", "record")
+
+    def __init__(self, id: str, name: str, image: str, image_id: str,
+                 command: str,                 # Docker's COMMAND column source: path + args joined
+                 created: str,                 # RFC 3339
+                 status: str,                  # created | running | exited | removing | dead
+                 exit_code: int | None, started_at: str | None, finished_at: str | None,
+                 pid: int, labels: dict,
+                 ports: list,                  # from the network record, for the PORTS column
+                 record: dict | None = None):
+        self.id, self.name, self.image, self.image_id = id, name, image, image_id
+        self.command, self.created, self.status, self.exit_code = command, created, status, exit_code
+        self.started_at, self.finished_at, self.pid = started_at, finished_at, pid
+        self.labels, self.ports, self.record = labels, ports, record if record is not None else {}
+
+    def __repr__(self) -> str:
+        return f"ContainerState(id={self.id[:12]!r}, name={self.name!r}, status={self.status!r})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +417,7 @@ def _normalize(opts: CreateOptions) -> CreateOptions:
     o.resources = opts.resources
     if o.name is not None:
         o.name = o.name.lstrip("/")
-        if not NAME_RE.match(o.name):
+        if not re.fullmatch(NAME_PATTERN, o.name):
             raise InvalidArgument(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     env = []
     for item in o.env:
@@ -508,8 +533,11 @@ def create(engine, opts: CreateOptions) -> dict:
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             from reconciler.adapters import overlay
-            from reconciler.engine import network
-            rec["network"] = network.prepare(engine, cid, opts) or {}
+            if _uses_network_setup(rec) or opts.ip or opts.mac or opts.ports:
+                from reconciler.engine import network
+                rec["network"] = network.prepare(engine, cid, opts) or {}
+            else:       # --network none: no lease, nothing on the host (and no networking code to load)
+                rec["network"] = {"id": cid, "mode": "none"}
             overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
             _write_etc_files(engine, rec, process.hostname)
             rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
@@ -693,34 +721,17 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
     restart policy); a foreground `run` that waits itself may turn it off.
     stdin_once: the attached user's EOF closes the container's stdin (`run -i`, `start -ai`
     without -t); otherwise it stays open for later attaches (conmon --leave-stdin-open)."""
-    from reconciler.adapters import overlay
     from reconciler.adapters import runtime as rt
-    from reconciler.core.errors import CommandNotExecutable, CommandNotFound
     with engine.mutation():
-        rec = reap(engine, resolve(engine, name_or_id))
-        st = observe(engine, rec)
-        if st["status"] == "running":
-            # a start killed between `runc create` and `runc start` left it waiting: finish it
-            state = _runtime(engine).state(rec["id"]) or {}
-            if state.get("status") == "created":
-                _runtime(engine).start(rec["id"])
+        rec, startable = _startable(engine, name_or_id)
+        if not startable:
             return rec
-        if st["status"] in ("creating", "dead", "removing"):
-            raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
-                                f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
         cid = rec["id"]
         runtime = _runtime(engine)
         paths = _paths(engine, cid)
-        _clear_previous_run(runtime, cid, paths)
         opts = rec["options"]
         try:
-            lowers = _lowerdirs(engine, rec)
-            rootfs = overlay.mount_rootfs(engine.layout, cid, lowers)
-            netns = None
-            if _uses_network_setup(rec):
-                from reconciler.engine import network
-                netns = network.setup(engine, rec)
-            _build_bundle(engine, rec, rootfs, netns)
+            _prepare(engine, rec, runtime, paths)
             policy = _parse_restart(opts.get("restart"))[0]
             want_cleanup = cleanup_on_exit or policy != "no"
             token = str(time.time_ns())
@@ -729,26 +740,116 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
                 stdin=bool(opts.get("interactive")), leave_stdin_open=bool(opts.get("interactive")) and not stdin_once,
                 exit_command=_exit_command(engine, rec, token) if want_cleanup else None,
                 socket_dir=_socket_dir(engine))
-            rec["state"] = {
-                **rec["state"], "status": "running", "pid": pid, "pid_start": rt.process_start_time(pid),
-                "conmon_pid": rt.read_int(paths.conmon_pidfile) or 0, "started_at": now_iso(),
-                "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
-                "manually_stopped": False, "restarting": False, "token": token,
-            }
-            if not by_policy:       # as Docker: a start by hand gives on-failure:N its N tries again
-                rec["state"]["restart_count"] = 0
-            _save(engine, rec)
+            _mark_running(engine, rec, pid, rt.read_int(paths.conmon_pidfile) or 0, token, by_policy)
             if on_created is not None:
                 on_created(rec)
             runtime.start(cid)
-        except (CommandNotFound, CommandNotExecutable, RuntimeError_) as e:
-            code = 127 if isinstance(e, CommandNotFound) else 126 if isinstance(e, CommandNotExecutable) else 128
-            _abort_start(engine, rec, code, str(e.message))
-            raise
         except BaseException as e:
-            _abort_start(engine, rec, 128, str(e))
+            _abort_start(engine, rec, e)
             raise
     return rec
+
+
+def run_attached(engine, name_or_id: str, emit: Callable[[str, bytes], Any], *,
+                 on_started: Callable[[Any], Any] | None = None) -> int:
+    """Start a container with this process as its monitor (a foreground `run` without -d, -i,
+    -t or a restart policy: nothing needs to outlive the CLI), passing its output to
+    emit(stream, data) and to its log until it ends; returns its exit code. One `runc run`
+    does what conmon, `runc start` and `runc delete` do otherwise. on_started(handle) gets
+    something with .signal(signum) for forwarding signals. emit returning False stops that
+    stream (the reader went away). Then call finish_attached()."""
+    from reconciler.adapters import runtime as rt
+    with engine.mutation():
+        rec, startable = _startable(engine, name_or_id)
+        if not startable:
+            raise ConflictError(f"container {name_or_id} is already running")
+        cid = rec["id"]
+        runtime = _runtime(engine)
+        paths = _paths(engine, cid)
+        # a memory limit can OOM-kill: keep the stopped container until its cgroup is read
+        keep = bool(getattr(CreateOptions.from_dict(rec["options"]).resources, "memory", None))
+        run = None
+        try:
+            _prepare(engine, rec, runtime, paths)
+            run = runtime.run_attached(cid, paths, keep=keep)
+            pid = run.started()
+            _mark_running(engine, rec, pid, os.getpid(), str(time.time_ns()), by_policy=False)
+        except BaseException as e:
+            if run is not None:
+                run.abandon()
+            _abort_start(engine, rec, e)
+            raise
+    if on_started is not None:
+        on_started(run)
+    log = rt.ContainerLog(paths.log, engine.config.log_max_size)
+
+    def both(stream: str, data: bytes) -> bool | None:
+        log.write(stream, data)
+        return emit(stream, data)
+
+    try:
+        code = run.pump(both)
+    finally:
+        log.close()
+    if keep:
+        if _oom_killed(engine, rec):
+            _write_file(paths.oom, b"", 0o644)
+        runtime.delete(cid, force=True)
+    _write_file(rt.exit_file(paths, cid), str(code).encode(), 0o644)
+    return code
+
+
+def finish_attached(engine, container_id: str, auto_remove: bool) -> None:
+    """After run_attached: the exit recorded and the runtime state released (or, with --rm,
+    the container removed), unless a concurrent command got there first."""
+    with engine.mutation():
+        rec = _load(engine, container_id)
+        if rec is None:
+            return
+        rec = reap(engine, rec)
+        if auto_remove and not rec["state"].get("restarting"):
+            remove(engine, container_id, force=True)
+
+
+def _startable(engine, name_or_id: str) -> tuple[dict, bool]:
+    """Under the lock: the container's record, and whether it can be started (False: it runs)."""
+    rec = reap(engine, resolve(engine, name_or_id))
+    st = observe(engine, rec)
+    if st["status"] == "running":
+        # a start killed between `runc create` and `runc start` left it waiting: finish it
+        state = _runtime(engine).state(rec["id"]) or {}
+        if state.get("status") == "created":
+            _runtime(engine).start(rec["id"])
+        return rec, False
+    if st["status"] in ("creating", "dead", "removing"):
+        raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
+                            f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
+    _clear_previous_run(_runtime(engine), rec["id"], _paths(engine, rec["id"]))
+    return rec, True
+
+
+def _prepare(engine, rec: dict, runtime, paths) -> None:
+    """The rootfs mounted, the network wired and the bundle written, ready for runc."""
+    from reconciler.adapters import overlay
+    rootfs = overlay.mount_rootfs(engine.layout, rec["id"], _lowerdirs(engine, rec))
+    netns = None
+    if _uses_network_setup(rec):
+        from reconciler.engine import network
+        netns = network.setup(engine, rec)
+    _build_bundle(engine, rec, rootfs, netns)
+
+
+def _mark_running(engine, rec: dict, pid: int, monitor_pid: int, token: str, by_policy: bool) -> None:
+    from reconciler.adapters import runtime as rt
+    rec["state"] = {
+        **rec["state"], "status": "running", "pid": pid, "pid_start": rt.process_start_time(pid),
+        "conmon_pid": monitor_pid, "started_at": now_iso(),
+        "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
+        "manually_stopped": False, "restarting": False, "token": token,
+    }
+    if not by_policy:       # as Docker: a start by hand gives on-failure:N its N tries again
+        rec["state"]["restart_count"] = 0
+    _save(engine, rec)
 
 
 def _clear_previous_run(runtime, cid: str, paths) -> None:
@@ -771,9 +872,12 @@ def _clear_previous_run(runtime, cid: str, paths) -> None:
             time.sleep(0.01)
 
 
-def _abort_start(engine, rec: dict, code: int, message: str) -> None:
+def _abort_start(engine, rec: dict, error: BaseException) -> None:
     """A start that failed leaves the container as Docker does: not running, error recorded."""
     from reconciler.adapters import runtime as rt
+    from reconciler.core.errors import CommandNotExecutable, CommandNotFound
+    code = 127 if isinstance(error, CommandNotFound) else 126 if isinstance(error, CommandNotExecutable) else 128
+    message = str(error.message) if isinstance(error, DockerMiniError) else str(error)
     with contextlib.suppress(Exception):
         pid = rec["state"].get("pid") or 0
         if rec["state"].get("status") == "running" and pid:
@@ -974,6 +1078,8 @@ def _destroy(engine, rec: dict) -> None:
 
 
 def _network_release(engine, rec: dict) -> None:
+    if (rec.get("network") or {}).get("mode") == "none":
+        return          # nothing was leased (see create)
     from reconciler.engine import network
     network.release(engine, rec)
 
@@ -1202,11 +1308,20 @@ def update_resources(engine, name_or_id: str, resources) -> None:
 # logs
 
 
-@dataclass
 class LogLine:
-    stream: str          # "stdout" | "stderr"
-    timestamp: str       # RFC 3339 with nanoseconds, as conmon wrote it
-    data: bytes          # the line, with its newline when it had one
+    __slots__ = ("stream", "timestamp", "data")
+
+    def __init__(self, stream: str, timestamp: str, data: bytes):
+        self.stream = stream        # "stdout" | "stderr"
+        self.timestamp = timestamp  # RFC 3339 with nanoseconds, as conmon wrote it
+        self.data = data            # the line, with its newline when it had one
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LogLine) and (self.stream, self.timestamp, self.data) == (
+            other.stream, other.timestamp, other.data)
+
+    def __repr__(self) -> str:
+        return f"LogLine({self.stream!r}, {self.timestamp!r}, {self.data!r})"
 
 
 def _parse_log_line(raw: bytes, pending: dict) -> LogLine | None:

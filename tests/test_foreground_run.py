@@ -1,0 +1,109 @@
+"""A foreground `run` (no -d, -i, -t or restart policy) is monitored by the CLI itself through
+one `runc run`, without conmon: what users see of such a container from other commands while
+it runs, and what is left when it ends in every way it can end."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from tests.fixtures.containers import inspect, processes_under, wait_until
+
+NONE = ("--network", "none")
+
+
+def start_foreground(dmc, *args) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "reconciler", "--root", str(dmc.root), "--config", str(dmc.config_file),
+           "run", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_other_commands_see_and_control_it(dmc, busybox, root):
+    proc = start_foreground(dmc, "--name", "fg", *NONE, busybox, "sh", "-c",
+                            "trap 'echo term; exit 7' TERM; echo started; while true; do sleep 0.1; done")
+    try:
+        assert proc.stdout.readline() == b"started\n"
+        state = inspect(dmc, "fg")["State"]
+        assert state["Running"] is True and state["Pid"] > 0
+        assert "Up " in dmc("ps").stdout
+        # no conmon: only the runc run process works on this root
+        assert processes_under(root, ("conmon",)) == []
+        assert dmc("logs", "fg").stdout == "started\n"            # the CLI keeps the log
+        assert dmc("exec", "fg", "cat", "/proc/1/comm").stdout == "sh\n"
+        assert dmc("stop", "-t", "20", "fg").returncode == 0
+        assert proc.stdout.read() == b"term\n"
+        proc.wait(timeout=30)
+        assert proc.returncode == 7
+        state = inspect(dmc, "fg")["State"]
+        assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 7, False)
+        assert dmc("logs", "fg").stdout == "started\nterm\n"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_rm_force_while_it_runs(dmc, busybox):
+    proc = start_foreground(dmc, "--rm", "--name", "gone", *NONE, busybox, "sh", "-c",
+                            "echo up; exec sleep 1000")
+    try:
+        assert proc.stdout.readline() == b"up\n"
+        dmc("rm", "-f", "gone")
+        proc.wait(timeout=30)
+        assert proc.returncode == 137
+        assert dmc("ps", "-aq").stdout == ""
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_cli_killed_leaves_a_container_other_commands_can_end(dmc, busybox):
+    proc = start_foreground(dmc, "--name", "orphan", *NONE, busybox, "sh", "-c",
+                            "echo up; exec sleep 1000")
+    assert proc.stdout.readline() == b"up\n"
+    proc.kill()                                        # SIGKILL: nothing of ours runs after it
+    proc.wait()
+    assert inspect(dmc, "orphan")["State"]["Running"] is True   # as Docker's: it runs on
+    dmc("stop", "-t", "1", "orphan")
+    state = inspect(dmc, "orphan")["State"]
+    assert state["Running"] is False and state["Status"] == "exited"
+    assert "monitor" in state["Error"]                 # nobody was left to record its exit code
+    dmc("rm", "orphan")
+
+
+def test_output_is_passed_through_byte_for_byte(dmc, busybox):
+    p = dmc("run", "--rm", *NONE, busybox, "sh", "-c",
+            "head -c 300000 /dev/zero | tr '\\0' a; printf tail; printf err >&2")
+    assert p.stdout == "a" * 300000 + "tail" and p.stderr == "err"
+
+
+def test_the_process_starts_with_default_signal_dispositions(dmc, busybox):
+    # nothing ignored or blocked: Python ignores SIGPIPE, and glibc's posix_spawn would leave
+    # its internal signal 32 ignored; neither may reach the container's process
+    p = dmc("run", "--rm", *NONE, busybox, "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
+    assert p.stdout.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+def test_a_closed_reader_ends_the_container(dmc, busybox, root):
+    # `run IMAGE yes | head -1`: once head leaves, the container's writes fail and it ends
+    cmd = (f"{sys.executable} -m reconciler --root {root} --config {dmc.config_file} "
+           f"run --rm --network none {busybox} yes | head -1")
+    p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert p.stdout == "y\n"
+    wait_until(lambda: dmc("ps", "-aq").stdout == "", what="the --rm container to go")
+
+
+def test_signals_to_the_cli_reach_the_container_only_once(dmc, busybox):
+    proc = start_foreground(dmc, "--rm", *NONE, busybox, "sh", "-c",
+                            "n=0; trap 'n=$((n+1)); echo int-$n' INT; echo ready; "
+                            "while [ $n -lt 2 ]; do sleep 0.05; done; sleep 0.3; echo done")
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline() == b"int-1\n"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert out == b"int-2\ndone\n" and proc.returncode == 0
+    finally:
+        proc.kill()
+        proc.wait()
