@@ -1,9 +1,12 @@
 """docker-mini's own command-line parser (reconciler/cli/flags.py): Docker's conventions.
 
-In-process, against small commands built here.
+Most tests are in-process against small commands built here; the last ones drive the real CLI.
 """
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -346,3 +349,48 @@ def test_group_help_lists_commands(capsys):
     assert "\nCommands:\n  network   Networks.\n  ps        List containers.\n  run       Create and run a container.\n" in out
     help_of(make_group(), "network")          # a group without a subcommand shows its help
     assert "  ls   List networks." in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ through the real CLI
+
+
+def test_cli_help(dm):
+    top = dm("--help")
+    assert top.stdout.startswith("Usage:  docker-mini [OPTIONS] COMMAND")
+    for name in ("run", "ps", "pull", "network", "system", "apply"):
+        assert f"\n  {name} " in top.stdout
+    assert "container-cleanup" not in top.stdout
+    run = dm("run", "--help")
+    assert run.stdout.startswith("Usage:  docker-mini run [OPTIONS] IMAGE [COMMAND] [ARG...]\n")
+    assert "  -e, --env list " in run.stdout and "  -h, --hostname string " in run.stdout
+
+
+def test_cli_unknown_flag_exit_codes(dm):
+    run = dm("run", "--foo", "img", check=False)
+    assert run.returncode == 125
+    assert run.stderr == "docker-mini: unknown flag: --foo\nSee 'docker-mini run --help'.\n"
+    ps = dm("ps", "--foo", check=False)
+    assert ps.returncode == 2
+    assert ps.stderr == "docker-mini: unknown flag: --foo\nSee 'docker-mini ps --help'.\n"
+    top = dm("--nope", "ps", check=False)
+    assert top.returncode == 2 and "unknown flag: --nope" in top.stderr
+
+
+def test_cli_short_flag_cluster_reaches_the_command(dmc, busybox):
+    cid = dmc("create", "--network", "none", busybox, "true").stdout.strip()
+    assert dmc("ps", "-q").stdout == ""
+    assert dmc("ps", "-aq").stdout == cid[:12] + "\n"
+    assert dmc("ps", "-qa", "--no-trunc").stdout == cid + "\n"
+
+
+def test_cli_run_passes_the_command_line_through(dmc, busybox):
+    p = dmc("run", "--rm", "--network", "none", busybox, "sh", "-c", "echo a b; echo $0 $1", "-x", "--rm")
+    assert p.stdout == "a b\n-x --rm\n"
+
+
+def test_cli_version_does_not_need_click():
+    out = subprocess.run([sys.executable, "-c", "import sys, reconciler.cli.flags, reconciler.cli;"
+                          "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                          "('click', 're', 'typing', 'dataclasses', 'inspect', 'enum', 'gettext')))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"

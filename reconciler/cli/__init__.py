@@ -1,4 +1,4 @@
-"""L3: the command line. The only place where errors become exit codes.
+"""L3: the command line (parsed by cli.flags). The only place where errors become exit codes.
 
 Subcommands live in sibling modules and are imported only when invoked, so `docker-mini ps`
 never pays for requests or pyroute2.
@@ -6,10 +6,9 @@ never pays for requests or pyroute2.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
-import click
+from reconciler.cli import flags
 
 from reconciler import __version__
 
@@ -49,34 +48,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx):
-        import importlib.util     # only --help needs it
-        lazy = [n for n, (mod, _) in COMMANDS.items() if importlib.util.find_spec(mod)]
-        return sorted(set(lazy) | set(super().list_commands(ctx)))
-
-    def get_command(self, ctx, name):
-        if name not in COMMANDS:
-            return super().get_command(ctx, name)
-        mod, attr = COMMANDS[name]
-        try:
-            return getattr(importlib.import_module(mod), attr)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                return None
-            raise
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="DOCKER_MINI_ROOT", metavar="DIR",
+@flags.group("docker-mini", lazy=COMMANDS)
+@flags.option("--root", envvar="DOCKER_MINI_ROOT", metavar="DIR",
               help="State directory [env DOCKER_MINI_ROOT; default /var/lib/docker-mini].")
-@click.option("--config", "config_file", metavar="FILE",
+@flags.option("--config", "config_file", metavar="FILE",
               help="Configuration file [default /etc/docker-mini/configs/constants.json].")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(__version__, prog_name="docker-mini")
-@click.pass_context
+@flags.option("--log-level", default="warning", show_default=True,
+              type=flags.Choice(["debug", "info", "warning", "error"]))
+@flags.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@flags.version_option(__version__, prog_name="docker-mini")
+@flags.pass_context
 def cli(ctx, root, config_file, log_level, debug):
     """docker-mini: a daemonless, declarative container engine."""
     from reconciler.cli.common import Settings
@@ -98,4 +79,4 @@ def main(argv: list[str] | None = None) -> None:
 @cli.command()
 def version():
     """Show docker-mini's version."""
-    click.echo(f"docker-mini {__version__} (python {sys.version.split()[0]})")
+    flags.echo(f"docker-mini {__version__} (python {sys.version.split()[0]})")

@@ -7,8 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
+from reconciler.cli import flags
 from reconciler.core import errors
 from reconciler.core.config import DEFAULT_CONFIG_PATH, Config, parse_config
 
@@ -58,7 +57,7 @@ class Settings:
         return self._engine
 
 
-def engine_from(ctx: click.Context):
+def engine_from(ctx: flags.Context):
     return ctx.find_object(Settings).engine()
 
 
@@ -74,34 +73,33 @@ def exit_code_for(err: errors.DockerMiniError, command: str | None) -> int:
     return EXIT_ERROR
 
 
-def run_cli(group: click.Group, argv: list[str] | None) -> int:
+def run_cli(group: flags.Group, argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         ctx = group.make_context("docker-mini", argv)
-    except click.exceptions.Exit as e:
+    except flags.Exit as e:
         return e.exit_code
-    except click.ClickException as e:
+    except flags.CliError as e:
         e.show()
         return EXIT_ENGINE if _first_command(argv) in RUN_LIKE else EXIT_USAGE
-    command = ctx.protected_args[0] if ctx.protected_args else None
+    command = ctx.invoked_subcommand
     debug = bool(ctx.params.get("debug"))
     try:
-        with ctx:
-            group.invoke(ctx)
+        group.invoke(ctx)
         return 0
-    except click.exceptions.Exit as e:
+    except flags.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except flags.Abort:
+        flags.echo("Aborted.", err=True)
         return 130
-    except click.ClickException as e:
+    except flags.CliError as e:
         e.show()
         return EXIT_ENGINE if command in RUN_LIKE else e.exit_code
     except errors.DockerMiniError as e:
         if debug:
             import traceback
             traceback.print_exc()
-        click.echo(f"docker-mini: error: {e}", err=True)
+        flags.echo(f"docker-mini: error: {e}", err=True)
         return exit_code_for(e, command)
     except KeyboardInterrupt:
         return 130

@@ -7,55 +7,53 @@ import os
 import sys
 import time
 
-import click
-
+from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
 
-NO_H_HELP = {"help_option_names": ["--help"]}
-RUN_SETTINGS = {"help_option_names": ["--help"], "ignore_unknown_options": False,
-                "allow_interspersed_args": False}
+# run and create: options end at the image, the rest is the container's command line
+RUN_SETTINGS = {"interspersed": False, "usage": "IMAGE [COMMAND] [ARG...]"}
 
 
 def _container_options(f):
     """The flags `create` and `run` share (Docker's names)."""
     opts = [
-        click.option("--name", help="Assign a name to the container."),
-        click.option("-e", "--env", "env", multiple=True, help="Set environment variables (K=V, or K from your env)."),
-        click.option("--env-file", "env_files", multiple=True, type=click.Path(dir_okay=False),
+        flags.option("--name", help="Assign a name to the container."),
+        flags.option("-e", "--env", "env", multiple=True, help="Set environment variables (K=V, or K from your env)."),
+        flags.option("--env-file", "env_files", multiple=True, type=flags.Path(dir_okay=False),
                      help="Read in a file of environment variables."),
-        click.option("-w", "--workdir", help="Working directory inside the container."),
-        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
-        click.option("-h", "--hostname", help="Container host name."),
-        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
-        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
-        click.option("--cap-add", multiple=True, help="Add Linux capabilities."),
-        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
-        click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
-        click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
-        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
-        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
-        click.option("--network", "--net", "network", default="bridge", show_default=True,
+        flags.option("-w", "--workdir", help="Working directory inside the container."),
+        flags.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        flags.option("-h", "--hostname", help="Container host name."),
+        flags.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        flags.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        flags.option("--cap-add", multiple=True, help="Add Linux capabilities."),
+        flags.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+        flags.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
+        flags.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        flags.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
+        flags.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
+        flags.option("--network", "--net", "network", default="bridge", show_default=True,
                      help="Connect a container to a network (bridge, none, host, container:NAME)."),
-        click.option("--ip", help="IPv4 address."),
-        click.option("--mac-address", "mac", help="Container MAC address."),
-        click.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
-        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container (k=v)."),
-        click.option("--restart", default="no", show_default=True, help="Restart policy."),
-        click.option("--stop-signal", help="Signal to stop the container."),
-        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
-        click.option("-m", "--memory", help="Memory limit."),
-        click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 unlimited."),
-        click.option("--cpus", help="Number of CPUs."),
-        click.option("--cpu-period", help="Limit CPU CFS period."),
-        click.option("--cpu-quota", help="Limit CPU CFS quota."),
-        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
-        click.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)."),
-        click.option("--storage-opt", multiple=True, help="Storage driver options (size=1g)."),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
-        click.argument("image"),
-        click.argument("command", nargs=-1, type=click.UNPROCESSED),
+        flags.option("--ip", help="IPv4 address."),
+        flags.option("--mac-address", "mac", help="Container MAC address."),
+        flags.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
+        flags.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container (k=v)."),
+        flags.option("--restart", default="no", show_default=True, help="Restart policy."),
+        flags.option("--stop-signal", help="Signal to stop the container."),
+        flags.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
+        flags.option("-m", "--memory", help="Memory limit."),
+        flags.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 unlimited."),
+        flags.option("--cpus", help="Number of CPUs."),
+        flags.option("--cpu-period", help="Limit CPU CFS period."),
+        flags.option("--cpu-quota", help="Limit CPU CFS quota."),
+        flags.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+        flags.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)."),
+        flags.option("--storage-opt", multiple=True, help="Storage driver options (size=1g)."),
+        flags.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        flags.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        flags.argument("image"),
+        flags.argument("command", nargs=-1, type=flags.UNPROCESSED),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -127,14 +125,14 @@ def build_options(p: dict, *, auto_remove: bool = False):
         auto_remove=auto_remove)
 
 
-@click.command(context_settings=RUN_SETTINGS)
+@flags.command(**RUN_SETTINGS)
 @_container_options
-@click.pass_context
+@flags.pass_context
 def create(ctx, **params):
     """Create a new container (prints its id)."""
     from reconciler.engine import containers
     rec = containers.create(engine_from(ctx), build_options(params))
-    click.echo(rec["id"])
+    flags.echo(rec["id"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,13 +210,13 @@ def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock, sig_proxy:
     return code
 
 
-@click.command(context_settings=RUN_SETTINGS)
-@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
-@click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
-@click.option("--detach-keys", help='Keys that detach from -i/-t (default "ctrl-p,ctrl-q").')
-@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward received signals (without -t).")
+@flags.command(**RUN_SETTINGS)
+@flags.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
+@flags.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
+@flags.option("--detach-keys", help='Keys that detach from -i/-t (default "ctrl-p,ctrl-q").')
+@flags.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward received signals (without -t).")
 @_container_options
-@click.pass_context
+@flags.pass_context
 def run(ctx, detach, auto_remove, **params):
     """Create and start a container; in the foreground its output streams and its exit code is ours."""
     from reconciler.engine import containers
@@ -232,7 +230,7 @@ def run(ctx, detach, auto_remove, **params):
             if auto_remove:
                 containers.remove(engine, rec["id"], force=True)
             raise
-        click.echo(rec["id"])
+        flags.echo(rec["id"])
         return
     if opts.tty or opts.interactive:
         from reconciler.cli import interactive
@@ -262,20 +260,20 @@ def _each(names, fn, echo: bool = True) -> None:
         try:
             fn(name)
             if echo:
-                click.echo(name)
+                flags.echo(name)
         except errors.DockerMiniError as e:
             failed = True
-            click.echo(f"docker-mini: error: {e}", err=True)
+            flags.echo(f"docker-mini: error: {e}", err=True)
     if failed:
-        raise click.exceptions.Exit(1)
+        raise flags.Exit(1)
 
 
-@click.command()
-@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
-@click.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
-@click.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@flags.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
+@flags.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def start(ctx, attach, interactive, detach_keys, containers_):
     """Start one or more stopped containers."""
     from reconciler.engine import containers
@@ -299,10 +297,10 @@ def start(ctx, attach, interactive, detach_keys, containers_):
     _each(containers_, lambda n: containers.start(engine, n))
 
 
-@click.command()
-@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def stop(ctx, timeout, containers_):
     """Stop one or more running containers."""
     from reconciler.engine import containers
@@ -310,10 +308,10 @@ def stop(ctx, timeout, containers_):
     _each(containers_, lambda n: containers.stop(engine, n, timeout))
 
 
-@click.command()
-@click.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def kill(ctx, signal_, containers_):
     """Kill one or more running containers."""
     from reconciler.core.ociconfig import parse_signal
@@ -323,10 +321,10 @@ def kill(ctx, signal_, containers_):
     _each(containers_, lambda n: containers.kill(engine, n, signal_))
 
 
-@click.command()
-@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def restart(ctx, timeout, containers_):
     """Restart one or more containers."""
     from reconciler.engine import containers
@@ -334,11 +332,11 @@ def restart(ctx, timeout, containers_):
     _each(containers_, lambda n: containers.restart(engine, n, timeout))
 
 
-@click.command()
-@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
-@click.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
+@flags.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def rm(ctx, force, volumes, containers_):
     """Remove one or more containers."""
     from reconciler.engine import containers
@@ -346,20 +344,20 @@ def rm(ctx, force, volumes, containers_):
     _each(containers_, lambda n: containers.remove(engine, n, force=force))
 
 
-@click.command()
-@click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@flags.pass_context
 def wait(ctx, containers_):
     """Block until one or more containers stop, then print their exit codes."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
-    _each(containers_, lambda n: click.echo(containers.wait(engine, n)), echo=False)
+    _each(containers_, lambda n: flags.echo(containers.wait(engine, n)), echo=False)
 
 
-@click.command("container-cleanup", hidden=True)
-@click.argument("container_id")
-@click.argument("token", required=False)
-@click.pass_context
+@flags.command("container-cleanup", hidden=True)
+@flags.argument("container_id")
+@flags.argument("token", required=False)
+@flags.pass_context
 def cleanup(ctx, container_id, token):
     """(internal) Run by conmon when a container's process ends."""
     from reconciler.engine import containers
@@ -555,13 +553,13 @@ def render_template(template: str, obj) -> str:
     return re.sub(r"\{\{(.*?)\}\}", sub, text)
 
 
-@click.command(context_settings=NO_H_HELP)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
-@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (label=, name=, id=, status=, ancestor=).")
-@click.option("--format", "fmt", help="json, table, or a template like '{{.ID}} {{.Names}}'.")
-@click.pass_context
+@flags.command()
+@flags.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@flags.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@flags.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@flags.option("-f", "--filter", "filters", multiple=True, help="Filter output (label=, name=, id=, status=, ancestor=).")
+@flags.option("--format", "fmt", help="json, table, or a template like '{{.ID}} {{.Names}}'.")
+@flags.pass_context
 def ps(ctx, all_, quiet, no_trunc, filters, fmt):
     """List containers."""
     from reconciler.engine import containers
@@ -610,12 +608,12 @@ def _docker_ts(ts: str) -> str:
     return ts.replace("+00:00", "Z")
 
 
-@click.command()
-@click.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
-@click.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
-@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
-@click.argument("container")
-@click.pass_context
+@flags.command()
+@flags.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
+@flags.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
+@flags.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@flags.argument("container")
+@flags.pass_context
 def logs(ctx, follow, tail, timestamps, container):
     """Fetch the logs of a container."""
     from reconciler.engine import containers

@@ -7,8 +7,7 @@ import sys
 import threading
 import time
 
-import click
-
+from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.cli.containers import human_duration, parse_time
 
@@ -86,11 +85,11 @@ class _PlainProgress:
             self.out.flush()
 
 
-@click.command()
-@click.argument("ref", metavar="NAME[:TAG|@DIGEST]")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of a multi-platform image.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image's reference.")
-@click.pass_context
+@flags.command()
+@flags.argument("ref", metavar="NAME[:TAG|@DIGEST]")
+@flags.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of a multi-platform image.")
+@flags.option("-q", "--quiet", is_flag=True, help="Print only the image's reference.")
+@flags.pass_context
 def pull(ctx, ref, platform, quiet):
     """Pull an image from a registry."""
     from reconciler.core.reference import parse_reference
@@ -101,18 +100,18 @@ def pull(ctx, ref, platform, quiet):
     progress = None
     if not quiet:
         if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            click.echo("Using default tag: latest")
+            flags.echo("Using default tag: latest")
         progress = _TerminalProgress(sys.stdout) if sys.stdout.isatty() else _PlainProgress(sys.stdout)
     images.pull(engine, ref, platform=platform, progress=progress)
-    click.echo(str(parsed))
+    flags.echo(str(parsed))
 
 
-@click.command("images")
-@click.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
-@click.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--no-trunc", is_flag=True, help="Do not truncate the image IDs.")
-@click.pass_context
+@flags.command("images")
+@flags.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
+@flags.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
+@flags.option("--format", "fmt", type=flags.Choice(["table", "json"]), default="table", show_default=True)
+@flags.option("--no-trunc", is_flag=True, help="Do not truncate the image IDs.")
+@flags.pass_context
 def images(ctx, repository, quiet, fmt, no_trunc):
     """List images: REPOSITORY TAG IMAGE ID CREATED SIZE."""
     from reconciler.core.reference import parse_reference
@@ -128,11 +127,11 @@ def images(ctx, repository, quiet, fmt, no_trunc):
                 and (not explicit_tag or r["tag"] == wanted.tag)]
     if quiet:
         for r in rows:
-            click.echo(r["id"] if no_trunc else r["short_id"])
+            flags.echo(r["id"] if no_trunc else r["short_id"])
         return
     if fmt == "json":
         for r in rows:
-            click.echo(json.dumps({
+            flags.echo(json.dumps({
                 "ID": r["id"] if no_trunc else r["short_id"], "Repository": r["repository"], "Tag": r["tag"],
                 "Digest": r["digest"] or "<none>", "CreatedAt": r["created"],
                 "CreatedSince": created_ago(r["created"]), "Size": human_size(r["size"]),
@@ -144,28 +143,28 @@ def images(ctx, repository, quiet, fmt, no_trunc):
                       created_ago(r["created"]), human_size(r["size"])))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
-        click.echo("   ".join(c.ljust(w) for c, w in zip(row, widths)) + "   " + row[-1])
+        flags.echo("   ".join(c.ljust(w) for c, w in zip(row, widths)) + "   " + row[-1])
 
 
-@click.command()
-@click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
-@click.option("-f", "--force", is_flag=True, help="Remove even if stopped containers use it; untag "
+@flags.command()
+@flags.argument("names", nargs=-1, required=True, metavar="IMAGE...")
+@flags.option("-f", "--force", is_flag=True, help="Remove even if stopped containers use it; untag "
                                                   "images referenced in several repositories.")
-@click.pass_context
+@flags.pass_context
 def rmi(ctx, names, force):
     """Remove images (their layers too, unless another image shares them)."""
     from reconciler.engine import images as eng
 
     engine = engine_from(ctx)
-    eng.remove_images(engine, list(names), force=force, report=lambda kind, what: click.echo(f"{kind}: {what}"))
+    eng.remove_images(engine, list(names), force=force, report=lambda kind, what: flags.echo(f"{kind}: {what}"))
 
 
-@click.command()
-@click.argument("server", required=False)
-@click.option("-u", "--username", help="Username.")
-@click.option("-p", "--password", help="Password (prefer --password-stdin).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.pass_context
+@flags.command()
+@flags.argument("server", required=False)
+@flags.option("-u", "--username", help="Username.")
+@flags.option("-p", "--password", help="Password (prefer --password-stdin).")
+@flags.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@flags.pass_context
 def login(ctx, server, username, password, password_stdin):
     """Log in to a registry (credentials stored 0600 under the root)."""
     from reconciler.core.errors import InvalidArgument
@@ -178,19 +177,19 @@ def login(ctx, server, username, password, password_stdin):
             raise InvalidArgument("must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\r\n")
     if password and not password_stdin:
-        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
+        flags.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
     if not username:
-        username = click.prompt("Username")
+        username = flags.prompt("Username")
     if not password:
-        password = click.prompt("Password", hide_input=True)
+        password = flags.prompt("Password", hide_input=True)
     engine = engine_from(ctx)
     auth.login(engine, server, username, password)
-    click.echo("Login Succeeded")
+    flags.echo("Login Succeeded")
 
 
-@click.command()
-@click.argument("server", required=False)
-@click.pass_context
+@flags.command()
+@flags.argument("server", required=False)
+@flags.pass_context
 def logout(ctx, server):
     """Forget the credentials stored for a registry."""
     from reconciler.engine import auth
@@ -198,6 +197,6 @@ def logout(ctx, server):
     engine = engine_from(ctx)
     shown = auth.logout(engine, server)
     if shown is None:
-        click.echo(f"Not logged in to {server or engine.config.default_host}")
+        flags.echo(f"Not logged in to {server or engine.config.default_host}")
     else:
-        click.echo(f"Removing login credentials for {shown}")
+        flags.echo(f"Removing login credentials for {shown}")

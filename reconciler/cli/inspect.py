@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-import click
-
+from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
 
 
-@click.command()
-@click.option("-f", "--format", "fmt", help="Format the output using a template ('{{.State.Status}}', '{{json .Config}}').")
-@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only look for this kind of object.")
-@click.argument("names", metavar="NAME|ID...", nargs=-1, required=True)
-@click.pass_context
+@flags.command()
+@flags.option("-f", "--format", "fmt", help="Format the output using a template ('{{.State.Status}}', '{{json .Config}}').")
+@flags.option("--type", "kind", type=flags.Choice(["container", "image"]), help="Only look for this kind of object.")
+@flags.argument("names", metavar="NAME|ID...", nargs=-1, required=True)
+@flags.pass_context
 def inspect(ctx, fmt, kind, names):
     """Return low-level information on containers or images."""
     from reconciler.cli.containers import render_template
@@ -37,7 +36,7 @@ def inspect(ctx, fmt, kind, names):
                 obj = None
         if obj is None:
             failed = True
-            click.echo(f"docker-mini: error: No such object: {name}", err=True)
+            flags.echo(f"docker-mini: error: No such object: {name}", err=True)
             continue
         found.append(obj)
     if fmt:
@@ -45,4 +44,4 @@ def inspect(ctx, fmt, kind, names):
     else:
         sys.stdout.write(json.dumps(found, indent=4) + "\n")
     if failed:
-        raise click.exceptions.Exit(1)
+        raise flags.Exit(1)

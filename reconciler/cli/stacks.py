@@ -7,15 +7,14 @@ Exit codes: 0 converged (or nothing to do), 2 changes pending (plan, apply --dry
 from __future__ import annotations
 
 
-import click
-
+from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.core.errors import SpecError
 
 EXIT_PENDING = 2
 EXIT_FAILED = 1
 
-spec_option = click.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
+spec_option = flags.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
                            help="A stack spec, or a directory of *.yaml files forming one stack.")
 
 
@@ -26,18 +25,18 @@ def _load(ctx, spec: str):
     try:
         return engine, stacks.load(engine, spec)
     except SpecError as e:
-        click.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
+        flags.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
         ctx.exit(EXIT_FAILED)
 
 
 def print_plan(name: str, actions) -> None:
     if not actions:
-        click.echo(f"{name}: converged, nothing to do")
+        flags.echo(f"{name}: converged, nothing to do")
         return
-    click.echo(f"{name}: {len(actions)} action{'s' if len(actions) != 1 else ''}")
+    flags.echo(f"{name}: {len(actions)} action{'s' if len(actions) != 1 else ''}")
     width = max(len(a.target) for a in actions)
     for a in actions:
-        click.echo(f"  {a.kind:<16} {a.target:<{width}}  {a.cause}")
+        flags.echo(f"  {a.kind:<16} {a.target:<{width}}  {a.cause}")
 
 
 def progress(action, status: str, text: str | None) -> None:
@@ -46,23 +45,23 @@ def progress(action, status: str, text: str | None) -> None:
     label = {"done": "done", "failed": "FAILED", "skipped": "skipped"}[status]
     line = f"  {label:<8} {action.kind} {action.target}"
     if status == "done":
-        click.echo(f"{line}  ({text})")
+        flags.echo(f"{line}  ({text})")
     else:
-        click.echo(f"{line}: {text}", err=status == "failed")
+        flags.echo(f"{line}: {text}", err=status == "failed")
 
 
 def _finish(ctx, name: str, result) -> None:
     outcome = result.outcome
-    click.echo(f"{name}: {outcome.summary()}")
+    flags.echo(f"{name}: {outcome.summary()}")
     if not outcome.ok:
         for action, why in outcome.failed:
-            click.echo(f"docker-mini: {action.kind} {action.target} failed: {why}", err=True)
+            flags.echo(f"docker-mini: {action.kind} {action.target} failed: {why}", err=True)
         ctx.exit(EXIT_FAILED)
 
 
-@click.command()
+@flags.command()
 @spec_option
-@click.pass_context
+@flags.pass_context
 def plan(ctx, spec):
     """Show what `apply` would do, and why (exit 2 when changes are pending)."""
     from reconciler.engine import stacks
@@ -84,10 +83,10 @@ def _converge(ctx, spec: str, dry_run: bool, operation) -> None:
         _finish(ctx, stack.name, result)
 
 
-@click.command()
+@flags.command()
 @spec_option
-@click.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
-@click.pass_context
+@flags.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
+@flags.pass_context
 def apply(ctx, spec, dry_run):
     """Converge the host to a stack spec: pull, create, start, update, stop, remove."""
     from reconciler.engine import stacks
@@ -95,11 +94,11 @@ def apply(ctx, spec, dry_run):
     _converge(ctx, spec, dry_run, stacks.apply)
 
 
-@click.command()
+@flags.command()
 @spec_option
-@click.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
-@click.option("--dry-run", is_flag=True, help="Print the plan only.")
-@click.pass_context
+@flags.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
+@flags.option("--dry-run", is_flag=True, help="Print the plan only.")
+@flags.pass_context
 def down(ctx, spec, rmi, dry_run):
     """Stop and remove a stack's containers (its images too with --rmi)."""
     from reconciler.engine import stacks
@@ -107,13 +106,13 @@ def down(ctx, spec, rmi, dry_run):
     _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi, **kw))
 
 
-@click.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=True))
-@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.2, None),
+@flags.command()
+@flags.argument("directory", type=flags.Path(exists=True, file_okay=True))
+@flags.option("--interval", default=10.0, show_default=True, type=flags.FloatRange(0.2, None),
               metavar="SECONDS", help="Reconcile at least this often (repairs drift).")
-@click.option("--debounce", default=0.5, show_default=True, type=click.FloatRange(0, None),
+@flags.option("--debounce", default=0.5, show_default=True, type=flags.FloatRange(0, None),
               metavar="SECONDS", help="Wait this long after the last change to the spec.")
-@click.pass_context
+@flags.pass_context
 def watch(ctx, directory, interval, debounce):
     """Keep the host converged to the spec in DIRECTORY: at start, on every change, and every
     --interval seconds; restart policies with backoff. SIGTERM stops it (containers keep running),
