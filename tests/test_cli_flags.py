@@ -394,3 +394,12 @@ def test_cli_version_does_not_need_click():
                           "('click', 're', 'typing', 'dataclasses', 'inspect', 'enum', 'gettext')))"],
                          capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+def test_every_command_module_loads_without_click(root, config_file):
+    """`--help` imports every command module; with click made unimportable it still works."""
+    code = ("import sys; sys.modules['click'] = None; from reconciler.cli import main; "
+            f"main(['--root', {str(root)!r}, '--config', {str(config_file)!r}, '--help'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "\n  watch " in proc.stdout and "\n  exec " in proc.stdout
