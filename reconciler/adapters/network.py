@@ -3,15 +3,16 @@ routes (pyroute2 over netlink), sysctls, and our one nftables table (`nft -f`).
 
 Every function is idempotent where it can be: a command killed half-way leaves things a rerun
 (or a cleanup) finishes or removes.
+
+pyroute2, ctypes, ipaddress and subprocess are imported by the functions that use them: `inspect`
+and `rm` reach this module for a path or a cleanup that needs none of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import os
-import subprocess
 from pathlib import Path
 
 from reconciler.core import netconf
@@ -217,6 +218,7 @@ def ensure_bridge(name: str, gateway_cidr: str) -> bool:
     The caller checks the subnet against the host's networks before the first creation.
     A bridge left without its address by a killed command gets the address now.
     """
+    import ipaddress
     IPRoute, NetlinkError = _pyroute2()
     gw = ipaddress.IPv4Interface(gateway_cidr)
     created = False
@@ -278,6 +280,7 @@ def enable_forwarding(bridge: str) -> None:
 def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str) -> None:
     """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
     MAC, address and default route. An old pair of the same name is replaced."""
+    import ipaddress
     IPRoute, NetlinkError = _pyroute2()
     iface = ipaddress.IPv4Interface(cidr)
     delete_link(host_name)
@@ -349,6 +352,7 @@ def ephemeral_ports(host_ip: str, proto: str, tries: int = 50):
 
 def nft_apply(ruleset: str) -> None:
     """Load a ruleset with `nft -f -`: the whole file is one transaction, all or nothing."""
+    import subprocess
     try:
         proc = subprocess.run(["nft", "-f", "-"], input=ruleset, capture_output=True, text=True)
     except FileNotFoundError:
@@ -372,6 +376,7 @@ def remove_bridge_and_table(bridge: str) -> list[str]:
 
 def nft_tables() -> list[str]:
     """Every nftables table on the host, as "family name"."""
+    import subprocess
     proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise NetworkError(f"nft list tables: {proc.stderr.strip()}")
@@ -379,5 +384,6 @@ def nft_tables() -> list[str]:
 
 
 def nft_table_text(family: str, name: str) -> str | None:
+    import subprocess
     proc = subprocess.run(["nft", "list", "table", family, name], capture_output=True, text=True)
     return proc.stdout if proc.returncode == 0 else None

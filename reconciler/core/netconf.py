@@ -2,16 +2,22 @@
 ruleset, /etc/hosts and /etc/resolv.conf.
 
 Everything here is a pure function of its arguments so it can be tested from tables.
+
+Every `run` imports this module (for /etc/hosts and /etc/resolv.conf), so it imports nothing
+costly at load: plain record classes instead of dataclasses, typing only for type checkers,
+no regex compiled, and ipaddress (~1.5 ms) imported by the functions that use it (pathlib
+already imports it on Python 3.11.4+, through urllib.parse; older ones do not).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
-
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
+from reconciler.core.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Callable, Iterable, Mapping
 
 MODES = ("bridge", "none", "host")  # plus "container:NAME"
 
@@ -38,10 +44,13 @@ def table_name(bridge: str) -> str:
 # network modes
 
 
-@dataclass(frozen=True)
-class NetworkMode:
-    kind: str                  # "bridge" | "none" | "host" | "container"
-    container: str | None = None   # the other container's name or id for kind == "container"
+class NetworkMode(FrozenRecord):
+    __slots__ = ("kind", "container")
+
+    def __init__(self, kind: str, container: str | None = None):
+        # kind: "bridge" | "none" | "host" | "container"; container: the other container's
+        # name or id for kind == "container"
+        self._set(kind, container)
 
     def __str__(self) -> str:
         return f"container:{self.container}" if self.kind == "container" else self.kind
@@ -66,12 +75,15 @@ def parse_network_mode(text: str | None) -> NetworkMode:
 # subnets and addresses
 
 
-@dataclass(frozen=True)
-class Subnet:
-    network: ipaddress.IPv4Network
+class Subnet(FrozenRecord):
+    __slots__ = ("network",)
+
+    def __init__(self, network: ipaddress.IPv4Network):
+        self._set(network)
 
     @classmethod
     def parse(cls, text: str) -> "Subnet":
+        import ipaddress
         try:
             net = ipaddress.IPv4Network(text, strict=True)
         except ValueError as e:
@@ -90,6 +102,7 @@ class Subnet:
 
     def check_container_ip(self, text: str) -> ipaddress.IPv4Address:
         """A usable container address: inside the subnet, not network, gateway or broadcast."""
+        import ipaddress
         try:
             ip = ipaddress.IPv4Address(text.strip())
         except ValueError:
@@ -106,6 +119,7 @@ class Subnet:
 
     def allocate(self, taken: Iterable[str]) -> ipaddress.IPv4Address:
         """The lowest free container address (IPAM). `taken` are the current leases."""
+        import ipaddress
         used = {ipaddress.IPv4Address(t) for t in taken}
         first = int(self.gateway) + 1
         last = int(self.network.broadcast_address) - 1
@@ -119,6 +133,7 @@ class Subnet:
 
 def overlapping(subnet: ipaddress.IPv4Network, host_networks: Iterable[tuple[str, str]]) -> list[str]:
     """The host's routes/addresses (description, cidr) that overlap the subnet."""
+    import ipaddress
     hits = []
     for what, cidr in host_networks:
         try:
@@ -135,13 +150,14 @@ def overlapping(subnet: ipaddress.IPv4Network, host_networks: Iterable[tuple[str
 # ---------------------------------------------------------------------------------------------
 # MAC addresses
 
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+_MAC_PATTERN = r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$"
 
 
 def check_mac(text: str) -> str:
     """A unicast, non-zero MAC in canonical lower-case colon form."""
+    import re  # compiled on first use (re caches it), not at import
     t = text.strip()
-    if not _MAC_RE.match(t):
+    if not re.match(_MAC_PATTERN, t):
         raise InvalidArgument(f"--mac-address {text!r}: not a MAC address (expected xx:xx:xx:xx:xx:xx)")
     octets = [int(p, 16) for p in re.split("[:-]", t)]
     if octets[0] & 1:
@@ -154,16 +170,17 @@ def check_mac(text: str) -> str:
 
 def mac_for_ip(ip: str | ipaddress.IPv4Address) -> str:
     """Docker's derived MAC: 02:42 followed by the four octets of the IPv4 address."""
+    import ipaddress
     packed = ipaddress.IPv4Address(str(ip)).packed
     return "02:42:" + ":".join(f"{b:02x}" for b in packed)
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(FrozenRecord):
     """Another container's address and MAC on the bridge."""
-    name: str
-    ip: str
-    mac: str
+    __slots__ = ("name", "ip", "mac")
+
+    def __init__(self, name: str, ip: str, mac: str):
+        self._set(name, ip, mac)
 
 
 def choose_address(subnet: Subnet, leases: Iterable[Lease], ip_text: str | None = None,
@@ -205,12 +222,11 @@ def _ip_of_derived_mac(mac: str) -> str | None:
 # published ports
 
 
-@dataclass(frozen=True)
-class PortMapping:
-    host_ip: str          # "" means every host address
-    host_port: int
-    container_port: int
-    proto: str = "tcp"
+class PortMapping(FrozenRecord):
+    __slots__ = ("host_ip", "host_port", "container_port", "proto")
+
+    def __init__(self, host_ip: str, host_port: int, container_port: int, proto: str = "tcp"):
+        self._set(host_ip, host_port, container_port, proto)     # host_ip "": every host address
 
     @property
     def key(self) -> str:
@@ -265,6 +281,7 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
     if len(parts) == 3:
         host_ip, host, ctr = parts
         if host_ip:
+            import ipaddress
             try:
                 host_ip = str(ipaddress.IPv4Address(host_ip))
             except ValueError:
@@ -340,12 +357,12 @@ def check_port_conflicts(wanted: Iterable[PortMapping],
 # nftables ruleset
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(FrozenRecord):
     """A running container on the bridge, as the ruleset and the hosts files need it."""
-    container_id: str
-    ip: str
-    ports: tuple[PortMapping, ...] = ()
+    __slots__ = ("container_id", "ip", "ports")
+
+    def __init__(self, container_id: str, ip: str, ports: tuple[PortMapping, ...] = ()):
+        self._set(container_id, ip, ports)
 
 
 def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> str:
@@ -413,6 +430,7 @@ def _loopback(host_ip: str) -> bool:
     container (the CVE-2020-8558 class): prerouting runs before the kernel's martian check on
     the destination, which the DNAT has already rewritten. Host-local connections are NATed in
     output, so leaving these out of prerouting is enough; no host-wide drop of 127/8 is needed."""
+    import ipaddress
     try:
         return ipaddress.ip_address(host_ip).is_loopback
     except ValueError:
@@ -438,10 +456,11 @@ LOCALHOST_LINES = (
 )
 
 
-@dataclass(frozen=True)
-class HostEntry:
-    ip: str
-    names: tuple[str, ...]
+class HostEntry(FrozenRecord):
+    __slots__ = ("ip", "names")
+
+    def __init__(self, ip: str, names: tuple[str, ...]):
+        self._set(ip, names)
 
 
 def render_hosts(own: HostEntry | None, peers: Iterable[HostEntry] = (), hostname: str | None = None) -> str:
@@ -455,7 +474,11 @@ def render_hosts(own: HostEntry | None, peers: Iterable[HostEntry] = (), hostnam
         lines.append(f"{own.ip}\t{' '.join(_dedup(own.names))}")
     elif hostname:
         lines.append(f"127.0.0.1\t{hostname}")
-    for p in sorted(peers, key=lambda e: ipaddress.IPv4Address(e.ip)):
+    peers = list(peers)
+    if peers:
+        import ipaddress
+        peers.sort(key=lambda e: ipaddress.IPv4Address(e.ip))
+    for p in peers:
         names = _dedup(p.names)
         if names:
             lines.append(f"{p.ip}\t{' '.join(names)}")
@@ -478,6 +501,7 @@ FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 
 def render_resolv_conf(host_text: str) -> str:
     """The host's resolv.conf minus loopback nameservers (unreachable from the container's netns)."""
+    import ipaddress
     out: list[str] = []
     kept = 0
     for line in host_text.splitlines():

@@ -30,10 +30,13 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any
 
 from reconciler.core import netconf
 from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SERVICE_LABEL = "io.docker-mini.service"
 STACK_LABEL = "io.docker-mini.stack"
