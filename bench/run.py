@@ -36,7 +36,10 @@ class DockerMini:
 
     def __init__(self, work: Path, config: Path):
         self.root = work / "dm-root"
-        self.base = [sys.executable, "-m", "reconciler", "--root", str(self.root), "--config", str(config)]
+        # the installed command, as users run it (not `python -m`, which also loads runpy)
+        script = Path(sys.executable).with_name("docker-mini")
+        program = [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
+        self.base = [*program, "--root", str(self.root), "--config", str(config)]
 
     def __call__(self, *args: str) -> float:
         return timed_run([*self.base, *args], cwd=REPO)

@@ -236,6 +236,9 @@ def run(ctx, detach, auto_remove, **params):
         from reconciler.cli import interactive
         code = interactive.run_session(ctx, engine, rec, auto_remove=auto_remove)
         ctx.exit(code)
+    from reconciler.cli import foreground
+    if not foreground.needs_monitor(opts):
+        ctx.exit(foreground.run_attached(engine, rec["id"], auto_remove, sig_proxy=params.get("sig_proxy", True)))
     holder: dict = {}
     try:
         containers.start(engine, rec["id"], on_created=_attacher(engine, holder), cleanup_on_exit=False)

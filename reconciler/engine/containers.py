@@ -268,10 +268,10 @@ def _runtime(engine):
 
 def _socket_dir(engine) -> Path:
     """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
-    import hashlib
     short = engine.layout.root / "s"
     if len(str(short)) + 1 + 12 + len("/attach") <= 100:
         return short
+    import hashlib
     return Path("/run/docker-mini") / hashlib.sha256(str(engine.layout.root).encode()).hexdigest()[:12]
 
 
@@ -701,7 +701,7 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
         resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,
         mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
     import json
-    _write_file(cdir / "config.json", json.dumps(config, indent=1).encode())
+    _write_file(cdir / "config.json", json.dumps(config).encode())    # no indent: the C encoder
 
 
 def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
