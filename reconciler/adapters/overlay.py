@@ -36,26 +36,19 @@ MIN_LOOP_SIZE = 1 << 20            # smaller ext4 images cannot hold a filesyste
 LOOP_CLR_FD = 0x4C01
 _EXT4_MAGIC_OFFSET, _EXT4_MAGIC = 1080, b"\x53\xef"
 
-MNT_DETACH = 2
 _libc_handle = None
 
 
 def _libc():
-    """The C library through ctypes, loaded on first use: `import ctypes` costs ~2 ms, which
-    only unmounting and quotas need (unmount: every `rm`, and `run --rm`)."""
+    """The C library through ctypes, loaded on first use: only project quotas call into it
+    (`import ctypes` and loading libffi cost 2-5 ms here)."""
     global _libc_handle
     if _libc_handle is None:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         libc.quotactl.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
         _libc_handle = libc
     return _libc_handle
-
-
-def _errno() -> int:
-    import ctypes
-    return ctypes.get_errno()
 
 
 # ----- paths -----------------------------------------------------------------------------------
@@ -123,25 +116,34 @@ def mounts_under(path: Path) -> list[str]:
 
 
 def _umount(path: Path) -> None:
-    """Unmount if mounted; fall back to a lazy unmount when busy. No error if not mounted."""
-    target = os.fsencode(os.path.realpath(path))
-    for flags in (0, MNT_DETACH):
-        if _libc().umount2(target, flags) == 0:
+    """Unmount if mounted; fall back to a lazy unmount when busy. No error if not mounted.
+
+    umount(8), not umount2(2) through ctypes: on `run --rm` loading ctypes cost more than the
+    exec, and the mount already runs mount(8)."""
+    target = os.path.realpath(path)
+    why = ""
+    for lazy in (False, True):
+        if target not in mounts():
+            return      # not a mount point (any more)
+        proc = _exec(["umount", *(["--lazy"] if lazy else []), target], f"unmounting {path}")
+        if proc.returncode == 0:
             return
-        err = _errno()
-        if err in (errno.EINVAL, errno.ENOENT):
-            return  # not a mount point (any more)
-        if err != errno.EBUSY:
-            raise StorageError(f"cannot unmount {path}: {os.strerror(err)}")
-    raise StorageError(f"cannot unmount {path}: busy")
+        why = (proc.stderr or proc.stdout).strip()
+    if target in mounts():
+        raise StorageError(f"cannot unmount {path}: {why}")
+
+
+def _exec(cmd: list[str], what: str, cwd: Path | None = None):
+    """The finished process (its output as text); StorageError if the program is missing."""
+    import subprocess   # on first use (~5 ms of import); runc is started through it anyway
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise StorageError(f"{what} failed: {cmd[0]} not found", hint="install util-linux") from None
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
-    import subprocess   # on first use (~5 ms of import): of a start, only the rootfs mount runs it
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise StorageError(f"{what} failed: {cmd[0]} not found", hint="install util-linux") from None
+    proc = _exec(cmd, what, cwd)
     if proc.returncode != 0:
         raise StorageError(f"{what} failed: {(proc.stderr or proc.stdout).strip()}")
 
@@ -241,7 +243,7 @@ def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> No
         *([0] * 18)))
     dev = os.fsencode(_quotactl_device(layout, path))
     if _libc().quotactl((_Q_XSETQLIM << 8) | _PRJQUOTA, dev, projid, dq) != 0:
-        err = _errno()
+        err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
 
@@ -473,10 +475,51 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
             _set_project_limit(layout, d, projid, 0)
         except OSError:
             pass    # the project id is freed with the record; a stale limit binds nothing
-    import shutil      # here: create and start do not pay for it (it loads zlib, bz2 and lzma)
     try:
-        shutil.rmtree(d)
+        remove_tree(d)
     except OSError as e:
         raise StorageError(f"cannot remove {e.filename or d}: {e.strerror}") from e
     _detach_loops(_disk_image(layout, container_id))
 
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree without following symlinks, as shutil.rmtree does, but without
+    importing shutil (~3 ms here: it loads zlib, bz2 and lzma), which `run --rm` would pay.
+    Works through directory descriptors, so a deep tree never makes a path too long."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        _remove_contents(fd, os.fsdecode(path))
+    finally:
+        os.close(fd)
+    os.rmdir(path)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _remove_contents(dir_fd: int, where: str) -> None:
+    with os.scandir(dir_fd) as entries:
+        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_dir in names:
+        if not is_dir:
+            _at(where, name, os.unlink, name, dir_fd=dir_fd)
+            continue
+        fd = _at(where, name, os.open, name, _DIR_FLAGS, dir_fd=dir_fd)
+        if fd is None:
+            continue        # gone meanwhile
+        try:
+            _remove_contents(fd, f"{where}/{name}")
+        finally:
+            os.close(fd)
+        _at(where, name, os.rmdir, name, dir_fd=dir_fd)
+
+
+def _at(where: str, name: str, func, *args, **kwargs):
+    """func(*args, **kwargs) on the entry `name` of directory `where`: None if the entry is
+    gone, and other errors name its whole path."""
+    try:
+        return func(*args, **kwargs)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, f"{where}/{name}") from None
