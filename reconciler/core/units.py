@@ -19,7 +19,13 @@ def parse_size(value: str | int, what: str = "size") -> int:
         if value < 0:
             raise InvalidArgument(f"{what}: {value} is negative")
         return value
-    m = re.match(_SIZE, str(value), re.IGNORECASE)
+    text = str(value)
+    number, unit = text, ""
+    if text[-1:].lower() in ("b", "k", "m", "g", "t"):
+        number, unit = text[:-1], text[-1].lower()
+    if number.isascii() and number.isdigit():      # "10m", "512": no regular expression to compile
+        return int(float(number) * _UNITS[unit])
+    m = re.match(_SIZE, text, re.IGNORECASE)
     if not m:
         raise InvalidArgument(f"{what}: {value!r} is not a size (use a number with an optional "
                               f"unit b, k, m, g: e.g. 128m)")
