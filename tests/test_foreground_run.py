@@ -31,6 +31,8 @@ def test_other_commands_see_and_control_it(dmc, busybox, root):
         assert processes_under(root, ("conmon",)) == []
         assert dmc("logs", "fg").stdout == "started\n"            # the CLI keeps the log
         assert dmc("exec", "fg", "cat", "/proc/1/comm").stdout == "sh\n"
+        refused = dmc("attach", "fg", check=False)           # no conmon: no attach socket
+        assert refused.returncode != 0 and "foreground" in refused.stderr and "logs -f" in refused.stderr
         assert dmc("stop", "-t", "20", "fg").returncode == 0
         assert proc.stdout.read() == b"term\n"
         proc.wait(timeout=30)
@@ -67,7 +69,7 @@ def test_the_cli_killed_leaves_a_container_other_commands_can_end(dmc, busybox):
     dmc("stop", "-t", "1", "orphan")
     state = inspect(dmc, "orphan")["State"]
     assert state["Running"] is False and state["Status"] == "exited"
-    assert "monitor" in state["Error"]                 # nobody was left to record its exit code
+    assert "monitor (the docker-mini run in front of it) disappeared" in state["Error"]
     dmc("rm", "orphan")
 
 

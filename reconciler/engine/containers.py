@@ -356,12 +356,16 @@ def observe(engine, rec: dict, grace: float = 0.3) -> dict:
             code = rt.read_int(exit_path)
         if code is None:
             st.update(status="exited", exit_code=255, finished_at=st.get("finished_at") or now_iso(),
-                      error="the container's monitor (conmon) disappeared", pid=0)
+                      error=f"the container's monitor ({_monitor_name(st)}) disappeared", pid=0)
             return st
     if code is not None:
         st.update(status="exited", exit_code=code, finished_at=_iso_of_mtime(exit_path) or now_iso(),
                   oom_killed=paths.oom.exists(), pid=0)
     return st
+
+
+def _monitor_name(state: dict) -> str:
+    return "the docker-mini run in front of it" if state.get("monitor") == "cli" else "conmon"
 
 
 def is_running(engine, rec: dict) -> bool:
@@ -773,7 +777,8 @@ def run_attached(engine, name_or_id: str, emit: Callable[[str, bytes], Any], *,
             _prepare(engine, rec, runtime, paths)
             run = runtime.run_attached(cid, paths, keep=keep)
             pid = run.started()
-            _mark_running(engine, rec, pid, os.getpid(), str(time.time_ns()), by_policy=False)
+            _mark_running(engine, rec, pid, os.getpid(), str(time.time_ns()), by_policy=False,
+                          monitor="cli")
         except BaseException as e:
             if run is not None:
                 run.abandon()
@@ -839,11 +844,14 @@ def _prepare(engine, rec: dict, runtime, paths) -> None:
     _build_bundle(engine, rec, rootfs, netns)
 
 
-def _mark_running(engine, rec: dict, pid: int, monitor_pid: int, token: str, by_policy: bool) -> None:
+def _mark_running(engine, rec: dict, pid: int, monitor_pid: int, token: str, by_policy: bool,
+                  monitor: str = "conmon") -> None:
+    """The record says running. monitor: "conmon", or "cli" for a foreground run's own CLI
+    (its pid is then in conmon_pid: what observe() checks is the monitor's life)."""
     from reconciler.adapters import runtime as rt
     rec["state"] = {
         **rec["state"], "status": "running", "pid": pid, "pid_start": rt.process_start_time(pid),
-        "conmon_pid": monitor_pid, "started_at": now_iso(),
+        "conmon_pid": monitor_pid, "monitor": monitor, "started_at": now_iso(),
         "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
         "manually_stopped": False, "restarting": False, "token": token,
     }

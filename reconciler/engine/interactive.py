@@ -75,6 +75,11 @@ def _connect(bundle: Path, record: dict):
     try:
         return client.connect(bundle)
     except client.AttachUnavailable:
+        if (record.get("state") or {}).get("monitor") == "cli":
+            raise errors.ConflictError(
+                f"cannot attach to container {_name(record)}: it runs in the foreground of the "
+                f"`docker-mini run` that started it, which has no attach socket",
+                hint=f"follow its output with: docker-mini logs -f {_name(record)}") from None
         raise errors.ContainerNotRunning(f"container {_name(record)} is not running "
                                          "(its monitor has no attach socket)") from None
 
