@@ -4,9 +4,12 @@ it runs, and what is left when it ends in every way it can end."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+
+import pytest
 
 from tests.fixtures.containers import inspect, processes_under, wait_until
 
@@ -120,3 +123,26 @@ def test_signals_to_the_cli_reach_the_container_only_once(dmc, busybox):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("mode", ["foreground", "detached"])
+def test_the_log_is_capped_as_configured(dmc, busybox, tmp_path, mode):
+    config = json.loads(dmc.config_file.read_text())
+    config["log-max-size"] = "4k"
+    capped = tmp_path / "capped.json"
+    capped.write_text(json.dumps(config))
+    cli = [sys.executable, "-m", "reconciler", "--root", str(dmc.root), "--config", str(capped)]
+    script = "i=0; while [ $i -lt 200 ]; do printf '%099d\\n' $i; i=$((i+1)); done"   # 20 kB
+    run = [*cli, "run", *(["-d"] if mode == "detached" else []), "--name", "chatty", *NONE,
+           busybox, "sh", "-c", script]
+    p = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    if mode == "foreground":
+        assert len(p.stdout.splitlines()) == 200        # the terminal still gets everything
+    else:
+        subprocess.run([*cli, "wait", "chatty"], capture_output=True, timeout=60)
+    cid = inspect(dmc, "chatty")["Id"]
+    assert (dmc.root / "overlay-containers" / cid / "ctr.log").stat().st_size <= 4096
+    kept = dmc("logs", "chatty").stdout.splitlines()
+    assert 0 < len(kept) < 200
+    assert kept == [f"{i:099d}" for i in range(200 - len(kept), 200)]     # the newest lines

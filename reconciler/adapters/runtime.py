@@ -400,8 +400,11 @@ class ContainerLog:
         self.path, self.max_size = path, max_size
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self.size = os.fstat(self.fd).st_size
+        self.error: OSError | None = None      # the write that failed, after which logging stopped
 
     def write(self, stream: str, data: bytes) -> None:
+        if self.error is not None:
+            return
         import time
         ns = time.time_ns()
         stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
@@ -410,11 +413,25 @@ class ContainerLog:
         out = [stamp + b"F " + line + b"\n" for line in lines[:-1]]
         if lines[-1]:
             out.append(stamp + b"P " + lines[-1] + b"\n")
-        chunk = b"".join(out)
-        if self.max_size > 0 and self.size + len(chunk) > self.max_size:
-            self._start_over()
-        os.write(self.fd, chunk)
-        self.size += len(chunk)
+        try:
+            batch: list[bytes] = []
+            pending = 0
+            for entry in out:       # line by line: one read may hold more than the whole cap
+                if self.max_size > 0 and self.size + pending + len(entry) > self.max_size:
+                    self._write(batch, pending)
+                    batch, pending = [], 0
+                    self._start_over()
+                batch.append(entry)
+                pending += len(entry)
+            self._write(batch, pending)
+        except OSError as e:
+            # a full disk must not cut the container off from its terminal: stop logging only
+            self.error = e
+
+    def _write(self, batch: list[bytes], size: int) -> None:
+        if batch:
+            os.write(self.fd, b"".join(batch))
+            self.size += size
 
     def _start_over(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
