@@ -374,7 +374,9 @@ def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = 
     d = _dir(layout, container_id)
     if size_bytes is not None and size_bytes <= 0:
         raise QuotaUnsupported(f"storage size {size_bytes} must be positive")
-    method = quota_method(layout.overlay_dir if layout.overlay_dir.exists() else layout.root)
+    method = None
+    if size_bytes is not None:
+        method = quota_method(layout.overlay_dir if layout.overlay_dir.exists() else layout.root)
     if size_bytes is not None and method == "loop" and size_bytes < MIN_LOOP_SIZE:
         raise QuotaUnsupported(
             f"storage size {size_bytes} bytes is too small: this host limits a container's "
@@ -478,6 +480,7 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
     d = _dir(layout, container_id)
     if not d.exists() and not d.is_symlink():
         return
+    loop = _uses_loop(layout, container_id) or _upper_fs(layout, container_id).exists()
     unmount_rootfs(layout, container_id)
     still = mounts_under(d)
     if still:
@@ -492,7 +495,8 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
         remove_tree(d)
     except OSError as e:
         raise StorageError(f"cannot remove {e.filename or d}: {e.strerror}") from e
-    _detach_loops(_disk_image(layout, container_id))
+    if loop:
+        _detach_loops(_disk_image(layout, container_id))
 
 
 def remove_tree(path: Path) -> None:

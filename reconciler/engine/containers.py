@@ -317,8 +317,13 @@ def generate_name(taken: set[str]) -> str:
 
 
 def _oom_killed(engine, rec: dict) -> bool:
-    if _paths(engine, rec["id"]).oom.exists():
+    paths = _paths(engine, rec["id"])
+    if paths.oom.exists():
         return True
+    if (rec.get("state") or {}).get("monitor") == "cli":
+        from reconciler.adapters import runtime as rt
+        if rt.exit_file(paths, rec["id"]).exists():
+            return False      # the foreground CLI read the cgroup before runc removed it
     try:
         from reconciler.adapters import cgroups
         from reconciler.core.ociconfig import cgroups_path
