@@ -377,9 +377,10 @@ def is_running(engine, rec: dict) -> bool:
     return observe(engine, rec)["status"] == "running"
 
 
-def reap(engine, rec: dict) -> dict:
+def reap(engine, rec: dict, save: bool = True) -> dict:
     """Under the lock: a container whose process ended gets its exit recorded and its runtime
-    state, network and rootfs mount released. Idempotent; returns the (updated) record."""
+    state, network and rootfs mount released. Idempotent; returns the (updated) record.
+    save=False: the caller saves the record next (a crash before that only repeats the reap)."""
     st = rec.get("state") or {}
     if st.get("status") != "running":
         return rec
@@ -389,7 +390,8 @@ def reap(engine, rec: dict) -> dict:
     seen["oom_killed"] = bool(seen.get("oom_killed")) or _oom_killed(engine, rec)
     _release_runtime(engine, rec)
     rec["state"] = {**seen, "status": "exited", "pid": 0}
-    _save(engine, rec)
+    if save:
+        _save(engine, rec)
     return rec
 
 
@@ -816,9 +818,10 @@ def finish_attached(engine, container_id: str, auto_remove: bool) -> None:
         rec = _load(engine, container_id)
         if rec is None:
             return
-        rec = reap(engine, rec)
-        if auto_remove and not rec["state"].get("restarting"):
-            remove(engine, container_id, force=True)
+        if auto_remove and not (rec.get("state") or {}).get("restarting"):
+            remove(engine, container_id, force=True)       # it reaps first
+        else:
+            reap(engine, rec)
 
 
 def _startable(engine, name_or_id: str) -> tuple[dict, bool]:
@@ -1028,7 +1031,7 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
     killed = None
     with engine.mutation():
         rec = resolve(engine, name_or_id)
-        rec = reap(engine, rec)
+        rec = reap(engine, rec, save=False)          # saved below, as "removing"
         st = observe(engine, rec)
         if st["status"] == "running":
             if not force:
