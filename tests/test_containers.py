@@ -193,6 +193,21 @@ def test_rm_refuses_running_and_force_leaves_nothing(dmc, busybox, root):
     assert dmc("ps", "-aq").stdout == ""
 
 
+def test_rm_removes_a_cgroup_runc_left_behind(dmc, busybox, root):
+    # runc delete gives up on a cgroup directory that stays busy for a moment; with runc's state
+    # gone, only rm can still remove it
+    from reconciler.adapters import cgroups
+    cid = dmc("create", "--name", "stray", *NONE, busybox, "true").stdout.strip()
+    stray = cgroups.find_cgroup(cgroups_path=f"/docker-mini/{cid}")
+    for d in stray.paths.values():
+        d.mkdir(parents=True)
+    try:
+        dmc("rm", "stray")
+        assert not stray.exists()
+    finally:
+        cgroups.remove_cgroup(stray)
+
+
 def test_run_rm_leaves_nothing(dmc, busybox, root):
     run(dmc, busybox, "sh", "-c", "echo x > /file", check=True)
     assert not any(leftovers(root).values())

@@ -217,3 +217,21 @@ def remove_cgroup(cg: Cgroup) -> bool:
         except OSError:
             pass    # still has processes or child groups: not ours to force
     return not cg.exists()
+
+
+def remove_leftover(cgroups_path: str, wait: float = 0.5) -> bool:
+    """After `runc delete`: rmdir what it left of a container's cgroup. runc gives up on a
+    directory that stays busy for a moment (a v1 memory cgroup can, while the last process is
+    reaped), and with its state gone nothing else would ever remove it. Cheap when nothing is
+    left; retries for up to `wait` seconds. True if nothing remains."""
+    cg = find_cgroup(cgroups_path)
+    deadline = None
+    while cg.exists():
+        if remove_cgroup(cg):
+            return True
+        import time
+        deadline = deadline or time.monotonic() + wait
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -1066,6 +1066,7 @@ def _destroy(engine, rec: dict) -> None:
     cid = rec["id"]
     errors = []
     for step in (lambda: _runtime(engine).delete(cid, force=True),
+                 lambda: _remove_leftover_cgroup(cid),
                  lambda: _network_teardown(engine, rec),
                  lambda: _network_release(engine, rec),
                  lambda: overlay.remove_rw_layer(engine.layout, cid)):
@@ -1091,6 +1092,14 @@ def _destroy(engine, rec: dict) -> None:
     for stale in [trash, *engine.layout.containers_dir.glob(".rm-*")]:   # and what a killed rm left
         with contextlib.suppress(OSError):
             overlay.remove_tree(stale)
+
+
+def _remove_leftover_cgroup(cid: str) -> None:
+    from reconciler.adapters import cgroups
+    from reconciler.core.ociconfig import cgroups_path
+    if not cgroups.remove_leftover(cgroups_path(cid)):
+        raise StorageError(f"the cgroup of container {cid[:12]} cannot be removed: it still has "
+                           f"processes", hint="see /sys/fs/cgroup/*/docker-mini/" + cid)
 
 
 def _network_release(engine, rec: dict) -> None:
