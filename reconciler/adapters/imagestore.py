@@ -210,9 +210,6 @@ class ImageStore:
     def config(self, image: ImageRecord) -> dict:
         return json.loads(self.config_bytes(image))
 
-    def manifest_bytes(self, image: ImageRecord) -> bytes:
-        return self.big_data(image, image.digest)
-
     def big_data(self, image: ImageRecord, key: str) -> bytes:
         path = self.layout.image_dir(image.id) / big_data_file(key)
         try:

@@ -299,10 +299,6 @@ class RegistryClient:
             self._challenges[base] = challenges
         return challenges
 
-    def ping(self, domain: str) -> list[Challenge]:
-        """Contact /v2/; returns the auth challenges (empty when no auth is needed)."""
-        return self._challenges_for(domain)
-
     def _auth_header(self, domain: str, scope: str, challenges: list[Challenge],
                      creds: tuple[str, str] | None, fresh: bool = False) -> str | None:
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)

@@ -89,11 +89,6 @@ class Reference(FrozenRecord):
         return f"{self.domain}/{self.path}"
 
     @property
-    def registry(self) -> str:
-        """The host[:port] to contact (before any configured transformation)."""
-        return self.domain
-
-    @property
     def pull_target(self) -> str:
         """What to ask the registry for: the digest when there is one (it wins), else the tag."""
         return self.digest or self.tag or DEFAULT_TAG
@@ -200,14 +195,6 @@ def parse_reference(text: str, default_host: str = DEFAULT_DOMAIN) -> Reference:
     if not colon and not at:
         tag = DEFAULT_TAG
     return Reference(domain=domain, path=path, tag=tag or None, digest=digest or None)
-
-
-def is_reference_like(text: str) -> bool:
-    try:
-        parse_reference(text)
-    except InvalidReference:
-        return False
-    return True
 
 
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
