@@ -44,7 +44,7 @@ def _decode_entry(entry: dict, source: Path, key: str) -> tuple[str, str] | None
 class CredentialStore:
     def __init__(self, path: str | Path, files, docker_config: str | Path | None = None):
         self.path = Path(path)
-        self.files = files  # the state-file writer (atomic, 0600 from creation), given by the engine
+        self.files = files  # the state-file writer (atomic JSON, 0600 from creation), given by the engine
         self.docker_config = Path(docker_config) if docker_config else default_docker_config()
 
     # -- reading
@@ -132,7 +132,7 @@ class CredentialStore:
         if old:
             del auths[old[0]]
         auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
-        self.files.atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        self.files.write_json(self.path, data)
 
     def remove(self, host: str) -> bool:
         """Forget our credentials for host; False when there were none."""
@@ -142,7 +142,7 @@ class CredentialStore:
         if not found:
             return False
         del data["auths"][found[0]]
-        self.files.atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        self.files.write_json(self.path, data)
         return True
 
     def hosts(self) -> list[str]:
