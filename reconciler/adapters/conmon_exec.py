@@ -41,10 +41,6 @@ class ExecSession:
         self.pid: int | None = None
 
     @property
-    def attach_dir(self) -> Path:
-        return self.dir
-
-    @property
     def ctl(self) -> Path:
         return self.dir / "ctl"
 

@@ -374,15 +374,6 @@ def remove_bridge_and_table(bridge: str) -> list[str]:
     return removed
 
 
-def nft_tables() -> list[str]:
-    """Every nftables table on the host, as "family name"."""
-    import subprocess
-    proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise NetworkError(f"nft list tables: {proc.stderr.strip()}")
-    return [line.split(None, 1)[1] for line in proc.stdout.splitlines() if line.startswith("table ")]
-
-
 def nft_table_text(family: str, name: str) -> str | None:
     import subprocess
     proc = subprocess.run(["nft", "list", "table", family, name], capture_output=True, text=True)

@@ -24,8 +24,7 @@ import signal as _signal
 from functools import cached_property
 from pathlib import Path
 
-from reconciler.core.errors import (CommandNotExecutable, CommandNotFound, ContainerNotRunning,
-                                    RuntimeError_)
+from reconciler.core.errors import CommandNotExecutable, CommandNotFound, RuntimeError_
 
 SUN_PATH_MAX = 107
 SYNC_TIMEOUT = 120.0
@@ -232,15 +231,6 @@ class Runtime:
 
     def has_state(self, container_id: str) -> bool:
         return (self.runc_root / container_id / "state.json").exists()
-
-    def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
-        args = ["kill"] + (["--all"] if all_processes else []) + [container_id, str(signal)]
-        proc = self._runc(*args, check=False)
-        if proc.returncode != 0:
-            text = _runc_message(proc.stderr)
-            if "not running" in text or "does not exist" in text or "process already finished" in text:
-                raise ContainerNotRunning(f"container {container_id[:12]} is not running")
-            raise RuntimeError_(f"runc kill failed: {text}")
 
     def delete(self, container_id: str, force: bool = False) -> None:
         if not self.has_state(container_id):

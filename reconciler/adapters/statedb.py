@@ -65,17 +65,16 @@ def read_json(path: Path, default: Any = ...) -> Any:
 
 
 @contextlib.contextmanager
-def locked(lock_file: Path, timeout: float = 120.0, shared: bool = False) -> Iterator[None]:
-    """Hold the engine lock. Exclusive for mutations; shared for consistent reads."""
+def locked(lock_file: Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold the engine lock (exclusive: for mutations)."""
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-    op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     deadline = time.monotonic() + timeout
     try:
         while True:
             try:
-                fcntl.flock(fd, op | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
