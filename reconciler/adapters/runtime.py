@@ -25,26 +25,18 @@ from functools import cached_property
 from pathlib import Path
 
 from reconciler.core.errors import CommandNotExecutable, CommandNotFound, RuntimeError_
+from reconciler.core.record import FrozenRecord
 
 SUN_PATH_MAX = 107
 SYNC_TIMEOUT = 120.0
 
 
-class MonitorPaths:
+class MonitorPaths(FrozenRecord):
     """The files of one container's bundle directory (see the module's docstring)."""
     __slots__ = ("bundle",)
 
     def __init__(self, bundle: Path):
-        self.bundle = bundle
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MonitorPaths) and self.bundle == other.bundle
-
-    def __hash__(self) -> int:
-        return hash(self.bundle)
-
-    def __repr__(self) -> str:
-        return f"MonitorPaths({self.bundle!r})"
+        self._set(bundle)
 
     @property
     def config(self) -> Path:
