@@ -94,8 +94,8 @@ def _search_path(name: str) -> str | None:
 
 def classify_create_error(message: str) -> RuntimeError_:
     """Docker's exit codes come from runc's error text: 127 not found, 126 cannot execute."""
-    m = re.search(r'msg="((?:[^"\\]|\\.)*)"', message)
-    text = m.group(1).replace('\\"', '"') if m else message.strip()
+    msgs = _runc_messages(message)
+    text = msgs[0] if msgs else message.strip()
     low = text.lower()
     if "executable file not found" in low or "no such file or directory" in low and "exec:" in low:
         return CommandNotFound(text)
@@ -129,6 +129,14 @@ class Runtime:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _prepare(self, paths: MonitorPaths, container_id: str, *stale: Path) -> None:
+        """The directories a (re)start needs, without what a previous run of it left."""
+        self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.exit_dir.mkdir(exist_ok=True)
+        for path in (paths.pidfile, exit_file(paths, container_id), paths.oom, *stale):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
     def create(self, container_id: str, name: str, paths: MonitorPaths, *, terminal: bool = False,
                stdin: bool = False, leave_stdin_open: bool = False,
                exit_command: list[str] | None = None, socket_dir: Path | None = None) -> int:
@@ -136,11 +144,7 @@ class Runtime:
 
         Raises CommandNotFound / CommandNotExecutable / RuntimeError_ with runc's message."""
         import subprocess
-        self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        paths.exit_dir.mkdir(exist_ok=True)
-        for stale in (paths.pidfile, paths.ctl, paths.bundle / "attach", exit_file(paths, container_id), paths.oom):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
+        self._prepare(paths, container_id, paths.ctl, paths.bundle / "attach")
         args = [self.conmon, "--api-version", "-c", container_id, "-u", container_id[:12], "-n", name,
                 "-r", self.runc, "--runtime-arg", "--root", "--runtime-arg", str(self.runc_root),
                 "-b", str(paths.bundle), "-p", str(paths.pidfile), "-P", str(paths.conmon_pidfile),
@@ -196,11 +200,7 @@ class Runtime:
     def run_attached(self, container_id: str, paths: MonitorPaths, *, keep: bool = False) -> "AttachedRun":
         """`runc run` of the bundle, this process being the container's monitor: see AttachedRun.
         keep: leave the stopped container (its cgroup: OOM state) for delete() to remove."""
-        self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        paths.exit_dir.mkdir(exist_ok=True)
-        for stale in (paths.pidfile, paths.runc_log, exit_file(paths, container_id), paths.oom):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
+        self._prepare(paths, container_id, paths.runc_log)
         args = [self.runc, "--root", str(self.runc_root), "--log", str(paths.runc_log),
                 "--log-format", "json", "run", "--bundle", str(paths.bundle),
                 "--pid-file", str(paths.pidfile), *(["--keep"] if keep else []), container_id]
@@ -445,8 +445,13 @@ def _runc_log_error(path: Path) -> str | None:
 
 def _runc_message(stderr: bytes) -> str:
     text = stderr.decode(errors="replace").strip()
-    msgs = re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)
-    return msgs[-1].replace('\\"', '"') if msgs else text
+    msgs = _runc_messages(text)
+    return msgs[-1] if msgs else text
+
+
+def _runc_messages(text: str) -> list[str]:
+    """The msg="..." fields of runc's logfmt lines, unescaped."""
+    return [m.replace('\\"', '"') for m in re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)]
 
 
 def _read_sync(fd: int, timeout: float) -> dict | None:
