@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 
+from reconciler.core.digest import digest_hex, sha256_digest, sha256_of
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
 from reconciler.core.record import FrozenRecord
 from reconciler.core.reference import Reference, parse_reference
@@ -66,14 +67,6 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _full(x: str) -> str:
-    return x if x.startswith("sha256:") else "sha256:" + x
-
-
-def _hex(x: str) -> str:
-    return x.split(":", 1)[1] if ":" in x else x
-
-
 class ImageRecord(FrozenRecord):
     __slots__ = ("id", "digest", "names", "layer", "created", "loaded", "digests",
                  "big_data_names", "big_data_sizes", "big_data_digests")
@@ -93,7 +86,7 @@ class ImageRecord(FrozenRecord):
 
     @property
     def short_id(self) -> str:
-        return _hex(self.id)[:12]
+        return digest_hex(self.id)[:12]
 
     def tags(self) -> list[Reference]:
         return [r for r in map(_parse_name, self.names) if r is not None and r.tag and not r.digest]
@@ -113,16 +106,16 @@ class ImageRecord(FrozenRecord):
         return out
 
     def to_json(self) -> dict:
-        return {"id": _hex(self.id), "digest": self.digest, "digests": list(self.digests),
-                "names": list(self.names), "layer": _hex(self.layer),
+        return {"id": digest_hex(self.id), "digest": self.digest, "digests": list(self.digests),
+                "names": list(self.names), "layer": digest_hex(self.layer),
                 "big-data-names": list(self.big_data_names), "big-data-sizes": self.big_data_sizes,
                 "big-data-digests": self.big_data_digests, "created": self.created,
                 "loaded": self.loaded}
 
     @classmethod
     def from_json(cls, d: dict) -> "ImageRecord":
-        return cls(id=_full(d["id"]), digest=d.get("digest", ""), names=tuple(d.get("names") or ()),
-                   layer=_full(d["layer"]) if d.get("layer") else "", created=d.get("created", ""),
+        return cls(id=sha256_digest(d["id"]), digest=d.get("digest", ""), names=tuple(d.get("names") or ()),
+                   layer=sha256_digest(d["layer"]) if d.get("layer") else "", created=d.get("created", ""),
                    loaded=d.get("loaded", ""), digests=tuple(d.get("digests") or ()),
                    big_data_names=tuple(d.get("big-data-names") or ()),
                    big_data_sizes=dict(d.get("big-data-sizes") or {}),
@@ -145,7 +138,7 @@ class ImageStore:
     # -- reading
 
     def _record_path(self, image_id: str) -> Path:
-        return self.layout.image_dir(_hex(image_id)) / RECORD_FILE
+        return self.layout.image_dir(image_id) / RECORD_FILE
 
     def get(self, image_id: str) -> ImageRecord | None:
         try:
@@ -195,7 +188,7 @@ class ImageStore:
                             r and r.name == ref.name for r in map(_parse_name, rec.names)):
                         return rec
         if prefix is not None:
-            found = [r for r in self.list() if _hex(r.id).startswith(prefix)]
+            found = [r for r in self.list() if digest_hex(r.id).startswith(prefix)]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
@@ -228,8 +221,7 @@ class ImageStore:
         other images. repo_digest: what it is pulled by (an index's digest for multi-platform
         images; default the manifest's). extra_big_data: e.g. the index bytes under its digest.
         Returns (record, [(other image, name taken)])."""
-        import hashlib      # only pulls and loads register; run does not pay its ~4 ms import
-        image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+        image_id = sha256_of(config_raw)
         d = self.layout.image_dir(image_id)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         old = self.get(image_id)
@@ -245,7 +237,7 @@ class ImageStore:
             if key not in bd_names:
                 bd_names.append(key)
             sizes[key] = len(data)
-            digests[key] = "sha256:" + hashlib.sha256(data).hexdigest()
+            digests[key] = sha256_of(data)
         all_names = list(old.names) if old else []
         for n in names:
             if n not in all_names:
@@ -254,7 +246,7 @@ class ImageStore:
         if (repo_digest or manifest_digest) not in manifests:
             manifests.append(repo_digest or manifest_digest)
         record = ImageRecord(id=image_id, digest=manifest_digest, names=tuple(all_names),
-                             layer=_full(layer) if layer else "", created=created or (old.created if old else now_rfc3339()),
+                             layer=sha256_digest(layer) if layer else "", created=created or (old.created if old else now_rfc3339()),
                              loaded=now_rfc3339(), digests=tuple(manifests), big_data_names=tuple(bd_names),
                              big_data_sizes=sizes, big_data_digests=digests)
         # the new holder first: a crash in between leaves the name on both, and lookups prefer

@@ -36,8 +36,14 @@ def is_digest(value: str) -> bool:
 
 
 def digest_hex(digest: str) -> str:
-    """The encoded part of a digest ("sha256:abc" -> "abc")."""
-    return digest.split(":", 1)[1]
+    """The encoded part of a digest ("sha256:abc" -> "abc"); a bare hex id is returned as is."""
+    _algorithm, colon, encoded = digest.partition(":")
+    return encoded if colon else digest
+
+
+def sha256_digest(digest_or_hex: str) -> str:
+    """A digest as "algorithm:hex": a bare hex id (as the seed's records store them) gets "sha256:"."""
+    return digest_or_hex if ":" in digest_or_hex else "sha256:" + digest_or_hex
 
 
 def hasher_for(digest: str):

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.core.digest import digest_hex
 from reconciler.core.record import FrozenRecord
-
-
-def _hex(digest_or_id: str) -> str:
-    return digest_or_id.split(":", 1)[1] if ":" in digest_or_id else digest_or_id
 
 
 class Layout(FrozenRecord):
@@ -30,21 +27,21 @@ class Layout(FrozenRecord):
         return self.root / "overlay-images"
 
     def image_dir(self, image_id: str) -> Path:
-        return self.images_dir / _hex(image_id)
+        return self.images_dir / digest_hex(image_id)
 
     @property
     def layers_dir(self) -> Path:
         return self.root / "overlay-layers"
 
     def layer_record(self, chain_id: str) -> Path:
-        return self.layers_dir / f"{_hex(chain_id)}.json"
+        return self.layers_dir / f"{digest_hex(chain_id)}.json"
 
     @property
     def overlay_dir(self) -> Path:
         return self.root / "overlay"
 
     def layer_dir(self, chain_id: str) -> Path:
-        return self.overlay_dir / _hex(chain_id)
+        return self.overlay_dir / digest_hex(chain_id)
 
     @property
     def short_links_dir(self) -> Path:

@@ -13,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from reconciler.core.digest import digest_hex, sha256_digest
 from reconciler.core.errors import IntegrityError, StorageError
 from reconciler.core.record import FrozenRecord, Record
 
@@ -69,15 +70,6 @@ class StagedLayer(Record):
         self.lock_fd = lock_fd
 
 
-def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1] if ":" in digest else digest
-
-
-def _full(digest: str) -> str:
-    return digest if ":" in digest else "sha256:" + digest
-
-
-
 # --------------------------------------------------------------------------- the store
 
 class LayerStore:
@@ -120,7 +112,7 @@ class LayerStore:
         try:
             own = "l/" + (d / "link").read_text().strip()
         except FileNotFoundError:
-            raise StorageError(f"layer {_hex(chain_id)[:12]} is missing from {self.layout.overlay_dir}",
+            raise StorageError(f"layer {digest_hex(chain_id)[:12]} is missing from {self.layout.overlay_dir}",
                                hint="pull the image again") from None
         try:
             lower = (d / "lower").read_text().strip()
@@ -193,8 +185,9 @@ class LayerStore:
             os.chmod(diff, 0o755)
             result = extract_stream(stream, diff, progress, cancel)
             if result.diff_id != diff_id:
-                raise IntegrityError(f"layer {_hex(compressed_digest or diff_id)[:12]}: its content does "
-                                     f"not match the image config (diff_id {diff_id}, got {result.diff_id})")
+                raise IntegrityError(f"layer {digest_hex(compressed_digest or diff_id)[:12]}: its content "
+                                     f"does not match the image config (diff_id {diff_id}, got "
+                                     f"{result.diff_id})")
             return StagedLayer(path=path, diff_id=diff_id, size=result.size,
                                compressed_digest=compressed_digest,
                                compressed_size=compressed_size if compressed_size is not None
@@ -220,14 +213,15 @@ class LayerStore:
     # -- publishing (under the engine's mutation lock)
 
     def publish(self, staged: StagedLayer, *, chain_id: str, parent: str | None) -> LayerRecord:
-        chain_id, parent = _full(chain_id), parent and _full(parent)
+        chain_id, parent = sha256_digest(chain_id), parent and sha256_digest(parent)
         if staged.lock_fd < 0:
-            raise StorageError(f"layer {_hex(chain_id)[:12]} was already published or discarded")
+            raise StorageError(f"layer {digest_hex(chain_id)[:12]} was already published or discarded")
         try:
             if self.has(chain_id):
                 return self.get(chain_id)  # someone else published it meanwhile
             if parent and not self.has(parent):
-                raise StorageError(f"layer {_hex(chain_id)[:12]}: its parent {_hex(parent)[:12]} is missing")
+                raise StorageError(f"layer {digest_hex(chain_id)[:12]}: its parent "
+                                   f"{digest_hex(parent)[:12]} is missing")
             final = self.layout.layer_dir(chain_id)
             if os.path.lexists(final):
                 # renamed into place but its record was never written (killed): not trusted
@@ -239,7 +233,7 @@ class LayerStore:
                 (staged.path / "lower").write_text(":".join(parents))
             links = self.layout.short_links_dir
             links.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.symlink(f"../{_hex(chain_id)}/diff", links / short)
+            os.symlink(f"../{digest_hex(chain_id)}/diff", links / short)
             self.layout.overlay_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.rename(staged.path, final)
             self.files.fsync_dir(self.layout.overlay_dir)
