@@ -257,15 +257,6 @@ def _paths(engine, cid: str):
     return MonitorPaths(engine.layout.container_dir(cid))
 
 
-def _runtime(engine):
-    rt = getattr(engine, "runtime", None)
-    if rt is None:
-        from reconciler.adapters.runtime import Runtime
-        rt = Runtime(engine.config.runtime, engine.config.conmon, engine.layout.runc_root,
-                     engine.config.log_max_size)
-    return rt
-
-
 def _socket_dir(engine) -> Path:
     """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
     short = engine.layout.root / "s"
@@ -400,7 +391,7 @@ def _release_runtime(engine, rec: dict) -> None:
     where a half-done earlier attempt may already have removed parts)."""
     from reconciler.adapters import overlay
     cid = rec["id"]
-    _runtime(engine).delete(cid, force=True)
+    engine.runtime.delete(cid, force=True)
     _network_teardown(engine, rec)
     overlay.unmount_rootfs(engine.layout, cid)
 
@@ -474,12 +465,6 @@ def _image_config(engine, image) -> dict:
     return cfg if isinstance(cfg, dict) else {}
 
 
-def _image_attr(image, name: str, default=None):
-    if isinstance(image, dict):
-        return image.get(name, default)
-    return getattr(image, name, default)
-
-
 def create(engine, opts: CreateOptions) -> dict:
     """Create a container; returns its record (container.json's content)."""
     from reconciler.core import ociconfig as oc
@@ -492,7 +477,7 @@ def create(engine, opts: CreateOptions) -> dict:
         from reconciler.engine import images      # only now: pulling needs the registry client
         image = images.ensure_image(engine, opts.image)
     image_config = _image_config(engine, image)
-    lowerdirs = _image_lowerdirs(engine, _image_attr(image, "layer"))
+    lowerdirs = _image_lowerdirs(engine, image.layer)
     cid = os.urandom(32).hex()
     process = oc.process_spec(image_config, container_id=cid, command=opts.command,
                               entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
@@ -514,9 +499,9 @@ def create(engine, opts: CreateOptions) -> dict:
             "id": cid,
             "name": opts.name,
             "image": opts.image,
-            "image_id": _image_id(image),
-            "image_digest": _image_attr(image, "digest"),
-            "image_layer": _image_attr(image, "layer"),
+            "image_id": image.id,
+            "image_digest": image.digest,
+            "image_layer": image.layer,
             "lowerdirs": lowerdirs,
             "created": now_iso(),
             "labels": {**(cfg.get("Labels") or {}), **opts.labels},
@@ -579,11 +564,6 @@ def _image_lowerdirs(engine, chain_id: str | None) -> list[str]:
     except FileNotFoundError:
         lower = ""
     return [own] + [p for p in lower.split(":") if p]
-
-
-def _image_id(image) -> str:
-    iid = _image_attr(image, "id") or ""
-    return iid if iid.startswith("sha256:") or not iid else f"sha256:{iid}"
 
 
 def _write_etc_files(engine, rec: dict, hostname: str) -> None:
@@ -718,8 +698,8 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
 def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
     import sys
     settings = ["--root", str(engine.layout.root)]
-    source = getattr(engine.config, "source", "")
-    if source and source.startswith("/") and os.path.exists(source):
+    source = engine.config.source
+    if source.startswith("/") and os.path.exists(source):
         settings += ["--config", source]
     return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec["id"], pid_token]
 
@@ -738,7 +718,7 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
         if not startable:
             return rec
         cid = rec["id"]
-        runtime = _runtime(engine)
+        runtime = engine.runtime
         paths = _paths(engine, cid)
         opts = rec["options"]
         try:
@@ -775,7 +755,7 @@ def run_attached(engine, name_or_id: str, emit: Callable[[str, bytes], Any], *,
         if not startable:
             raise ConflictError(f"container {name_or_id} is already running")
         cid = rec["id"]
-        runtime = _runtime(engine)
+        runtime = engine.runtime
         paths = _paths(engine, cid)
         # a memory limit can OOM-kill: keep the stopped container until its cgroup is read
         keep = bool(getattr(CreateOptions.from_dict(rec["options"]).resources, "memory", None))
@@ -830,21 +810,21 @@ def _startable(engine, name_or_id: str) -> tuple[dict, bool]:
     st = observe(engine, rec)
     if st["status"] == "running":
         # a start killed between `runc create` and `runc start` left it waiting: finish it
-        state = _runtime(engine).state(rec["id"]) or {}
+        state = engine.runtime.state(rec["id"]) or {}
         if state.get("status") == "created":
-            _runtime(engine).start(rec["id"])
+            engine.runtime.start(rec["id"])
         return rec, False
     if st["status"] in ("creating", "dead", "removing"):
         raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
                             f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
-    _clear_previous_run(_runtime(engine), rec["id"], _paths(engine, rec["id"]))
+    _clear_previous_run(engine.runtime, rec["id"], _paths(engine, rec["id"]))
     return rec, True
 
 
 def _prepare(engine, rec: dict, runtime, paths) -> None:
     """The rootfs mounted, the network wired and the bundle written, ready for runc."""
     from reconciler.adapters import overlay
-    rootfs = overlay.mount_rootfs(engine.layout, rec["id"], _lowerdirs(engine, rec))
+    rootfs = overlay.mount_rootfs(engine.layout, rec["id"], rec["lowerdirs"])
     netns = None
     if _uses_network_setup(rec):
         from reconciler.engine import network
@@ -908,18 +888,6 @@ def _abort_start(engine, rec: dict, error: BaseException) -> None:
         rec["state"]["started_at"] = None
     with contextlib.suppress(Exception):
         _save(engine, rec)
-
-
-def _lowerdirs(engine, rec: dict) -> list[str]:
-    if rec.get("lowerdirs") is not None:
-        return rec["lowerdirs"]
-    layer = rec.get("image_layer")
-    if not layer:
-        image = engine.images.get(rec["image_id"]) if hasattr(engine.images, "get") else None
-        layer = _image_attr(image, "layer") if image else None
-    if not layer:
-        return []
-    return engine.layers.lowerdirs(layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1065,7 +1033,7 @@ def _destroy(engine, rec: dict) -> None:
     from reconciler.adapters import overlay
     cid = rec["id"]
     errors = []
-    for step in (lambda: _runtime(engine).delete(cid, force=True),
+    for step in (lambda: engine.runtime.delete(cid, force=True),
                  lambda: _remove_leftover_cgroup(cid),
                  lambda: _network_teardown(engine, rec),
                  lambda: _network_release(engine, rec),
@@ -1249,7 +1217,7 @@ def inspect_container(engine, name_or_id: str) -> dict:
         "Path": rec.get("path"),
         "Args": rec.get("args", []),
         "State": {
-            "Status": status if status != "removing" else "removing",
+            "Status": status,
             "Running": status == "running",
             "Paused": False,
             "Restarting": False,
@@ -1307,14 +1275,11 @@ def inspect_container(engine, name_or_id: str) -> dict:
 
 
 def _network_settings(engine, rec: dict) -> dict:
+    from reconciler.engine import network
     try:
-        from reconciler.engine import network
-        fn = getattr(network, "network_settings", None)
-        if fn is not None:
-            return fn(engine, rec)
+        return network.network_settings(engine, rec)
     except DockerMiniError:
-        pass
-    return {}
+        return {}
 
 
 def update_resources(engine, name_or_id: str, resources) -> None:
@@ -1324,7 +1289,7 @@ def update_resources(engine, name_or_id: str, resources) -> None:
         rec = reap(engine, resolve(engine, name_or_id))
         if observe(engine, rec)["status"] == "running":
             from reconciler.adapters import cgroups
-            _runtime(engine).update(rec["id"], to_oci_resources(resources, cgroups.swap_accounting()))
+            engine.runtime.update(rec["id"], to_oci_resources(resources, cgroups.swap_accounting()))
         rec["options"]["resources"] = resources.to_dict()
         _save(engine, rec)
 
