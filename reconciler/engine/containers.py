@@ -149,17 +149,20 @@ class ContainerState:
 # records
 
 
-def now_iso() -> str:
-    ns = time.time_ns()
+def _iso(ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds, from nanoseconds since the epoch."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def now_iso() -> str:
+    return _iso(time.time_ns())
 
 
 def _iso_of_mtime(path: Path) -> str | None:
     try:
-        ns = os.stat(path).st_mtime_ns
+        return _iso(os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
 
 
 def _record_path(engine, cid: str) -> Path:
