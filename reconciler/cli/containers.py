@@ -257,6 +257,10 @@ def run(ctx, detach, auto_remove, **params):
 # lifecycle
 
 
+containers_argument = flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+time_option = flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+
+
 def _each(names, fn, echo: bool = True) -> None:
     failed = False
     for name in names:
@@ -275,7 +279,7 @@ def _each(names, fn, echo: bool = True) -> None:
 @flags.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
 @flags.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
 @flags.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@containers_argument
 @flags.pass_context
 def start(ctx, attach, interactive, detach_keys, containers_):
     """Start one or more stopped containers."""
@@ -300,20 +304,26 @@ def start(ctx, attach, interactive, detach_keys, containers_):
     _each(containers_, lambda n: containers.start(engine, n))
 
 
-@flags.command()
-@flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@flags.pass_context
-def stop(ctx, timeout, containers_):
-    """Stop one or more running containers."""
-    from reconciler.engine import containers
-    engine = engine_from(ctx)
-    _each(containers_, lambda n: containers.stop(engine, n, timeout))
+def _stopping_command(name: str, doc: str):
+    """stop and restart: the same flags, engine.containers' operation of the same name on each."""
+    @flags.command(name, help=doc)
+    @time_option
+    @containers_argument
+    @flags.pass_context
+    def command(ctx, timeout, containers_):
+        from reconciler.engine import containers
+        engine = engine_from(ctx)
+        operation = getattr(containers, name)
+        _each(containers_, lambda n: operation(engine, n, timeout))
+    return command
+
+
+stop = _stopping_command("stop", "Stop one or more running containers.")
 
 
 @flags.command()
 @flags.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@containers_argument
 @flags.pass_context
 def kill(ctx, signal_, containers_):
     """Kill one or more running containers."""
@@ -324,21 +334,13 @@ def kill(ctx, signal_, containers_):
     _each(containers_, lambda n: containers.kill(engine, n, signal_))
 
 
-@flags.command()
-@flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-@flags.pass_context
-def restart(ctx, timeout, containers_):
-    """Restart one or more containers."""
-    from reconciler.engine import containers
-    engine = engine_from(ctx)
-    _each(containers_, lambda n: containers.restart(engine, n, timeout))
+restart = _stopping_command("restart", "Restart one or more containers.")
 
 
 @flags.command()
 @flags.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
 @flags.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@containers_argument
 @flags.pass_context
 def rm(ctx, force, volumes, containers_):
     """Remove one or more containers."""
@@ -348,7 +350,7 @@ def rm(ctx, force, volumes, containers_):
 
 
 @flags.command()
-@flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+@containers_argument
 @flags.pass_context
 def wait(ctx, containers_):
     """Block until one or more containers stop, then print their exit codes."""
