@@ -761,7 +761,7 @@ def run_attached(engine, name_or_id: str, emit: Callable[[str, bytes], Any], *,
         runtime = engine.runtime
         paths = _paths(engine, cid)
         # a memory limit can OOM-kill: keep the stopped container until its cgroup is read
-        keep = bool(getattr(CreateOptions.from_dict(rec["options"]).resources, "memory", None))
+        keep = bool((rec["options"].get("resources") or {}).get("memory"))
         run = None
         try:
             _prepare(engine, rec, runtime, paths)
