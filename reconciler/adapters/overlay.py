@@ -451,20 +451,20 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Pat
                                f"({layout.overlay_dir / lower})",
                                hint="the image's layers were removed; pull the image again")
     merged.mkdir(exist_ok=True)
-    data = overlay_mount_data(layout, container_id, lowerdirs)
-    if len(data) >= PAGE_SIZE:
-        raise StorageError(f"overlay mount options for container {container_id} are {len(data)} "
-                           f"bytes, over the kernel's {PAGE_SIZE}-byte limit "
-                           f"({len(lowerdirs)} layers)")
     absolute = overlay_mount_data(layout, container_id, lowerdirs, relative=False)
     if len(absolute) < PAGE_SIZE:
         if _libc().mount(b"overlay", os.fsencode(merged), b"overlay", 0, absolute.encode()) != 0:
             raise StorageError(f"mounting the rootfs of container {container_id} failed: "
                                f"{os.strerror(_errno())}")
-    else:
-        # only the paths relative to overlay/ fit in the kernel's page: mount(8) run there
-        _run(["mount", "-t", "overlay", "overlay", "-o", data, str(merged)],
-             f"mounting the rootfs of container {container_id}", cwd=layout.overlay_dir)
+        return merged
+    # only the paths relative to overlay/ (always the shorter) may fit: mount(8) run there
+    data = overlay_mount_data(layout, container_id, lowerdirs)
+    if len(data) >= PAGE_SIZE:
+        raise StorageError(f"overlay mount options for container {container_id} are {len(data)} "
+                           f"bytes, over the kernel's {PAGE_SIZE}-byte limit "
+                           f"({len(lowerdirs)} layers)")
+    _run(["mount", "-t", "overlay", "overlay", "-o", data, str(merged)],
+         f"mounting the rootfs of container {container_id}", cwd=layout.overlay_dir)
     return merged
 
 
