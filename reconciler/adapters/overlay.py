@@ -480,8 +480,7 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
     d = _dir(layout, container_id)
     if not d.exists() and not d.is_symlink():
         return
-    loop = _uses_loop(layout, container_id) or _upper_fs(layout, container_id).exists()
-    unmount_rootfs(layout, container_id)
+    unmount_rootfs(layout, container_id)     # on the loop path this also detaches its device
     still = mounts_under(d)
     if still:
         raise StorageError(f"cannot remove {d}: still mounted at {', '.join(still)}")
@@ -495,8 +494,6 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
         remove_tree(d)
     except OSError as e:
         raise StorageError(f"cannot remove {e.filename or d}: {e.strerror}") from e
-    if loop:
-        _detach_loops(_disk_image(layout, container_id))
 
 
 def remove_tree(path: Path) -> None:
