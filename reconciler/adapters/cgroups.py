@@ -212,10 +212,8 @@ def remove_cgroup(cg: Cgroup) -> bool:
     for d in cg.paths.values():
         try:
             d.rmdir()
-        except FileNotFoundError:
-            pass
         except OSError:
-            pass    # still has processes or child groups: not ours to force
+            pass    # gone already, or still has processes or child groups: not ours to force
     return not cg.exists()
 
 
