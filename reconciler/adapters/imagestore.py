@@ -159,12 +159,6 @@ class ImageStore:
         out.sort(key=lambda r: (r.loaded, r.id), reverse=True)
         return out
 
-    def find_name(self, name: str) -> ImageRecord | None:
-        for rec in self.list():
-            if name in rec.names:
-                return rec
-        return None
-
     def resolve(self, text: str, default_host: str | None = None) -> ImageRecord:
         """By full id, canonical name (tag or digest), or unambiguous id prefix, as Docker does."""
         default_host = default_host or self.default_host
@@ -178,17 +172,20 @@ class ImageStore:
         ref = None
         with contextlib.suppress(InvalidReference):
             ref = parse_reference(text, default_host)
+        # every images.json read once, however many of the lookups below it takes
+        records = self.list() if ref is not None or prefix is not None else []
         if ref is not None:
-            rec = self.find_name(str(ref))
+            name = str(ref)
+            rec = next((r for r in records if name in r.names), None)
             if rec is not None:
                 return rec
             if ref.digest:
-                for rec in self.list():
+                for rec in records:
                     if ref.digest in (rec.digests or (rec.digest,)) and any(
                             r and r.name == ref.name for r in map(_parse_name, rec.names)):
                         return rec
         if prefix is not None:
-            found = [r for r in self.list() if digest_hex(r.id).startswith(prefix)]
+            found = [r for r in records if digest_hex(r.id).startswith(prefix)]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
