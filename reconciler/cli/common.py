@@ -70,7 +70,7 @@ def exit_code_for(err: errors.DockerMiniError, command: str | None) -> int:
             return EXIT_NOT_EXECUTABLE
         return EXIT_ENGINE
     if isinstance(err, (errors.InvalidArgument, errors.SpecError, errors.ConfigError)):
-        return EXIT_USAGE if command not in RUN_LIKE else EXIT_ENGINE
+        return EXIT_USAGE
     return EXIT_ERROR
 
 
