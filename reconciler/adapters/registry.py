@@ -418,12 +418,11 @@ class RegistryClient:
     # -- manifests
 
     def _get_manifest(self, ref: Reference, target: str, accept: str) -> tuple[bytes, str, str | None]:
+        shown = f"{ref.familiar_name()}{'@' if ':' in target else ':'}{target}"   # a digest or a tag
         resp = self._request(ref, "GET", f"manifests/{target}", headers={"Accept": accept},
-                             stream=True, what=f"the manifest of {ref.familiar_name()}@{target}"
-                             if target.count(":") else f"the manifest of {ref.familiar_name()}:{target}")
+                             stream=True, what=f"the manifest of {shown}")
         try:
             if resp.status_code == 404:
-                shown = f"{ref.familiar_name()}@{target}" if ":" in target else f"{ref.familiar_name()}:{target}"
                 raise RemoteNotFound(f"{shown} not found in {ref.domain}: {_registry_error(resp)}")
             if resp.status_code != 200:
                 raise RegistryError(f"{ref.domain} answered the manifest request for {ref.familiar()} "
