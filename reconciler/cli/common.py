@@ -82,7 +82,7 @@ def run_cli(group: flags.Group, argv: list[str] | None) -> int:
         return e.exit_code
     except flags.CliError as e:
         e.show()
-        return EXIT_ENGINE if _first_command(argv) in RUN_LIKE else EXIT_USAGE
+        return EXIT_ENGINE if _first_command(group, argv) in RUN_LIKE else EXIT_USAGE
     command = ctx.invoked_subcommand
     debug = bool(ctx.params.get("debug"))
     try:
@@ -133,13 +133,14 @@ def exit_now(code: int) -> None:
     os._exit(code & 0xFF)
 
 
-def _first_command(argv: list[str]) -> str | None:
+def _first_command(group: flags.Group, argv: list[str]) -> str | None:
+    takes_value = {"--" + name for name, (opt, _) in group.long.items() if not opt.is_flag}
     skip = False
     for a in argv:
         if skip:
             skip = False
             continue
-        if a in ("--root", "--config", "--log-level"):
+        if a in takes_value:
             skip = True
             continue
         if not a.startswith("-"):
