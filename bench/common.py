@@ -1,8 +1,11 @@
-"""Helpers the benchmarks share: timing a command, and unmounting what a peer left mounted."""
+"""Helpers the benchmarks share: timing a command, a scratch directory and its teardown."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,3 +39,15 @@ def unmount_under(path: Path) -> None:
         mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
     for m in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+@contextlib.contextmanager
+def scratch(prefix: str):
+    """A fresh work directory under /var/tmp; whatever happens, what is mounted below it is
+    unmounted and it is removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    try:
+        yield work
+    finally:
+        unmount_under(work)
+        shutil.rmtree(work, ignore_errors=True)

@@ -20,13 +20,12 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from bench.common import interleaved, timed_run, unmount_under
+from bench.common import interleaved, scratch, timed_run, unmount_under
 
 RUNS = int(os.environ.get("BENCH_PULL_RUNS", "5"))
 REPO = Path(__file__).resolve().parent.parent
@@ -128,10 +127,7 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"pull: {tool} is not installed (make deps-bench)", file=sys.stderr)
             return 1
-    work = Path(tempfile.mkdtemp(prefix="dm-bench-pull-", dir="/var/tmp"))
-    reg = None
-    try:
-        reg = start_registry(work / "registry")
+    with scratch("dm-bench-pull-") as work, start_registry(work / "registry") as reg:
         config = work / "constants.json"
         config.write_text(json.dumps({"insecure-registries": [reg.addr]}))
         size = push_image(reg.url, "bench/layers", make_layers())
@@ -141,19 +137,13 @@ def main() -> int:
                  "podman": lambda: podman(work, ref),
                  "floor (skopeo + gzip|tar)": lambda: floor(work, ref)}
         times = interleaved(peers, RUNS)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        for name, v in times.items():
-            print(f"  {name:28s} median {med[name]:6.3f}s   runs {' '.join(f'{x:.3f}' for x in v)}")
-        ratio = med["docker-mini"] / med["podman"]
-        print(f"  docker-mini / podman = {ratio:.2f} (target <= 0.90)")
-        print(f"  docker-mini / floor  = {med['docker-mini'] / med['floor (skopeo + gzip|tar)']:.2f}")
-        return 0 if ratio <= 0.9 else 1
-    finally:
-        if reg is not None:
-            reg.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
-
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name, v in times.items():
+        print(f"  {name:28s} median {med[name]:6.3f}s   runs {' '.join(f'{x:.3f}' for x in v)}")
+    ratio = med["docker-mini"] / med["podman"]
+    print(f"  docker-mini / podman = {ratio:.2f} (target <= 0.90)")
+    print(f"  docker-mini / floor  = {med['docker-mini'] / med['floor (skopeo + gzip|tar)']:.2f}")
+    return 0 if ratio <= 0.9 else 1
 
 if __name__ == "__main__":
     sys.exit(main())

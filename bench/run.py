@@ -20,10 +20,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.common import interleaved, timed_run, unmount_under
+from bench.common import interleaved, scratch, timed_run
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "31"))   # an odd count: the median is one run
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
@@ -184,10 +183,7 @@ def main() -> int:
     docker = docker_engine_available()
     if not docker:
         print("docker: no Docker engine answers here (the client alone cannot run containers): not measured")
-    work = Path(tempfile.mkdtemp(prefix="dm-bench-run-", dir="/var/tmp"))
-    reg = dm = podman = None
-    try:
-        reg = start_registry(work / "registry")
+    with scratch("dm-bench-run-") as work, start_registry(work / "registry") as reg:
         config = work / "constants.json"
         config.write_text(json.dumps({"insecure-registries": [reg.addr], "bridge-name": "dmbench0",
                                       "bridge-subnet": "10.251.77.0/24"}))
@@ -195,23 +191,18 @@ def main() -> int:
         push_image(reg.url, "bench/busybox", [layer])
         ref = f"{reg.addr}/bench/busybox:latest"
         dm, podman = DockerMini(work, config), Podman(work)
-        dm("pull", "-q", ref)
-        podman("pull", "-q", "--tls-verify=false", ref)
-        if docker:
-            timed_run(["docker", "pull", ref])
-        floor = RuncFloor(work, layer)
-        ok_run = bench_run(dm, podman, floor, ref, docker)
-        ok_ps = bench_ps(dm, podman, ref)
-        return 0 if ok_run and ok_ps else 1
-    finally:
-        for peer in (dm, podman):
-            if peer is not None:
-                peer.cleanup()
-        if reg is not None:
-            reg.stop()
-        unmount_under(work)
-        shutil.rmtree(work, ignore_errors=True)
-
+        try:
+            dm("pull", "-q", ref)
+            podman("pull", "-q", "--tls-verify=false", ref)
+            if docker:
+                timed_run(["docker", "pull", ref])
+            floor = RuncFloor(work, layer)
+            ok_run = bench_run(dm, podman, floor, ref, docker)
+            ok_ps = bench_ps(dm, podman, ref)
+            return 0 if ok_run and ok_ps else 1
+        finally:
+            dm.cleanup()
+            podman.cleanup()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,9 +20,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench.common import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_STACK_SIZES", "20,50").split(",")]
@@ -123,17 +124,12 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from tests.fixtures.registry import ImageBuilder, start_registry
 
-    work = Path(tempfile.mkdtemp(prefix="dm-bench-stack-", dir="/var/tmp"))
     results: dict = {}
-    try:
-        with start_registry(work / "registry") as reg:
-            builder = ImageBuilder(reg, work / "images")
-            ref = str(builder.push(builder.busybox_tag(), "bench/busybox", "latest"))
-            for n in SIZES:
-                run_size(work, ref, n, results)
-    finally:
-        subprocess.run(["umount", "-R", "-l", str(work)], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+    with scratch("dm-bench-stack-") as work, start_registry(work / "registry") as reg:
+        builder = ImageBuilder(reg, work / "images")
+        ref = str(builder.push(builder.busybox_tag(), "bench/busybox", "latest"))
+        for n in SIZES:
+            run_size(work, ref, n, results)
 
     ok = True
     print("stack: busybox sleep, bridge + static IPs, memory 16m; docker-mini CLI wall times")
