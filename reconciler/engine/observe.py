@@ -3,13 +3,15 @@ every container (the planner itself keeps to this stack's), with labels, status 
 
 from __future__ import annotations
 
-import json
-
 from reconciler.core.errors import DockerMiniError
-from reconciler.core.limits import Resources
-from reconciler.core.plan import Observed, ObservedContainer
-from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC, LABEL_SPEC_HASH,
-                                  LABEL_STACK, Stack)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from reconciler.core.plan import Observed, ObservedContainer
+    from reconciler.core.spec import Stack
+
+# core.spec and core.plan (yaml, dataclasses, ~40 ms) are imported by the functions that plan:
+# `ps` imports this module only for is_restarting.
 
 # container.json statuses that mean a create or a remove was cut short (kill -9): the planner
 # recreates such a container.
@@ -34,6 +36,11 @@ def observe_images(engine, stack: Stack) -> dict[str, str]:
 
 
 def observed_container(state, restart_counts: dict | None = None) -> ObservedContainer:
+    import json
+    from reconciler.core.limits import Resources
+    from reconciler.core.plan import ObservedContainer
+    from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC,
+                                      LABEL_SPEC_HASH, LABEL_STACK)
     labels = state.labels or {}
     record = state.record or {}
     spec = None
@@ -59,6 +66,8 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
 
 def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observed:
     """restart_counts: container id -> restarts by the watcher (its backoff state)."""
+    from reconciler.core.plan import Observed
+    from reconciler.core.spec import LABEL_STACK
     from reconciler.engine import containers
 
     wanted = {s.container_name for s in stack.containers.values()}
@@ -72,12 +81,10 @@ def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observe
 
 def stack_containers(engine, stack_name: str) -> list:
     """Every container labelled with this stack (ContainerState rows)."""
+    from reconciler.core.spec import LABEL_STACK
     from reconciler.engine import containers
-    try:
-        rows = containers.list_containers(engine, all=True)
-    except DockerMiniError:
-        raise
-    return [r for r in rows if (r.labels or {}).get(LABEL_STACK) == stack_name]
+    return [r for r in containers.list_containers(engine, all=True)
+            if (r.labels or {}).get(LABEL_STACK) == stack_name]
 
 
 RESTART_BACKOFF_FILE = "restart-backoff.json"     # written by the watcher (reconciler/watch.py)
