@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import interleaved, scratch, timed_run
+from bench.common import docker_engine_available, interleaved, scratch, timed_run
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "31"))   # an odd count: the median is one run
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
@@ -77,15 +77,6 @@ def podman_ulimits() -> list[str]:
     if hard != resource.RLIM_INFINITY:
         out += ["--ulimit", f"nofile={hard}:{hard}"]
     return out
-
-
-def docker_engine_available() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
 
 
 class RuncFloor:

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import scratch
+from bench.common import docker_engine_available, scratch
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_STACK_SIZES", "20,50").split(",")]
@@ -55,12 +55,6 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     return time.perf_counter() - t, proc
-
-
-def docker_engine() -> bool:
-    if not shutil.which("docker") or not shutil.which("docker-compose"):
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -145,7 +139,7 @@ def main() -> int:
     if biggest and max(SIZES) >= 50:
         print(f"  no-op re-apply of {max(SIZES)}: {biggest['noop']:.3f}s, target <= 0.3 s")
         ok &= biggest["noop"] <= 0.3
-    if docker_engine():
+    if shutil.which("docker-compose") and docker_engine_available():
         print("  docker-compose: a Docker engine answers, but the side-by-side run is not implemented yet")
     else:
         print("  docker-compose: skipped, no Docker engine runs on this machine (`docker info` fails "
