@@ -16,7 +16,6 @@ from its own options (and started if it ran), and the action fails saying so.
 from __future__ import annotations
 
 import concurrent.futures as futures
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -153,24 +152,11 @@ def run_action(engine, stack: Stack, action: Action) -> None:
         raise DockerMiniError(f"unknown action kind {kind!r}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def signal_and_wait(engine, stack: Stack, action: Action) -> float | None:
     """First half of a stop, safe to run beside others: send the stop signal and wait (up to
     the grace period) for the process to end. Returns the grace left for containers.stop
     (0: it kills at once), or None when there was nothing to signal (stop does it all)."""
+    from reconciler.adapters.runtime import pid_alive
     from reconciler.engine import containers
 
     spec = stack.containers.get(action.details.get("service", ""))
@@ -179,8 +165,8 @@ def signal_and_wait(engine, stack: Stack, action: Action) -> float | None:
     except DockerMiniError:
         return None
     state, options = rec.get("state") or {}, rec.get("options") or {}
-    pid = state.get("pid") or 0
-    if state.get("status") != "running" or not pid or not _alive(pid):
+    pid, pid_start = state.get("pid") or 0, state.get("pid_start")
+    if state.get("status") != "running" or not pid_alive(pid, pid_start):
         return None
     grace = spec.stop_grace_period if spec is not None and spec.stop_grace_period is not None else None
     if grace is None:
@@ -195,7 +181,7 @@ def signal_and_wait(engine, stack: Stack, action: Action) -> float | None:
         return None
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid, pid_start):
             return max(0.0, deadline - time.monotonic())
         time.sleep(0.05)
     return 0.0
