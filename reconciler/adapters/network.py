@@ -212,8 +212,8 @@ def host_networks(exclude_ifname: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def ensure_bridge(name: str, gateway_cidr: str) -> bool:
-    """The bridge `name` up with `gateway_cidr` on it. Returns True when it was created now.
+def ensure_bridge(name: str, gateway_cidr: str) -> None:
+    """The bridge `name` up with `gateway_cidr` on it.
 
     The caller checks the subnet against the host's networks before the first creation.
     A bridge left without its address by a killed command gets the address now.
@@ -221,7 +221,6 @@ def ensure_bridge(name: str, gateway_cidr: str) -> bool:
     import ipaddress
     IPRoute, NetlinkError = _pyroute2()
     gw = ipaddress.IPv4Interface(gateway_cidr)
-    created = False
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=name)
         if idx:
@@ -236,7 +235,6 @@ def ensure_bridge(name: str, gateway_cidr: str) -> bool:
                 if e.code != errno.EEXIST:
                     raise NetworkError(f"cannot create bridge {name}: {e}") from None
             idx = ipr.link_lookup(ifname=name)
-            created = True
         index = idx[0]
         have = [(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2, index=index)]
         if (str(gw.ip), gw.network.prefixlen) not in have:
@@ -247,7 +245,6 @@ def ensure_bridge(name: str, gateway_cidr: str) -> bool:
                                         "once no container uses the old one")
             ipr.addr("add", index=index, address=str(gw.ip), prefixlen=gw.network.prefixlen)
         ipr.link("set", index=index, state="up")
-    return created
 
 
 def _link_kind(ipr, index: int) -> str | None:

@@ -230,7 +230,7 @@ class Runtime:
         proc = self._runc("delete", *(["--force"] if force else []), container_id, check=False)
         if proc.returncode != 0:
             text = _runc_message(proc.stderr)
-            if "does not exist" in text or "not exist" in text:
+            if "not exist" in text:
                 return
             raise RuntimeError_(f"runc delete failed: {text}")
 
