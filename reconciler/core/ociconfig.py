@@ -485,7 +485,7 @@ def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser
                  host_rlimits: dict[str, int] | None = None, resources: dict | None = None,
                  network: str = "new", netns_path: str | None = None,
                  mounts: MountPlan | None = None, cgroup_v2: bool = False,
-                 arch: str = "x86_64", annotations: dict | None = None) -> dict:
+                 arch: str = "x86_64") -> dict:
     """network: "new" (a fresh namespace, or netns_path when given: the prepared one) or "host"."""
     caps = effective_capabilities(list(cap_add), list(cap_drop))
     sec = parse_security_opts(list(security_opt))
@@ -540,7 +540,7 @@ def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser
     if sec.seccomp:
         linux["seccomp"] = seccomp.default_profile(caps, arch)
 
-    config = {
+    return {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": bool(tty),
@@ -557,6 +557,3 @@ def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser
         "mounts": all_mounts,
         "linux": linux,
     }
-    if annotations:
-        config["annotations"] = dict(annotations)
-    return config
