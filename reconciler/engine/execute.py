@@ -261,7 +261,7 @@ def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool) -> 
     record = containers.resolve(engine, old)
     old_opts = CreateOptions.from_dict(record.get("options") or {})
     old_opts.name = record.get("name") or old_opts.name
-    was_running = (containers.inspect_container(engine, record["id"]).get("State") or {}).get("Running")
+    was_running = containers.is_running(engine, record)
     containers.stop(engine, record["id"], timeout=spec.stop_grace_period)
     containers.remove(engine, record["id"], force=True)
     try:
