@@ -139,8 +139,7 @@ class _Errors:
     def __init__(self):
         self.items: list[SpecError] = []
         self.lines: dict[Path_, tuple[str, int]] = {}
-        self._seen: set[tuple] = set()
-        self._paths: set[Path_] = set()
+        self._paths: set[Path_] = set()       # the keys reported so far
         self.scope: str | None = None      # the file being parsed, until files are merged
 
     def key(self, path: Path_) -> Path_:
@@ -163,10 +162,8 @@ class _Errors:
             scope: str | None = None):
         """Report `message` about key `path`; its line is that of `at` (default: the path itself),
         looked up under `scope` (a file name) while files are not merged yet."""
-        key = (tuple(path), message)
-        if key in self._seen or tuple(path) in self._paths:
+        if tuple(path) in self._paths:
             return                              # one error per key: the first says it best
-        self._seen.add(key)
         self._paths.add(tuple(path))
         where = tuple(at if at is not None else path)
         scope = scope if scope is not None else self.scope
@@ -175,7 +172,7 @@ class _Errors:
 
     def has_error_under(self, path: Path_) -> bool:
         n = len(path)
-        return any(tuple(p[:n]) == tuple(path) for p, _ in self._seen)
+        return any(p[:n] == tuple(path) for p in self._paths)
 
     def raise_if_any(self):
         if not self.items:
