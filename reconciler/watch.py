@@ -28,7 +28,7 @@ import structlog
 from reconciler.adapters import statedb
 from reconciler.core.errors import DockerMiniError, SpecError
 from reconciler.core.plan import Action
-from reconciler.engine.observe import RESTART_BACKOFF_FILE as BACKOFF_FILE
+from reconciler.engine.observe import RESTART_BACKOFF_FILE as BACKOFF_FILE, restart_backoff
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 300.0
@@ -49,10 +49,7 @@ class Backoff:
         return self.engine.layout.container_dir(container_id) / BACKOFF_FILE
 
     def read(self, container_id: str) -> dict:
-        try:
-            return statedb.read_json(self.path(container_id), default={}) or {}
-        except DockerMiniError:
-            return {}
+        return restart_backoff(self.engine, container_id) or {}
 
     def restart_counts(self, ids) -> dict[str, int]:
         return {cid: self.read(cid).get("count", 0) for cid in ids}
