@@ -71,8 +71,8 @@ def connect(bundle: Path) -> socket.socket:
     return sock
 
 
-def terminal_size(*fds: int) -> tuple[int, int] | None:
-    """(rows, cols) of the first fd that is a terminal with a known size."""
+def terminal_size(*fds: int | None) -> tuple[int, int] | None:
+    """(rows, cols) of the first fd that is a terminal with a known size (None, -1: skipped)."""
     for fd in fds:
         if fd is None or fd < 0:
             continue
@@ -156,9 +156,7 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
         raw_fd = stdin if (tty and stdin is not None) else None
         with raw_terminal(raw_fd):
             if tty and ctl:
-                size = terminal_size(stdout, stdin if stdin is not None else -1)
-                if size:
-                    resize(ctl, *size)
+                _follow_size(ctl, stdout, stdin)
             sel.register(sock, selectors.EVENT_READ, "sock")
             sel.register(wake_r, selectors.EVENT_READ, "wake")
             if stdin is not None:
@@ -173,6 +171,13 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
                 signal.signal(sig, h)
         os.close(wake_r)
         os.close(wake_w)
+
+
+def _follow_size(ctl: Path, stdout: int, stdin: int | None) -> None:
+    """The container's terminal takes the size of the user's."""
+    size = terminal_size(stdout, stdin)
+    if size:
+        resize(ctl, *size)
 
 
 def _note_signal(signum, frame):  # the wakeup fd carries the number; nothing to do here
@@ -220,9 +225,8 @@ def _pump(sel, sock, stdin, stdout, stderr, detach_keys, ctl, on_signal, wake_r)
             else:
                 for signum in _drain_signals(wake_r):
                     if signum == signal.SIGWINCH:
-                        size = terminal_size(stdout, stdin if stdin is not None else -1)
-                        if size and ctl:
-                            resize(ctl, *size)
+                        if ctl:
+                            _follow_size(ctl, stdout, stdin)
                     elif on_signal is not None and signum in PROXIED_SIGNALS:
                         on_signal(signum)
                     elif signum in _STOP_SIGNALS:
