@@ -373,74 +373,8 @@ def cleanup(ctx, container_id, token):
 # ps
 
 
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if seconds < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
-
-
-def parse_time(text: str | None) -> float | None:
-    if not text or text.startswith("0001-"):
-        return None
-    main, _, frac = text.rstrip("Z").partition(".")
-    frac = frac.split("+")[0]
-    t = _epoch_of_plain(main)
-    if t is None:
-        import calendar
-        try:
-            t = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
-        except ValueError:
-            return None
-    return t + (float("0." + frac) if frac.isdigit() else 0.0)
-
-
-_EPOCH_ORDINAL = 719163        # datetime.date(1970, 1, 1).toordinal()
-
-
-def _epoch_of_plain(main: str) -> int | None:
-    """'YYYY-MM-DDTHH:MM:SS' with every field in range (what docker-mini writes) as epoch
-    seconds, or None (then parse_time asks time.strptime, whose first call costs ~2.5 ms: a
-    quarter of `ps`'s own work). Gives what strptime + timegm give for the inputs it takes."""
-    if (len(main) != 19 or not main.isascii() or main[4] != "-" or main[7] != "-"
-            or main[10] != "T" or main[13] != ":" or main[16] != ":"):
-        return None
-    fields = (main[0:4], main[5:7], main[8:10], main[11:13], main[14:16], main[17:19])
-    if not all(f.isdigit() for f in fields):
-        return None
-    year, month, day, hour, minute, second = map(int, fields)
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    import datetime
-    try:
-        days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
-    except ValueError:
-        return None
-    return days * 86400 + hour * 3600 + minute * 60 + second
-
-
 def status_text(c, now: float, restarting: bool = False) -> str:
+    from reconciler.cli.formatting import human_duration, parse_time   # ps only, not run's path
     if restarting:
         finished = parse_time(c.finished_at) or now
         return f"Restarting ({c.exit_code}) {human_duration(max(0.0, now - finished))} ago"
@@ -497,6 +431,7 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
 
 
 def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
+    from reconciler.cli.formatting import human_duration, parse_time
     cmd = c.command
     created = parse_time(c.created) or now
     return {
@@ -524,38 +459,6 @@ def _held_for_restart(engine, c, now: float) -> bool:
         return False
     from reconciler.engine.observe import is_restarting
     return is_restarting(engine, c.id, c.status, now)
-
-
-def render_template(template: str, obj) -> str:
-    """A small subset of Go templates: {{.Field}}, {{.A.B}}, {{json .X}}, {{json .}}, \\t and \\n."""
-    import re
-
-    def lookup(path: str):
-        value = obj
-        for part in [p for p in path.split(".") if p]:
-            if isinstance(value, dict):
-                value = value.get(part)
-            else:
-                value = getattr(value, part, None)
-        return value
-
-    def sub(m):
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(lookup(expr[5:].strip()), separators=(",", ":"))
-        if expr.startswith("."):
-            value = lookup(expr)
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if value is None:
-                return "<no value>"
-            if isinstance(value, (dict, list)):
-                return json.dumps(value, separators=(",", ":"))
-            return str(value)
-        raise errors.InvalidArgument(f"unsupported template expression {{{{{expr}}}}}")
-
-    text = template.replace("\\t", "\t").replace("\\n", "\n")
-    return re.sub(r"\{\{(.*?)\}\}", sub, text)
 
 
 @flags.command()
@@ -589,6 +492,7 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
                           for r in rows))
         return
     if fmt and fmt != "table":
+        from reconciler.cli.formatting import render_template
         template = fmt[6:] if fmt.startswith("table ") else fmt
         out.write("".join(render_template(template, r) + "\n" for r in rows))
         return

@@ -9,7 +9,7 @@ import time
 
 from reconciler.cli import flags
 from reconciler.cli.common import engine_from
-from reconciler.cli.containers import human_duration, parse_time
+from reconciler.cli.formatting import human_duration, parse_time
 
 
 def created_ago(created: str) -> str:

@@ -17,7 +17,7 @@ from reconciler.core import errors
 @flags.pass_context
 def inspect(ctx, fmt, kind, names):
     """Return low-level information on containers or images."""
-    from reconciler.cli.containers import render_template
+    from reconciler.cli.formatting import render_template
     engine = engine_from(ctx)
     found, failed = [], False
     for name in names:
