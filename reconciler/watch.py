@@ -56,17 +56,18 @@ class Backoff:
 
     def due(self, container_id: str, now: float) -> float:
         """When this container may be restarted next (epoch seconds)."""
-        entry = self.read(container_id)
-        if not entry:
-            return 0.0
-        if now - entry.get("last_restart", 0) > CLEAN_RUN_RESET + entry.get("delay", 0):
-            return 0.0                          # it ran long enough: start over
-        return entry.get("last_restart", 0) + entry.get("delay", 0)
+        entry = self._current(container_id, now)
+        return entry.get("last_restart", 0) + entry.get("delay", 0) if entry else 0.0
 
-    def record_restart(self, container_id: str, policy: str, exit_code, now: float) -> dict:
+    def _current(self, container_id: str, now: float) -> dict:
+        """The entry, or {} once the container has run long enough to start over."""
         entry = self.read(container_id)
         if entry and now - entry.get("last_restart", 0) > CLEAN_RUN_RESET + entry.get("delay", 0):
-            entry = {}
+            return {}
+        return entry
+
+    def record_restart(self, container_id: str, policy: str, exit_code, now: float) -> dict:
+        entry = self._current(container_id, now)
         count = entry.get("count", 0) + 1
         delay = FIRST_DELAY if not entry else min(entry.get("delay", FIRST_DELAY) * 2, MAX_DELAY)
         entry = {"count": count, "delay": delay, "last_restart": now, "policy": policy,
