@@ -251,7 +251,7 @@ def _endpoint_for(engine, record: Any) -> dict:
         # A record from before networking was prepared (or whose lease was lost): prepare now
         # from the options it was created with.
         opts = _get(record, "options") or {}
-        prepare(engine, cid, {**(opts if isinstance(opts, dict) else vars(opts)),
+        prepare(engine, cid, {**opts,
                               "name": _get(record, "name") or _get(opts, "name"),
                               "labels": _get(record, "labels") or _get(opts, "labels") or {}})
         ep = _read_endpoint(engine, cid)
@@ -532,12 +532,6 @@ def network_settings(engine, record: Any) -> dict:
     elif mode in ("none", "host"):
         settings["Networks"] = {mode: {"IPAddress": "", "Gateway": "", "MacAddress": ""}}
     return settings
-
-
-def network_mode(engine, record: Any) -> str:
-    """HostConfig.NetworkMode for inspect."""
-    ep = _read_endpoint(engine, _container_id(record)) or _get(record, "network") or {}
-    return ep.get("mode", "bridge")
 
 
 def list_networks(engine) -> list[dict]:
