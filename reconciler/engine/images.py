@@ -302,22 +302,13 @@ def inspect_image(engine, name: str) -> dict:
 
 def _containers_using(engine) -> list[dict]:
     """[{id, image_id, layer, running}] for every container on disk."""
+    from reconciler.engine import containers
     out = []
-    try:
-        entries = list(os.scandir(engine.layout.containers_dir))
-    except FileNotFoundError:
-        return out
-    for e in entries:
-        try:
-            with open(os.path.join(e.path, "container.json"), "rb") as f:
-                rec = json.load(f)
-        except (OSError, ValueError):
-            continue
+    for rec in containers.all_records(engine):
         state = rec.get("state") or {}
-        running = state.get("status") in ("running", "paused", "restarting") and isinstance(state.get("pid"), int) and pid_alive(state["pid"])
-        image_id = rec.get("image_id") or ""
-        out.append({"id": rec.get("id") or e.name, "image_id": image_id if image_id.startswith("sha256:")
-                    else f"sha256:{image_id}", "layer": rec.get("image_layer"), "running": running})
+        running = state.get("status") == "running" and pid_alive(state.get("pid") or 0, state.get("pid_start"))
+        out.append({"id": rec["id"], "image_id": rec.get("image_id") or "", "layer": rec.get("image_layer"),
+                    "running": running})
     return out
 
 
