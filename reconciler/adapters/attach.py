@@ -24,11 +24,14 @@ import socket
 import struct
 import termios
 import tty as _tty
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from reconciler.core.detach_keys import DetachMatcher
+from reconciler.core.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 STDOUT_TAG = 2
 STDERR_TAG = 3
@@ -119,10 +122,12 @@ def raw_terminal(fd: int | None) -> Iterator[None]:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-@dataclass
-class StreamResult:
-    detached: bool = False         # the user typed the detach keys: the container runs on
-    interrupted: int | None = None  # a signal stopped the CLI's session (not forwarded)
+class StreamResult(Record):
+    __slots__ = ("detached", "interrupted")
+
+    def __init__(self, detached: bool = False, interrupted: int | None = None):
+        self.detached = detached        # the user typed the detach keys: the container runs on
+        self.interrupted = interrupted  # a signal stopped the CLI's session (not forwarded)
 
 
 def send_input(sock: socket.socket, data: bytes) -> None:
