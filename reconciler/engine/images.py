@@ -332,7 +332,8 @@ def remove_image(engine, name: str, force: bool = False) -> list[tuple[str, str]
     with engine.mutation():
         store = engine.images
         image = store.resolve(name, engine.config.default_host)
-        users = [c for c in _containers_using(engine) if c["image_id"] == image.id]
+        everyone = _containers_using(engine)
+        users = [c for c in everyone if c["image_id"] == image.id]
         repo_digests = image.repo_digests()
         out: list[tuple[str, str]] = []
         if not _is_id_prefix(image.id, name):
@@ -363,7 +364,7 @@ def remove_image(engine, name: str, force: bool = False) -> list[tuple[str, str]
             out += [("Untagged", _familiar(n)) for n in image.names]
         shown = {what for _, what in out}
         out += [("Untagged", _familiar(d)) for d in repo_digests if _familiar(d) not in shown]
-        out += _delete(engine, image)
+        out += _delete(engine, image, everyone)
         return out
 
 
@@ -377,15 +378,16 @@ def _check_conflicts(image, users, force: bool) -> None:
                          f"image is being used by stopped container {users[0]['id'][:12]}")
 
 
-def _delete(engine, image) -> list[tuple[str, str]]:
-    """Remove the image record, then its layers that no other image or container uses."""
+def _delete(engine, image, everyone: list[dict]) -> list[tuple[str, str]]:
+    """Remove the image record, then its layers that no other image or container (everyone:
+    _containers_using's rows) uses."""
     out = []
     engine.images.remove(image)
     out.append(("Deleted", image.id))
     in_use: set[str] = set()
     for other in engine.images.list():
         in_use.update(r.id for r in layer_chain(engine, other.layer))
-    for c in _containers_using(engine):
+    for c in everyone:
         top = c["layer"] or (image.layer if c["image_id"] == image.id else None)
         if top:
             in_use.update(r.id for r in layer_chain(engine, top))
