@@ -480,7 +480,7 @@ def check_storage(engine, repair: bool = False) -> list[str]:
                     shutil.rmtree(layout.images_dir / d, ignore_errors=True)
         for image in engine.images.list():
             chain = layer_chain(engine, image.layer) if image.layer else []
-            config = json.loads(engine.images.config_bytes(image))
+            config = engine.images.config(image)
             if len(chain) != len((config.get("rootfs") or {}).get("diff_ids") or []):
                 found.append(f"image {image.short_id} ({', '.join(image.names) or '<none>'}) is missing "
                              f"layers: remove it and pull it again")
