@@ -139,7 +139,7 @@ def create(ctx, **params):
 # output streaming
 
 
-def stream_output(engine, rec: dict, sock) -> None:
+def stream_output(sock) -> None:
     """Copy a running container's stdout/stderr from conmon's attach socket until it closes."""
     out, err = sys.stdout.buffer, sys.stderr.buffer
     while True:
@@ -198,12 +198,12 @@ def proxy_signals(engine, container_id: str) -> None:
         signal.signal(sig, forward)
 
 
-def _follow_and_wait(ctx, engine, rec: dict, auto_remove: bool, sock, sig_proxy: bool = True) -> int:
+def _follow_and_wait(engine, rec: dict, auto_remove: bool, sock, sig_proxy: bool = True) -> int:
     from reconciler.engine import containers
     if sig_proxy:
         proxy_signals(engine, rec["id"])
     if sock is not None:
-        stream_output(engine, rec, sock)
+        stream_output(sock)
     code = containers.wait(engine, rec["id"])
     if auto_remove:
         containers.remove(engine, rec["id"], force=True)
@@ -250,7 +250,7 @@ def run(ctx, detach, auto_remove, **params):
     if sock is None:
         for line in containers.read_logs(engine, rec["id"], follow=True):
             (sys.stderr if line.stream == "stderr" else sys.stdout).buffer.write(line.data)
-    ctx.exit(_follow_and_wait(ctx, engine, rec, auto_remove, sock, sig_proxy=params.get("sig_proxy", True)))
+    ctx.exit(_follow_and_wait(engine, rec, auto_remove, sock, sig_proxy=params.get("sig_proxy", True)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def start(ctx, attach, interactive, detach_keys, containers_):
                 sock = connect_attach(engine, rec)
             except OSError:
                 sock = None
-        ctx.exit(_follow_and_wait(ctx, engine, rec, False, sock))
+        ctx.exit(_follow_and_wait(engine, rec, False, sock))
     _each(containers_, lambda n: containers.start(engine, n))
 
 
