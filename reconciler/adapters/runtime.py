@@ -106,7 +106,7 @@ def classify_create_error(message: str) -> RuntimeError_:
 
 
 class Runtime:
-    def __init__(self, runc: str, conmon: str, runc_root: Path, log_max_size: int = 10 << 20):
+    def __init__(self, runc: str, conmon: str, runc_root: Path, log_max_size: int):
         self._runc_name, self._conmon_name = runc, conmon
         self.runc_root = Path(runc_root)
         self.log_max_size = log_max_size
