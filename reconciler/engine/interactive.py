@@ -11,33 +11,41 @@ pass pipes or a pty.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
-import secrets
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from reconciler.core import errors
 from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
+from reconciler.core.record import FrozenRecord, Record
+
+TYPE_CHECKING = False     # typing, dataclasses, copy, shutil and secrets cost ~17 ms: `run -it` pays it
+if TYPE_CHECKING:
+    from typing import Callable
 
 EXEC_DIR = "exec"
 
 
-@dataclass(frozen=True)
-class Stdio:
-    stdin: int | None = 0        # None: nothing to send
-    stdout: int = 1
-    stderr: int = 2
+class Stdio(FrozenRecord):
+    __slots__ = ("stdin", "stdout", "stderr")
+
+    def __init__(self, stdin: int | None = 0,      # None: nothing to send
+                 stdout: int = 1, stderr: int = 2):
+        self._set(stdin, stdout, stderr)
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """How an interactive session ended: the process's exit code, or detached (still running)."""
-    exit_code: int | None = None
-    detached: bool = False
+    __slots__ = ("exit_code", "detached")
+
+    def __init__(self, exit_code: int | None = None, detached: bool = False):
+        self.exit_code, self.detached = exit_code, detached
+
+
+def _remove_session(directory: Path) -> None:
+    from reconciler.adapters import overlay     # its remove_tree: no shutil to import
+    with contextlib.suppress(OSError):
+        overlay.remove_tree(directory)
 
 
 # --- containers --------------------------------------------------------------------------------
@@ -189,7 +197,7 @@ def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], wo
     from reconciler.core.ociconfig import merge_env, resolve_user
 
     config = json.loads((bundle / "config.json").read_text())
-    process = copy.deepcopy(config["process"])
+    process = config["process"]                 # ours to change: config is parsed afresh
     process.pop("consoleSize", None)
     if tty and size:
         # runc sizes the terminal before the process starts: no resize (SIGWINCH) right after
@@ -228,7 +236,7 @@ def _collect_finished_sessions(exec_root: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         for d in exec_root.iterdir():
             if any((d / "exit").glob("*")):
-                shutil.rmtree(d, ignore_errors=True)
+                _remove_session(d)
 
 
 def _exec_error(message: str, record: dict) -> errors.DockerMiniError:
@@ -261,7 +269,7 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
                             caller_env=dict(os.environ if caller_env is None else caller_env), size=size)
     exec_root = bundle / EXEC_DIR
     _collect_finished_sessions(exec_root)
-    exec_id = secrets.token_hex(16)
+    exec_id = os.urandom(16).hex()
     directory = exec_root / exec_id
     runtime = engine.runtime
     try:
@@ -270,7 +278,7 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
                                      process=process, terminal=tty, stdin=interactive and not detach,
                                      attach=not detach)
     except conmon_exec.ExecFailed as e:
-        shutil.rmtree(directory, ignore_errors=True)
+        _remove_session(directory)
         raise _exec_error(e.message, record) from None
     sock = None
     finished = False
@@ -304,4 +312,4 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
             sock.close()
         session.close()
         if finished:
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove_session(directory)
