@@ -186,6 +186,8 @@ def _attacher(engine, holder: dict):
 def proxy_signals(engine, container_id: str) -> None:
     """Docker's --sig-proxy: signals sent to the foreground CLI go to the container's process."""
     import signal
+
+    from reconciler.cli.foreground import PROXIED
     from reconciler.engine import containers
 
     def forward(signum, _frame):
@@ -194,7 +196,7 @@ def proxy_signals(engine, container_id: str) -> None:
         except errors.DockerMiniError:
             pass
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+    for sig in PROXIED:
         signal.signal(sig, forward)
 
 
