@@ -212,6 +212,17 @@ def _follow_and_wait(engine, rec: dict, auto_remove: bool, sock, sig_proxy: bool
     return code
 
 
+def _start_or_remove(engine, rec: dict, auto_remove: bool, **start_options) -> None:
+    """Start a container `run` made; with --rm, one that fails to start is removed too."""
+    from reconciler.engine import containers
+    try:
+        containers.start(engine, rec["id"], **start_options)
+    except errors.DockerMiniError:
+        if auto_remove:
+            containers.remove(engine, rec["id"], force=True)
+        raise
+
+
 @flags.command(**RUN_SETTINGS)
 @flags.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
 @flags.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
@@ -226,12 +237,7 @@ def run(ctx, detach, auto_remove, **params):
     opts = build_options(params, auto_remove=auto_remove)
     rec = containers.create(engine, opts)
     if detach:
-        try:
-            containers.start(engine, rec["id"])
-        except errors.DockerMiniError:
-            if auto_remove:
-                containers.remove(engine, rec["id"], force=True)
-            raise
+        _start_or_remove(engine, rec, auto_remove)
         flags.echo(rec["id"])
         return
     if opts.tty or opts.interactive:
@@ -242,12 +248,7 @@ def run(ctx, detach, auto_remove, **params):
     if not foreground.needs_monitor(opts):
         ctx.exit(foreground.run_attached(engine, rec["id"], auto_remove, sig_proxy=params.get("sig_proxy", True)))
     holder: dict = {}
-    try:
-        containers.start(engine, rec["id"], on_created=_attacher(engine, holder), cleanup_on_exit=False)
-    except errors.DockerMiniError:
-        if auto_remove:
-            containers.remove(engine, rec["id"], force=True)
-        raise
+    _start_or_remove(engine, rec, auto_remove, on_created=_attacher(engine, holder), cleanup_on_exit=False)
     sock = holder.get("sock")
     if sock is None:
         for line in containers.read_logs(engine, rec["id"], follow=True):
