@@ -271,8 +271,9 @@ def _socket_dir(engine) -> Path:
 
 def attach_socket_path(engine, rec: dict) -> Path:
     """conmon's attach socket of a running container (for attach and foreground run)."""
+    from reconciler.adapters.runtime import SUN_PATH_MAX     # the rule Runtime.create follows
     direct = engine.layout.container_dir(rec["id"]) / "attach"
-    if len(str(direct)) <= 107:
+    if len(str(direct)) <= SUN_PATH_MAX:
         return direct
     return _socket_dir(engine) / rec["id"][:12] / "attach"
 
