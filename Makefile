@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # What the engine and its tests run against: real runtime, monitor, registry and image tools.
 APT_PKGS := runc conmon nftables libarchive13 docker-registry skopeo umoci busybox-static \
-            e2fsprogs iproute2 util-linux tmux curl apache2-utils python3-venv
+            e2fsprogs iproute2 util-linux apache2-utils python3-venv
 # Peers the benchmarks compare against.
-BENCH_PKGS := podman hyperfine
+BENCH_PKGS := podman
 
 .PHONY: deps deps-apt deps-bench venv test lint demo bench clean
 
