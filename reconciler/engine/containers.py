@@ -481,7 +481,7 @@ def create(engine, opts: CreateOptions) -> dict:
         from reconciler.engine import images      # only now: pulling needs the registry client
         image = images.ensure_image(engine, opts.image)
     image_config = _image_config(engine, image)
-    lowerdirs = _image_lowerdirs(engine, image.layer)
+    lowerdirs = engine.layers.lowerdirs(image.layer) if image.layer else []
     cid = os.urandom(32).hex()
     process = oc.process_spec(image_config, container_id=cid, command=opts.command,
                               entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
@@ -550,24 +550,6 @@ def create(engine, opts: CreateOptions) -> dict:
                 _destroy(engine, rec)
             raise
     return rec
-
-
-def _image_lowerdirs(engine, chain_id: str | None) -> list[str]:
-    """The image's layers as overlay lowerdirs ("l/<short>", topmost first), from the layer's
-    link and lower files (the layer store's format; read here so create and start need not
-    load the archive library the store imports)."""
-    if not chain_id:
-        return []
-    d = engine.layout.layer_dir(chain_id)
-    try:
-        own = "l/" + (d / "link").read_text().strip()
-    except FileNotFoundError:
-        return engine.layers.lowerdirs(chain_id)      # raises the store's own clear error
-    try:
-        lower = (d / "lower").read_text().strip()
-    except FileNotFoundError:
-        lower = ""
-    return [own] + [p for p in lower.split(":") if p]
 
 
 def _write_etc_files(engine, rec: dict, hostname: str) -> None:
