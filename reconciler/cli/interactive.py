@@ -22,11 +22,16 @@ def require_tty_input(interactive: bool, tty: bool) -> None:
                                      hint="drop -t to pipe input: ... -i IMAGE COMMAND < file")
 
 
-def exit_with(ctx: flags.Context, outcome) -> None:
+def session_code(outcome) -> int:
     """A detached session exits 0; otherwise the process's own exit code."""
+    return 0 if outcome.detached else int(outcome.exit_code or 0)
+
+
+def exit_with(ctx: flags.Context, outcome) -> None:
     sys.stdout.flush()
-    if not outcome.detached and outcome.exit_code:
-        ctx.exit(outcome.exit_code)
+    code = session_code(outcome)
+    if code:
+        ctx.exit(code)
 
 
 def stdio_for(attach_stdin: bool):
@@ -54,7 +59,7 @@ def run_session(ctx: flags.Context, engine, rec: dict, *, auto_remove: bool = Fa
                                          sig_proxy=ctx.params.get("sig_proxy", True),
                                          stdio=stdio_for(bool(opts.get("interactive"))),
                                          auto_remove=auto_remove)
-    return 0 if outcome.detached else int(outcome.exit_code or 0)
+    return session_code(outcome)
 
 
 def start_session(ctx: flags.Context, engine, rec: dict) -> int:
@@ -67,7 +72,7 @@ def start_session(ctx: flags.Context, engine, rec: dict) -> int:
     outcome = interactive.start_attached(engine, rec["id"], stdin=want_stdin,
                                          detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
                                          sig_proxy=True, stdio=stdio_for(want_stdin))
-    return 0 if outcome.detached else int(outcome.exit_code or 0)
+    return session_code(outcome)
 
 
 @flags.command(interspersed=False)
