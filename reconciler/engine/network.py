@@ -234,10 +234,11 @@ def setup(engine, record: Any) -> str | None:
                                 mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
             ep["active"] = True
             _write_endpoint(engine, ep)
-            _write_container_files(engine, ep)
+            endpoints = _all_endpoints(engine)      # read once for the hosts files and the rules
+            _write_container_files(engine, ep, endpoints=endpoints)
             if kind == "bridge":
-                apply_rules(engine)
-                refresh_hosts(engine)
+                apply_rules(engine, endpoints)
+                refresh_hosts(engine, endpoints)
         except BaseException:
             _teardown_id(engine, cid, ep)
             raise
@@ -323,9 +324,9 @@ def _ensure_bridge(engine) -> None:
     net.enable_forwarding(bridge)
 
 
-def apply_rules(engine) -> None:
+def apply_rules(engine, endpoints: list[dict] | None = None) -> None:
     """Replace our nftables table with one matching the active endpoints (one transaction)."""
-    active = [e for e in _all_endpoints(engine)
+    active = [e for e in (_all_endpoints(engine) if endpoints is None else endpoints)
               if e.get("active") and e["mode"] == "bridge" and e.get("bridge") == engine.config.bridge_name]
     eps = [netconf.Endpoint(e["id"], e["ip"], tuple(netconf.PortMapping.from_dict(p) for p in e.get("ports", [])))
            for e in active]
@@ -378,7 +379,8 @@ def _host_resolv_conf() -> str:
         return ""
 
 
-def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None) -> None:
+def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None,
+                           endpoints: list[dict] | None = None) -> None:
     cid = ep["id"]
     if host_mode:
         try:
@@ -388,13 +390,14 @@ def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: d
         _write_in_place(_container_file(engine, cid, "hosts"), hosts)
         _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
         return
-    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep))
+    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep, endpoints))
     _write_in_place(_container_file(engine, cid, "resolv.conf"), netconf.render_resolv_conf(_host_resolv_conf()))
 
 
-def refresh_hosts(engine) -> None:
+def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
     """Rewrite /etc/hosts of every container set up on our bridge (and of those joined to them)."""
-    endpoints = _all_endpoints(engine)
+    if endpoints is None:
+        endpoints = _all_endpoints(engine)
     by_id = {e["id"]: e for e in endpoints}
     for ep in endpoints:
         if not ep.get("active"):
@@ -429,8 +432,9 @@ def _teardown_id(engine, cid: str, ep: dict | None) -> None:
         ep["active"] = False
         _write_endpoint(engine, ep)
     if was_bridge and net.link_exists(engine.config.bridge_name):
-        apply_rules(engine)
-        refresh_hosts(engine)
+        endpoints = _all_endpoints(engine)
+        apply_rules(engine, endpoints)
+        refresh_hosts(engine, endpoints)
 
 
 def release(engine, record: Any) -> None:
