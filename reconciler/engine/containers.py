@@ -533,11 +533,8 @@ def create(engine, opts: CreateOptions) -> dict:
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             from reconciler.adapters import overlay
-            if _uses_network_setup(rec) or opts.ip or opts.mac or opts.ports:
-                from reconciler.engine import network
-                rec["network"] = network.prepare(engine, cid, opts) or {}
-            else:       # --network none: no lease, nothing on the host (and no networking code to load)
-                rec["network"] = {"id": cid, "mode": "none"}
+            from reconciler.engine import network
+            rec["network"] = network.prepare(engine, cid, opts) or {}
             overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
             _write_etc_files(engine, rec, process.hostname)
             rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
@@ -1057,8 +1054,6 @@ def _remove_leftover_cgroup(cid: str) -> None:
 
 
 def _network_release(engine, rec: dict) -> None:
-    if (rec.get("network") or {}).get("mode") == "none":
-        return          # nothing was leased (see create)
     from reconciler.engine import network
     network.release(engine, rec)
 
