@@ -12,11 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform as _platform
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable
 
 from reconciler.adapters.runtime import pid_alive
 from reconciler.core.digest import chain_ids, digest_hex, sha256_of
@@ -25,25 +20,30 @@ from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, 
                                     UnsupportedManifest)
 from reconciler.core.reference import Reference, parse_reference
 
+from reconciler.core.record import FrozenRecord
+
+TYPE_CHECKING = False     # only pulls need threads; `images`, `rmi` and `inspect` load this module
+if TYPE_CHECKING:
+    from typing import Callable
+    ProgressFn = Callable[["Progress"], None]
+
 DOWNLOAD_THREADS = 4
 PUBLISH_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(FrozenRecord):
     """One line of pull progress. id: the layer's short digest (None for image-wide lines)."""
-    id: str | None
-    status: str
-    current: int = 0
-    total: int | None = None
+    __slots__ = ("id", "status", "current", "total")
+
+    def __init__(self, id: str | None, status: str, current: int = 0, total: int | None = None):
+        self._set(id, status, current, total)
 
 
-ProgressFn = Callable[[Progress], None]
 
 
 def host_platform():
     from reconciler.core.manifest import platform_for_machine
-    return platform_for_machine(_platform.machine())
+    return platform_for_machine(os.uname().machine)
 
 
 def _short(digest: str) -> str:
@@ -142,6 +142,8 @@ def pull(engine, ref: str, platform: str | None = None, progress: ProgressFn | N
 
 def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, emit) -> None:
     """Download + stage the missing layers concurrently; publish them in order as they complete."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
     layers = engine.layers
     cancel = threading.Event()
 
