@@ -10,6 +10,7 @@ import time
 from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
+from reconciler.core.labels import STACK as STACK_LABEL
 
 # run and create: options end at the image, the rest is the container's command line
 RUN_SETTINGS = {"interspersed": False, "usage": "IMAGE [COMMAND] [ARG...]"}
@@ -406,8 +407,6 @@ def ports_text(ports: list) -> str:
         out.append(f"{host_ip}:{p.get('host_port')}->{p.get('container_port')}/{p.get('proto', 'tcp')}")
     return ", ".join(out)
 
-
-STACK_LABEL = "io.docker-mini.stack"
 
 
 def _matches(c, filters: list[tuple[str, str]]) -> bool:

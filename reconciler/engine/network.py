@@ -32,14 +32,14 @@ import os
 from pathlib import Path
 
 from reconciler.core import netconf
+from reconciler.core.labels import SERVICE as SERVICE_LABEL
+from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SERVICE_LABEL = "io.docker-mini.service"
-STACK_LABEL = "io.docker-mini.stack"
 
 
 def _adapter():
