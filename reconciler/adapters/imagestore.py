@@ -159,9 +159,8 @@ class ImageStore:
         out.sort(key=lambda r: (r.loaded, r.id), reverse=True)
         return out
 
-    def resolve(self, text: str, default_host: str | None = None) -> ImageRecord:
+    def resolve(self, text: str) -> ImageRecord:
         """By full id, canonical name (tag or digest), or unambiguous id prefix, as Docker does."""
-        default_host = default_host or self.default_host
         if not text:
             raise InvalidArgument("an image name or id is required")
         prefix = _id_prefix(text)
@@ -171,7 +170,7 @@ class ImageStore:
                 return rec
         ref = None
         with contextlib.suppress(InvalidReference):
-            ref = parse_reference(text, default_host)
+            ref = parse_reference(text, self.default_host)
         # every images.json read once, however many of the lookups below it takes
         records = self.list() if ref is not None or prefix is not None else []
         if ref is not None:

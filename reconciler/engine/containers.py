@@ -476,7 +476,7 @@ def create(engine, opts: CreateOptions) -> dict:
 
     opts = _normalize(opts)
     try:
-        image = engine.images.resolve(opts.image, engine.config.default_host)
+        image = engine.images.resolve(opts.image)
     except ImageNotFound:
         from reconciler.engine import images      # only now: pulling needs the registry client
         image = images.ensure_image(engine, opts.image)

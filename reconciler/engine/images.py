@@ -213,7 +213,7 @@ def ensure_image(engine, ref: str, progress: ProgressFn | None = None):
     """The local image `ref` names (name, id or short id), pulled when missing (with progress
     reported as pull does, e.g. for `run` to show like Docker's "Unable to find image")."""
     try:
-        return engine.images.resolve(ref, engine.config.default_host)
+        return engine.images.resolve(ref)
     except ImageNotFound:
         try:
             parse_reference(ref, engine.config.default_host)
@@ -275,7 +275,7 @@ def _parse_or_none(name: str) -> Reference | None:
 
 
 def inspect_image(engine, name: str) -> dict:
-    image = engine.images.resolve(name, engine.config.default_host)
+    image = engine.images.resolve(name)
     config = engine.images.config(image)
     chain = layer_chain(engine, image.layer) if image.layer else []
     diffs = [str(engine.layout.layer_dir(r.id) / "diff") for r in chain]
@@ -333,7 +333,7 @@ def remove_image(engine, name: str, force: bool = False) -> list[tuple[str, str]
     """Docker's `rmi` of one image: [("Untagged", ref) | ("Deleted", id)] in order."""
     with engine.mutation():
         store = engine.images
-        image = store.resolve(name, engine.config.default_host)
+        image = store.resolve(name)
         everyone = _containers_using(engine)
         users = [c for c in everyone if c["image_id"] == image.id]
         repo_digests = image.repo_digests()
