@@ -45,8 +45,9 @@ def docker_engine_available() -> bool:
 def unmount_under(path: Path) -> None:
     """Lazily unmount every mount below path, deepest first."""
     prefix = str(path) + "/"
+    from reconciler.core.mountinfo import parse
     with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+        mounts = [m.point for m in parse(f.read()) if m.point.startswith(prefix)]
     for m in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
 

@@ -26,19 +26,19 @@ def cgroup_version() -> int:
 
 def _v1_mounts() -> dict[str, Path]:
     """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct)."""
+    from reconciler.core.mountinfo import parse
     found: dict[str, Path] = {}
     known = _v1_subsystems()
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.rstrip("\n").partition(" - ")
-            fstype, _source, options = (right.split(" ") + ["", ""])[:3]
-            if fstype == "cgroup2":     # hybrid: the controller-less v2 tree runc also uses
-                found.setdefault("unified", Path(left.split(" ")[4]))
-            if fstype != "cgroup":
-                continue
-            for opt in options.split(","):
-                if opt in known or opt.startswith("name="):
-                    found.setdefault(opt, Path(left.split(" ")[4]))
+        table = parse(f.read())
+    for m in table:
+        if m.fstype == "cgroup2":     # hybrid: the controller-less v2 tree runc also uses
+            found.setdefault("unified", Path(m.point))
+        if m.fstype != "cgroup":
+            continue
+        for opt in m.options.split(","):
+            if opt in known or opt.startswith("name="):
+                found.setdefault(opt, Path(m.point))
     return found
 
 

@@ -21,7 +21,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -98,21 +97,11 @@ def _work_dir(layout: Layout, cid: str) -> Path:
 
 # ----- mount table -----------------------------------------------------------------------------
 
-def _unescape(field: str) -> str:
-    if "\\" not in field:     # the usual case: no octal escapes, no regular expression needed
-        return field
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def mounts() -> dict[str, tuple[str, str, str]]:
     """Mount point -> (fstype, source, super options), from /proc/self/mountinfo (last wins)."""
-    table = {}
+    from reconciler.core.mountinfo import parse
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.rstrip("\n").partition(" - ")
-            fstype, source, options = (right.split(" ") + ["", "", ""])[:3]
-            table[_unescape(left.split(" ")[4])] = (fstype, _unescape(source), options)
-    return table
+        return {m.point: (m.fstype, m.source, m.options) for m in parse(f.read())}
 
 
 def is_mounted(path: Path) -> bool:
