@@ -154,7 +154,7 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
     def connect_before_start(rec: dict) -> None:
         held["sock"] = _connect(bundle, rec)
         if tty:
-            size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1)
+            size = client.terminal_size(stdio.stdout, stdio.stdin)
             if size:
                 client.resize(bundle / "ctl", *size)
 
@@ -264,7 +264,7 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     record = _containers().resolve(engine, name_or_id)
     _require_running(engine, record, "exec")
     bundle = _bundle(engine, record)
-    size = client.terminal_size(stdio.stdout, stdio.stdin if stdio.stdin is not None else -1) if tty else None
+    size = client.terminal_size(stdio.stdout, stdio.stdin) if tty else None
     process = _exec_process(bundle, cmd, tty=tty, env=list(env or []), workdir=workdir, user=user,
                             caller_env=dict(os.environ if caller_env is None else caller_env), size=size)
     exec_root = bundle / EXEC_DIR
