@@ -14,10 +14,9 @@ mutation lock for register/remove/untag.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 
+from reconciler.core import jsontext
 from reconciler.core.digest import digest_hex, sha256_digest, sha256_of
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
 from reconciler.core.record import FrozenRecord
@@ -25,8 +24,6 @@ from reconciler.core.reference import Reference, parse_reference
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from reconciler.core.layout import Layout
 
 RECORD_FILE = "images.json"
@@ -137,8 +134,8 @@ class ImageStore:
 
     # -- reading
 
-    def _record_path(self, image_id: str) -> Path:
-        return self.layout.image_dir(image_id) / RECORD_FILE
+    def _record_path(self, image_id: str) -> str:
+        return f"{self.layout.image_dir(image_id)}/{RECORD_FILE}"
 
     def get(self, image_id: str) -> ImageRecord | None:
         try:
@@ -168,9 +165,10 @@ class ImageStore:
             rec = self.get(prefix)
             if rec is not None:
                 return rec
-        ref = None
-        with contextlib.suppress(InvalidReference):
+        try:
             ref = parse_reference(text, self.default_host)
+        except InvalidReference:
+            ref = None
         # every images.json read once, however many of the lookups below it takes
         records = self.list() if ref is not None or prefix is not None else []
         if ref is not None:
@@ -197,14 +195,15 @@ class ImageStore:
         return self.big_data(image, image.id)
 
     def config(self, image: ImageRecord) -> dict:
-        return json.loads(self.config_bytes(image))
+        return jsontext.loads(self.config_bytes(image))
 
     def big_data(self, image: ImageRecord, key: str) -> bytes:
-        path = self.layout.image_dir(image.id) / big_data_file(key)
+        d = self.layout.image_dir(image.id)
         try:
-            return path.read_bytes()
+            with open(f"{d}/{big_data_file(key)}", "rb") as f:
+                return f.read()
         except FileNotFoundError:
-            raise StorageError(f"image {image.short_id}: {key} is missing from {path.parent}",
+            raise StorageError(f"image {image.short_id}: {key} is missing from {d}",
                                hint="remove the image and pull it again") from None
 
     # -- writing (under the engine's mutation lock)
@@ -219,12 +218,16 @@ class ImageStore:
         Returns (record, [(other image, name taken)])."""
         image_id = sha256_of(config_raw)
         d = self.layout.image_dir(image_id)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(d, mode=0o700, exist_ok=True)
         old = self.get(image_id)
         blobs = {image_id: config_raw, manifest_digest: manifest_raw, **(extra_big_data or {})}
         for key, data in blobs.items():
-            path = d / big_data_file(key)
-            if not path.exists() or path.stat().st_size != len(data):
+            path = f"{d}/{big_data_file(key)}"
+            try:
+                stored = os.stat(path).st_size
+            except FileNotFoundError:
+                stored = None
+            if stored != len(data):
                 self.files.atomic_write(path, data)
         bd_names = list(old.big_data_names) if old else []
         sizes = dict(old.big_data_sizes) if old else {}
@@ -266,9 +269,11 @@ class ImageStore:
     def remove(self, image: ImageRecord) -> None:
         """The record goes first (atomically), then the big-data."""
         d = self.layout.image_dir(image.id)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(d / RECORD_FILE)
+        try:
+            os.unlink(f"{d}/{RECORD_FILE}")
             self.files.fsync_dir(d)
+        except FileNotFoundError:
+            pass
         import shutil      # only removal needs it; run and create resolve images here
         shutil.rmtree(d, ignore_errors=True)
 
