@@ -16,14 +16,10 @@ Files in the container directory (the bundle):
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _signal      # signal's constants and functions without the enums signal.py builds
 import os
-import re
-import signal as _signal
-from functools import cached_property
-from pathlib import Path
 
+from reconciler.core import jsontext
 from reconciler.core.errors import CommandNotExecutable, CommandNotFound, RuntimeError_
 from reconciler.core.record import FrozenRecord
 
@@ -32,47 +28,47 @@ SYNC_TIMEOUT = 120.0
 
 
 class MonitorPaths(FrozenRecord):
-    """The files of one container's bundle directory (see the module's docstring)."""
+    """The files of one container's bundle directory (see the module's docstring), as str."""
     __slots__ = ("bundle",)
 
-    def __init__(self, bundle: Path):
-        self._set(bundle)
+    def __init__(self, bundle: str | os.PathLike):
+        self._set(os.fspath(bundle))
 
     @property
-    def config(self) -> Path:
-        return self.bundle / "config.json"
+    def config(self) -> str:
+        return f"{self.bundle}/config.json"
 
     @property
-    def pidfile(self) -> Path:
-        return self.bundle / "pidfile"
+    def pidfile(self) -> str:
+        return f"{self.bundle}/pidfile"
 
     @property
-    def conmon_pidfile(self) -> Path:
-        return self.bundle / "conmon.pid"
+    def conmon_pidfile(self) -> str:
+        return f"{self.bundle}/conmon.pid"
 
     @property
-    def log(self) -> Path:
-        return self.bundle / "ctr.log"
+    def log(self) -> str:
+        return f"{self.bundle}/ctr.log"
 
     @property
-    def exit_dir(self) -> Path:
-        return self.bundle / "exits"
+    def exit_dir(self) -> str:
+        return f"{self.bundle}/exits"
 
     @property
-    def oom(self) -> Path:
-        return self.bundle / "oom"
+    def oom(self) -> str:
+        return f"{self.bundle}/oom"
 
     @property
-    def ctl(self) -> Path:
-        return self.bundle / "ctl"
+    def ctl(self) -> str:
+        return f"{self.bundle}/ctl"
 
     @property
-    def runc_log(self) -> Path:
-        return self.bundle / "runc.log"
+    def runc_log(self) -> str:
+        return f"{self.bundle}/runc.log"
 
 
-def exit_file(paths: MonitorPaths, container_id: str) -> Path:
-    return paths.exit_dir / container_id
+def exit_file(paths: MonitorPaths, container_id: str) -> str:
+    return f"{paths.exit_dir}/{container_id}"
 
 
 def _which(name: str, what: str) -> str:
@@ -106,22 +102,28 @@ def classify_create_error(message: str) -> RuntimeError_:
 
 
 class Runtime:
-    def __init__(self, runc: str, conmon: str, runc_root: Path, log_max_size: int):
+    def __init__(self, runc: str, conmon: str, runc_root: str | os.PathLike, log_max_size: int):
         self._runc_name, self._conmon_name = runc, conmon
-        self.runc_root = Path(runc_root)
+        self.runc_root = os.fspath(runc_root)
         self.log_max_size = log_max_size
+        self._runc_path: str | None = None
+        self._conmon_path: str | None = None
 
-    @cached_property
+    @property
     def runc(self) -> str:
-        return _which(self._runc_name, "runtime")
+        if self._runc_path is None:
+            self._runc_path = _which(self._runc_name, "runtime")
+        return self._runc_path
 
-    @cached_property
+    @property
     def conmon(self) -> str:
-        return _which(self._conmon_name, "conmon")
+        if self._conmon_path is None:
+            self._conmon_path = _which(self._conmon_name, "conmon")
+        return self._conmon_path
 
     def _runc(self, *args: str, input: bytes | None = None, check: bool = True):
         import subprocess
-        proc = subprocess.run([self.runc, "--root", str(self.runc_root), *args], input=input,
+        proc = subprocess.run([self.runc, "--root", self.runc_root, *args], input=input,
                               capture_output=True)
         if check and proc.returncode != 0:
             raise RuntimeError_(f"runc {args[0]} failed: {_runc_message(proc.stderr)}")
@@ -129,36 +131,44 @@ class Runtime:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def _prepare(self, paths: MonitorPaths, container_id: str, *stale: Path) -> None:
+    def _prepare(self, paths: MonitorPaths, container_id: str, *stale: str) -> None:
         """The directories a (re)start needs, without what a previous run of it left."""
-        self.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        paths.exit_dir.mkdir(exist_ok=True)
+        os.makedirs(self.runc_root, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(paths.exit_dir)
+        except FileExistsError:
+            if not os.path.isdir(paths.exit_dir):
+                raise
         for path in (paths.pidfile, exit_file(paths, container_id), paths.oom, *stale):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def create(self, container_id: str, name: str, paths: MonitorPaths, *, terminal: bool = False,
                stdin: bool = False, leave_stdin_open: bool = False,
-               exit_command: list[str] | None = None, socket_dir: Path | None = None) -> int:
+               exit_command: list[str] | None = None,
+               socket_dir: str | os.PathLike | None = None) -> int:
         """Start conmon, which runs `runc create`; return the container's init pid.
 
         Raises CommandNotFound / CommandNotExecutable / RuntimeError_ with runc's message."""
         import subprocess
-        self._prepare(paths, container_id, paths.ctl, paths.bundle / "attach")
+        attach = f"{paths.bundle}/attach"
+        self._prepare(paths, container_id, paths.ctl, attach)
         args = [self.conmon, "--api-version", "-c", container_id, "-u", container_id[:12], "-n", name,
-                "-r", self.runc, "--runtime-arg", "--root", "--runtime-arg", str(self.runc_root),
-                "-b", str(paths.bundle), "-p", str(paths.pidfile), "-P", str(paths.conmon_pidfile),
+                "-r", self.runc, "--runtime-arg", "--root", "--runtime-arg", self.runc_root,
+                "-b", paths.bundle, "-p", paths.pidfile, "-P", paths.conmon_pidfile,
                 "-l", f"k8s-file:{paths.log}", "--log-size-max", str(self.log_max_size),
-                "--exit-dir", str(paths.exit_dir), "--persist-dir", str(paths.bundle),
+                "--exit-dir", paths.exit_dir, "--persist-dir", paths.bundle,
                 "--no-sync-log"]
-        attach = paths.bundle / "attach"
-        if len(str(attach)) <= SUN_PATH_MAX:
+        if len(attach) <= SUN_PATH_MAX:
             args.append("--full-attach")
         else:
             if socket_dir is None:
                 raise RuntimeError_(f"{attach}: path too long for a unix socket; give a socket dir")
-            socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            args += ["--socket-dir-path", str(socket_dir)]
+            socket_dir = os.fspath(socket_dir)
+            os.makedirs(socket_dir, mode=0o700, exist_ok=True)
+            args += ["--socket-dir-path", socket_dir]
         if terminal:
             args.append("-t")
         if stdin:
@@ -201,9 +211,9 @@ class Runtime:
         """`runc run` of the bundle, this process being the container's monitor: see AttachedRun.
         keep: leave the stopped container (its cgroup: OOM state) for delete() to remove."""
         self._prepare(paths, container_id, paths.runc_log)
-        args = [self.runc, "--root", str(self.runc_root), "--log", str(paths.runc_log),
-                "--log-format", "json", "run", "--bundle", str(paths.bundle),
-                "--pid-file", str(paths.pidfile), *(["--keep"] if keep else []), container_id]
+        args = [self.runc, "--root", self.runc_root, "--log", paths.runc_log,
+                "--log-format", "json", "run", "--bundle", paths.bundle,
+                "--pid-file", paths.pidfile, *(["--keep"] if keep else []), container_id]
         return AttachedRun(args, paths)
 
     def start(self, container_id: str) -> None:
@@ -217,12 +227,12 @@ class Runtime:
         if proc.returncode != 0:
             return None
         try:
-            return json.loads(proc.stdout)
-        except json.JSONDecodeError:
+            return jsontext.loads(proc.stdout)
+        except ValueError:
             return None
 
     def has_state(self, container_id: str) -> bool:
-        return (self.runc_root / container_id / "state.json").exists()
+        return os.path.exists(f"{self.runc_root}/{container_id}/state.json")
 
     def delete(self, container_id: str, force: bool = False) -> None:
         if not self.has_state(container_id):
@@ -237,7 +247,7 @@ class Runtime:
     def update(self, container_id: str, resources: dict) -> None:
         """Apply new linux.resources to a running (or created) container, in place."""
         body = {k: v for k, v in resources.items() if k != "devices"}
-        self._runc("update", "--resources", "-", container_id, input=json.dumps(body).encode())
+        self._runc("update", "--resources", "-", container_id, input=jsontext.dumps(body).encode())
 
 
 class AttachedRun:
@@ -330,8 +340,10 @@ class AttachedRun:
 
     def signal(self, sig: int) -> None:
         if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
 
     def close(self) -> None:
         for fd in self.fds:
@@ -343,8 +355,10 @@ class AttachedRun:
         """The start is being undone: the container's process (if it began) is killed."""
         pid = read_int(self.paths.pidfile)
         if pid and self.status is None:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(pid, _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.close()
 
 
@@ -379,8 +393,8 @@ class ContainerLog:
     P marking a partial line), written as conmon writes it: capped at max_size bytes, past which
     the file starts over (renamed into place, as conmon does: readers following it reopen)."""
 
-    def __init__(self, path: Path, max_size: int):
-        self.path, self.max_size = path, max_size
+    def __init__(self, path: str | os.PathLike, max_size: int):
+        self.path, self.max_size = os.fspath(path), max_size
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self.size = os.fstat(self.fd).st_size
         self.error: OSError | None = None      # the write that failed, after which logging stopped
@@ -417,7 +431,7 @@ class ContainerLog:
             self.size += size
 
     def _start_over(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
         os.replace(tmp, self.path)
         os.close(self.fd)
@@ -427,15 +441,16 @@ class ContainerLog:
         os.close(self.fd)
 
 
-def _runc_log_error(path: Path) -> str | None:
+def _runc_log_error(path: str) -> str | None:
     """The last error runc logged (--log-format json), or None."""
     try:
-        lines = path.read_bytes().splitlines()
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
     except FileNotFoundError:
         return None
     for line in reversed(lines):
         try:
-            entry = json.loads(line)
+            entry = jsontext.loads(line)
         except ValueError:
             continue
         if entry.get("level") in ("error", "fatal"):
@@ -451,6 +466,7 @@ def _runc_message(stderr: bytes) -> str:
 
 def _runc_messages(text: str) -> list[str]:
     """The msg="..." fields of runc's logfmt lines, unescaped."""
+    import re       # only a failed runc command has messages to read
     return [m.replace('\\"', '"') for m in re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)]
 
 
@@ -470,8 +486,8 @@ def _read_sync(fd: int, timeout: float) -> dict | None:
     if not line:
         return None
     try:
-        return json.loads(line)
-    except json.JSONDecodeError:
+        return jsontext.loads(line)
+    except ValueError:
         raise RuntimeError_(f"conmon sent an unreadable message: {line[:200]!r}") from None
 
 
@@ -514,8 +530,9 @@ def signal_pid(pid: int, sig: int, start_time: int | None) -> bool:
         os.close(fd)
 
 
-def read_int(path: Path) -> int | None:
+def read_int(path: str | os.PathLike) -> int | None:
     try:
-        return int(Path(path).read_text().strip())
+        with open(path) as f:
+            return int(f.read().strip())
     except (FileNotFoundError, ValueError):
         return None
