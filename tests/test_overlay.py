@@ -33,17 +33,17 @@ def make_layers(layout: Layout, count: int) -> list[str]:
     Layer i holds /layer-i and /top (saying i), so the topmost layer's /top must win.
     Returns the lowerdirs, topmost first, as LayerStore.lowerdirs() does.
     """
-    links = layout.short_links_dir
+    links = Path(layout.short_links_dir)
     links.mkdir(parents=True, exist_ok=True)
     lowers = []
     for i in range(count):
         chain = f"{i:064x}"
-        diff = layout.layer_dir(chain) / "diff"
+        diff = Path(layout.layer_dir(chain), "diff")
         diff.mkdir(parents=True)
         (diff / f"layer-{i}").write_text(str(i))
         (diff / "top").write_text(str(i))
         short = f"S{i:025d}"                         # 26 characters, like containers/storage's
-        (layout.layer_dir(chain) / "link").write_text(short)
+        Path(layout.layer_dir(chain), "link").write_text(short)
         os.symlink(f"../{chain}/diff", links / short)
         lowers.insert(0, f"l/{short}")
     return lowers
@@ -54,8 +54,12 @@ def losetup_j(image: Path) -> str:
                           check=True).stdout.strip()
 
 
+def rw_dir(layout: Layout, cid: str = CID) -> Path:
+    return Path(layout.rw_layer_dir(cid))
+
+
 def assert_gone(layout: Layout, cid: str = CID) -> None:
-    d = layout.rw_layer_dir(cid)
+    d = rw_dir(layout, cid)
     assert overlay.mounts_under(layout.root) == []
     assert losetup_j(d / "disk.img") == ""
     assert not d.exists()
@@ -65,30 +69,31 @@ def test_rootfs_layers_upper_wins_writes_go_to_diff_and_remove_leaves_nothing(la
     lowers = make_layers(layout, 3)
     overlay.create_rw_layer(layout, CID)
     merged = overlay.mount_rootfs(layout, CID, lowers)
-    assert merged == layout.rw_layer_dir(CID) / "merged"
+    assert merged == f"{layout.rw_layer_dir(CID)}/merged"     # a str, as the interface says
+    merged = Path(merged)
     assert sorted(p.name for p in merged.iterdir()) == ["layer-0", "layer-1", "layer-2", "top"]
     assert (merged / "top").read_text() == "2"
     (merged / "new").write_text("hello")
-    assert (layout.rw_layer_dir(CID) / "diff" / "new").read_text() == "hello"
-    assert not (layout.layer_dir(f"{2:064x}") / "diff" / "new").exists()
+    assert (rw_dir(layout) / "diff" / "new").read_text() == "hello"
+    assert not Path(layout.layer_dir(f"{2:064x}"), "diff", "new").exists()
 
     overlay.unmount_rootfs(layout, CID)
     assert not overlay.is_mounted(merged)
-    merged = overlay.mount_rootfs(layout, CID, lowers)       # a restart sees its own writes
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))     # a restart sees its own writes
     assert (merged / "new").read_text() == "hello"
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
-    assert (layout.layer_dir(f"{0:064x}") / "diff" / "layer-0").exists()   # the image is untouched
+    assert Path(layout.layer_dir(f"{0:064x}"), "diff", "layer-0").exists()   # the image is untouched
 
 
 def test_sixty_layers_fit_in_one_page_through_the_short_links(layout):
     lowers = make_layers(layout, 60)
     overlay.create_rw_layer(layout, CID)
     data = overlay.overlay_mount_data(layout, CID, lowers)
-    absolute = ":".join(str(layout.layer_dir(f"{i:064x}") / "diff") for i in range(60))
+    absolute = ":".join(f"{layout.layer_dir(f'{i:064x}')}/diff" for i in range(60))
     assert len(absolute) > overlay.PAGE_SIZE             # what the short links are for
     assert len(data) < overlay.PAGE_SIZE // 2
-    merged = overlay.mount_rootfs(layout, CID, lowers)
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))
     assert (merged / "top").read_text() == "59"
     assert (merged / "layer-0").read_text() == "0"
     mounted_opts = overlay.mounts()[str(merged)][2]
@@ -103,16 +108,16 @@ def test_mount_twice_is_one_mount(layout):
     overlay.create_rw_layer(layout, CID)
     overlay.mount_rootfs(layout, CID, lowers)
     overlay.mount_rootfs(layout, CID, lowers)
-    assert overlay.mounts_under(layout.root) == [str(layout.rw_layer_dir(CID) / "merged")]
+    assert overlay.mounts_under(layout.root) == [f"{layout.rw_layer_dir(CID)}/merged"]
     with open("/proc/self/mountinfo") as f:
-        assert sum(str(layout.rw_layer_dir(CID) / "merged") in line for line in f) == 1
+        assert sum(f"{layout.rw_layer_dir(CID)}/merged" in line for line in f) == 1
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
 
 
 def test_image_without_layers_still_mounts(layout):
     overlay.create_rw_layer(layout, CID)
-    merged = overlay.mount_rootfs(layout, CID, [])
+    merged = Path(overlay.mount_rootfs(layout, CID, []))
     (merged / "f").write_text("x")
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
@@ -129,20 +134,20 @@ def test_missing_layer_is_a_clear_error_and_mounts_nothing(layout):
 def test_quota_method_on_this_host_is_the_loop(layout):
     # This kernel has neither XFS quota nor ext4 quota formats (see DESIGN.md), and / is not
     # mounted with prjquota: the loop-backed ext4 path is what works here.
-    layout.root.mkdir(exist_ok=True)
+    os.makedirs(layout.root, exist_ok=True)
     assert overlay.quota_method(layout.root) == "loop"
 
 
 def test_disk_quota_write_past_the_limit_fails_with_enospc(layout):
     lowers = make_layers(layout, 2)
     overlay.create_rw_layer(layout, CID, 8 << 20)
-    d = layout.rw_layer_dir(CID)
+    d = rw_dir(layout)
     image = d / "disk.img"
     assert image.stat().st_blocks * 512 < image.stat().st_size   # sparse
     fs = os.statvfs(d / "upper-fs")
     assert 8 << 20 <= fs.f_bavail * fs.f_frsize <= (8 << 20) * 1.02  # the size asked for, usable
     assert losetup_j(image) != ""
-    merged = overlay.mount_rootfs(layout, CID, lowers)
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))
 
     ok = subprocess.run(["dd", "if=/dev/zero", f"of={merged}/small", "bs=1M", "count=2"],
                         capture_output=True, text=True)
@@ -166,7 +171,7 @@ def test_disk_quota_write_past_the_limit_fails_with_enospc(layout):
     overlay.unmount_rootfs(layout, CID)                      # a stopped container holds no device
     assert overlay.mounts_under(layout.root) == []
     assert losetup_j(image) == ""
-    merged = overlay.mount_rootfs(layout, CID, lowers)       # and a restart keeps its data
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))     # and a restart keeps its data
     assert (merged / "small").stat().st_size == 2 << 20
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
@@ -177,25 +182,25 @@ def test_impossible_sizes_are_refused_and_create_nothing(layout, size):
     with pytest.raises(QuotaUnsupported) as err:
         overlay.create_rw_layer(layout, CID, size)
     assert str(size) in str(err.value)
-    assert not layout.rw_layer_dir(CID).exists()
+    assert not rw_dir(layout).exists()
 
 
 # ----- kill -9 at any step: re-running finishes the job or undoes it ---------------------------
 
 def test_killed_during_mkfs_create_again_finishes(layout):
-    d = layout.rw_layer_dir(CID)
+    d = rw_dir(layout)
     d.mkdir(parents=True)
     (d / "disk.img.tmp").write_bytes(b"half an image")
     overlay.create_rw_layer(layout, CID, 4 << 20)
     assert not (d / "disk.img.tmp").exists()
-    merged = overlay.mount_rootfs(layout, CID, make_layers(layout, 1))
+    merged = Path(overlay.mount_rootfs(layout, CID, make_layers(layout, 1)))
     assert (merged / "top").read_text() == "0"
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
 
 
 def test_killed_during_mkfs_remove_cleans_up(layout):
-    d = layout.rw_layer_dir(CID)
+    d = rw_dir(layout)
     d.mkdir(parents=True)
     (d / "disk.img.tmp").write_bytes(b"half an image")
     overlay.remove_rw_layer(layout, CID)
@@ -205,7 +210,7 @@ def test_killed_during_mkfs_remove_cleans_up(layout):
 def test_killed_after_loop_attach_before_mount_remove_detaches(layout):
     overlay.create_rw_layer(layout, CID, 4 << 20)
     overlay.unmount_rootfs(layout, CID)
-    image = layout.rw_layer_dir(CID) / "disk.img"
+    image = rw_dir(layout) / "disk.img"
     subprocess.run(["losetup", "--find", str(image)], check=True)   # as if mount(8) died here
     assert losetup_j(image) != ""
     overlay.remove_rw_layer(layout, CID)
@@ -216,7 +221,7 @@ def test_killed_while_everything_is_mounted_remove_undoes_it(layout):
     lowers = make_layers(layout, 2)
     overlay.create_rw_layer(layout, CID, 4 << 20)
     overlay.mount_rootfs(layout, CID, lowers)
-    (layout.rw_layer_dir(CID) / "diff").unlink()             # and half-way through create, too
+    (rw_dir(layout) / "diff").unlink()             # and half-way through create, too
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
 
@@ -225,9 +230,9 @@ def test_killed_before_the_rootfs_mount_start_again_mounts(layout):
     lowers = make_layers(layout, 1)
     overlay.create_rw_layer(layout, CID, 4 << 20)
     overlay.unmount_rootfs(layout, CID)                      # e.g. after a host reboot
-    merged = overlay.mount_rootfs(layout, CID, lowers)
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))
     (merged / "x").write_text("y")
-    assert (layout.rw_layer_dir(CID) / "upper-fs" / "diff" / "x").exists()
+    assert (rw_dir(layout) / "upper-fs" / "diff" / "x").exists()
     overlay.remove_rw_layer(layout, CID)
     assert_gone(layout)
 
@@ -245,12 +250,12 @@ def test_without_mkfs_a_sized_layer_is_unsupported_and_leaves_nothing(layout, mo
     with pytest.raises(QuotaUnsupported, match="mkfs.ext4") as err:
         overlay.create_rw_layer(layout, CID, 8 << 20)
     assert "e2fsprogs" in str(err.value)
-    assert not layout.rw_layer_dir(CID).exists()
+    assert not rw_dir(layout).exists()
 
 
 def test_a_torn_quota_record_does_not_block_removal(layout):
     """quota.json (project-quota hosts) torn by a crash must not make rm fail forever."""
     overlay.create_rw_layer(layout, CID, None)
-    (layout.rw_layer_dir(CID) / "quota.json").write_text('{"projid": ')
+    (rw_dir(layout) / "quota.json").write_text('{"projid": ')
     overlay.remove_rw_layer(layout, CID)
-    assert not layout.rw_layer_dir(CID).exists()
+    assert not rw_dir(layout).exists()

@@ -12,18 +12,17 @@ overlay/l/<short> links and runs with overlay/ as working directory, so the moun
 well under the kernel's one-page limit even for images with a hundred layers.
 
 Every function can be re-run after a crash at any point to finish the job (create, mount) or
-undo it (unmount, remove).
+undo it (unmount, remove). Paths are plain strings (pathlib costs ~10 ms of imports on `run`).
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
-from pathlib import Path
 
+from reconciler.core import jsontext
 from reconciler.core.errors import QuotaUnsupported, StorageError
 
 TYPE_CHECKING = False
@@ -62,37 +61,46 @@ def _errno() -> int:
 
 # ----- paths -----------------------------------------------------------------------------------
 
-def _dir(layout: Layout, cid: str) -> Path:
+def _dir(layout: Layout, cid: str) -> str:
     return layout.rw_layer_dir(cid)
 
 
-def merged_dir(layout: Layout, cid: str) -> Path:
-    return _dir(layout, cid) / "merged"
+def merged_dir(layout: Layout, cid: str) -> str:
+    return f"{_dir(layout, cid)}/merged"
 
 
-def _disk_image(layout: Layout, cid: str) -> Path:
-    return _dir(layout, cid) / "disk.img"
+def _disk_image(layout: Layout, cid: str) -> str:
+    return f"{_dir(layout, cid)}/disk.img"
 
 
-def _upper_fs(layout: Layout, cid: str) -> Path:
-    return _dir(layout, cid) / "upper-fs"
+def _upper_fs(layout: Layout, cid: str) -> str:
+    return f"{_dir(layout, cid)}/upper-fs"
 
 
 def _uses_loop(layout: Layout, cid: str) -> bool:
-    return _disk_image(layout, cid).exists()
+    return os.path.exists(_disk_image(layout, cid))
 
 
-def upper_dir(layout: Layout, cid: str) -> Path:
+def upper_dir(layout: Layout, cid: str) -> str:
     """The container's writable layer (what `docker diff` would read)."""
     if _uses_loop(layout, cid):
-        return _upper_fs(layout, cid) / "diff"
-    return _dir(layout, cid) / "diff"
+        return f"{_upper_fs(layout, cid)}/diff"
+    return f"{_dir(layout, cid)}/diff"
 
 
-def _work_dir(layout: Layout, cid: str) -> Path:
+def _work_dir(layout: Layout, cid: str) -> str:
     if _uses_loop(layout, cid):
-        return _upper_fs(layout, cid) / "work"
-    return _dir(layout, cid) / "work"
+        return f"{_upper_fs(layout, cid)}/work"
+    return f"{_dir(layout, cid)}/work"
+
+
+def _mkdir(path: str, mode: int = 0o777) -> None:
+    """mkdir that accepts an existing directory (Path.mkdir(exist_ok=True))."""
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
 
 
 # ----- mount table -----------------------------------------------------------------------------
@@ -104,17 +112,17 @@ def mounts() -> dict[str, tuple[str, str, str]]:
         return {m.point: (m.fstype, m.source, m.options) for m in parse(f.read())}
 
 
-def is_mounted(path: Path) -> bool:
+def is_mounted(path: str | os.PathLike) -> bool:
     return os.path.realpath(path) in mounts()
 
 
-def mounts_under(path: Path) -> list[str]:
+def mounts_under(path: str | os.PathLike) -> list[str]:
     prefix = os.path.realpath(path)
     return sorted((m for m in mounts() if m == prefix or m.startswith(prefix + "/")),
                   key=len, reverse=True)
 
 
-def _umount(path: Path) -> None:
+def _umount(path: str) -> None:
     """Unmount if mounted; fall back to a lazy unmount when busy. No error if not mounted."""
     target = os.fsencode(os.path.realpath(path))
     for flags in (0, MNT_DETACH):
@@ -128,7 +136,7 @@ def _umount(path: Path) -> None:
     raise StorageError(f"cannot unmount {path}: busy")
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+def _run(cmd: list[str], what: str, cwd: str | None = None) -> None:
     import subprocess   # on first use (~5 ms of import); runc is started through it anyway
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
@@ -140,21 +148,24 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
 
 # ----- loop devices ----------------------------------------------------------------------------
 
-def loop_devices_for(image: Path) -> list[str]:
+def loop_devices_for(image: str | os.PathLike) -> list[str]:
     """The /dev/loopN devices backed by `image` (also after it was deleted)."""
     target = os.path.realpath(image)
     found = []
-    for dev in Path("/sys/block").glob("loop*"):
+    for name in os.listdir("/sys/block"):
+        if not name.startswith("loop"):
+            continue
         try:
-            backing = (dev / "loop" / "backing_file").read_text().rstrip("\n")
+            with open(f"/sys/block/{name}/loop/backing_file") as f:
+                backing = f.read().rstrip("\n")
         except OSError:
             continue
         if backing.removesuffix(" (deleted)") == target:
-            found.append(f"/dev/{dev.name}")
+            found.append(f"/dev/{name}")
     return found
 
 
-def _detach_loops(image: Path) -> None:
+def _detach_loops(image: str) -> None:
     # A device of ours may still be releasing after its last unmount (autoclear): give it a
     # moment, then detach whatever remains ourselves.
     for _ in range(50):
@@ -188,7 +199,7 @@ _FS_DQUOT_VERSION, _FS_PROJ_QUOTA, _FS_DQ_BSOFT, _FS_DQ_BHARD = 1, 2, 1 << 2, 1 
 _FS_DISK_QUOTA = "=bbHIQQQQQQiiHHbbbbQQQiHh8x"     # struct fs_disk_quota
 
 
-def _backing_mount(path: Path) -> tuple[str, str, str, str]:
+def _backing_mount(path: str | os.PathLike) -> tuple[str, str, str, str]:
     """(mount point, fstype, source, super options) of the filesystem holding `path`."""
     path_real = os.path.realpath(path)
     best = ("/", "", "", "")
@@ -198,7 +209,7 @@ def _backing_mount(path: Path) -> tuple[str, str, str, str]:
     return best
 
 
-def quota_method(path: Path) -> str:
+def quota_method(path: str | os.PathLike) -> str:
     """'project' where the filesystem holding `path` enforces project quotas, else 'loop'."""
     _mnt, fstype, _source, options = _backing_mount(path)
     opts = set(options.split(","))
@@ -209,10 +220,10 @@ def quota_method(path: Path) -> str:
     return "loop"
 
 
-def _quotactl_device(layout: Layout, path: Path) -> Path:
+def _quotactl_device(layout: Layout, path: str) -> str:
     """A block device node for the backing fs (quotactl wants one; containers/storage does the same)."""
     st = os.stat(path)
-    node = layout.overlay_dir / "backingFsBlockDev"
+    node = f"{layout.overlay_dir}/backingFsBlockDev"
     try:
         if os.stat(node).st_rdev == st.st_dev:
             return node
@@ -223,7 +234,7 @@ def _quotactl_device(layout: Layout, path: Path) -> Path:
     return node
 
 
-def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> None:
+def _set_project_limit(layout: Layout, path: str, projid: int, size: int) -> None:
     """Q_XSETQLIM: a hard block limit of `size` bytes (0 = none) for project `projid`."""
     import ctypes
     import struct
@@ -239,10 +250,11 @@ def _set_project_limit(layout: Layout, path: Path, projid: int, size: int) -> No
 
 def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     d = _dir(layout, cid)
-    record = d / "quota.json"
+    record = f"{d}/quota.json"
     projid = _read_projid(record)
     if projid is None:
-        used = {_read_projid(p) for p in layout.overlay_dir.glob("*/quota.json")} - {None}
+        used = {_read_projid(f"{layout.overlay_dir}/{name}/quota.json")
+                for name in os.listdir(layout.overlay_dir) if not name.startswith(".")} - {None}
         projid = max(used | {100000}) + 1
     import struct
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
@@ -255,15 +267,17 @@ def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     finally:
         os.close(fd)
     _set_project_limit(layout, d, projid, size)
-    tmp = record.with_name(".quota.json.tmp")     # renamed into place: never a torn record
-    tmp.write_text(json.dumps({"projid": projid, "size": size}))
+    tmp = f"{d}/.quota.json.tmp"     # renamed into place: never a torn record
+    with open(tmp, "w") as f:
+        f.write(jsontext.dumps({"projid": projid, "size": size}))
     os.replace(tmp, record)
 
 
-def _read_projid(record: Path) -> int | None:
+def _read_projid(record: str) -> int | None:
     """The project id a container's quota.json names; None if absent or unreadable."""
     try:
-        projid = json.loads(record.read_text())["projid"]
+        with open(record, "rb") as f:
+            projid = jsontext.loads(f.read())["projid"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return projid if isinstance(projid, int) else None
@@ -271,7 +285,7 @@ def _read_projid(record: Path) -> int | None:
 
 # ----- the loop-backed ext4 upper filesystem -----------------------------------------------------
 
-def _has_ext4(image: Path) -> bool:
+def _has_ext4(image: str) -> bool:
     try:
         with open(image, "rb") as f:
             f.seek(_EXT4_MAGIC_OFFSET)
@@ -280,7 +294,7 @@ def _has_ext4(image: Path) -> bool:
         return False
 
 
-def ext4_usable_bytes(image: Path) -> int:
+def ext4_usable_bytes(image: str | os.PathLike) -> int:
     """What files can use on an unmounted ext4 image: its free blocks (superblock) less the
     clusters ext4 holds back at mount (min(2%, 4096 blocks)) and a little for our two dirs."""
     import struct
@@ -294,23 +308,30 @@ def ext4_usable_bytes(image: Path) -> int:
     return (free - min(blocks // 50, 4096)) * block - 4 * block
 
 
-def _mkfs(image: Path, size: int) -> None:
+def _mkfs(image: str, size: int) -> None:
     with open(image, "wb") as f:
         f.truncate(size)
     # -m 0: the container runs as root, which could use reserved blocks anyway; journal kept,
     # so a crash of the host leaves a filesystem that mounts.
     import subprocess
     try:
-        proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(image)],
+        proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", image],
                               capture_output=True, text=True)
     except FileNotFoundError:
-        image.unlink(missing_ok=True)
+        _unlink_if_there(image)
         raise QuotaUnsupported("a disk quota needs mkfs.ext4 on this host, which has no project "
                                "quotas, and it is not installed", hint="install e2fsprogs") from None
     if proc.returncode != 0:
-        image.unlink(missing_ok=True)
+        _unlink_if_there(image)
         raise QuotaUnsupported(f"cannot make a {size}-byte ext4 image for the container's disk "
                                f"quota: {proc.stderr.strip()}")
+
+
+def _unlink_if_there(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
@@ -319,7 +340,7 @@ def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
     image = _disk_image(layout, cid)
     if _has_ext4(image):
         return
-    tmp = image.with_name("disk.img.tmp")
+    tmp = f"{_dir(layout, cid)}/disk.img.tmp"
     image_size = size
     for _ in range(4):
         _mkfs(tmp, image_size)
@@ -333,17 +354,17 @@ def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
 
 def _mount_upper_fs(layout: Layout, cid: str) -> None:
     fs = _upper_fs(layout, cid)
-    fs.mkdir(exist_ok=True)
+    _mkdir(fs)
     if not is_mounted(fs):
         # mount(8) attaches the loop device with autoclear: it detaches itself at unmount.
         try:
-            _run(["mount", "-t", "ext4", "-o", "loop", str(_disk_image(layout, cid)), str(fs)],
+            _run(["mount", "-t", "ext4", "-o", "loop", _disk_image(layout, cid), fs],
                  f"mounting the quota filesystem of container {cid}")
         except StorageError as e:
             raise QuotaUnsupported(f"{e.message} (the disk quota needs a loop device on this host)",
                                    hint="check /dev/loop-control and the loop module") from None
     for sub in ("diff", "work"):
-        (fs / sub).mkdir(mode=0o755, exist_ok=True)
+        _mkdir(f"{fs}/{sub}", 0o755)
 
 
 def _unmount_upper_fs(layout: Layout, cid: str) -> None:
@@ -353,7 +374,7 @@ def _unmount_upper_fs(layout: Layout, cid: str) -> None:
 
 # ----- public ----------------------------------------------------------------------------------
 
-def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = None) -> Path:
+def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = None) -> str:
     """Make overlay/<cid>/ with its upper, work and merged dirs; returns the layer's directory.
 
     With size_bytes, the layer is limited to that many bytes: a project quota where the backing
@@ -365,14 +386,14 @@ def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = 
         raise QuotaUnsupported(f"storage size {size_bytes} must be positive")
     method = None
     if size_bytes is not None:
-        method = quota_method(layout.overlay_dir if layout.overlay_dir.exists() else layout.root)
+        method = quota_method(layout.overlay_dir if os.path.exists(layout.overlay_dir) else layout.root)
     if size_bytes is not None and method == "loop" and size_bytes < MIN_LOOP_SIZE:
         raise QuotaUnsupported(
             f"storage size {size_bytes} bytes is too small: this host limits a container's "
             f"disk with a loop-backed ext4 filesystem, which needs at least 1MB",
             hint="use --storage-opt size=1m or more")
-    fresh = not d.exists()
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fresh = not os.path.exists(d)
+    os.makedirs(d, mode=0o700, exist_ok=True)
     try:
         _populate_rw_layer(layout, container_id, size_bytes, method)
     except BaseException:
@@ -394,15 +415,15 @@ def _populate_rw_layer(layout: Layout, container_id: str, size_bytes: int | None
     if size_bytes is not None or _uses_loop(layout, container_id):
         _make_disk_image(layout, container_id, size_bytes or 0)
         _mount_upper_fs(layout, container_id)
-        diff = d / "diff"
-        if not diff.is_symlink():
-            if diff.is_dir():
-                diff.rmdir()
+        diff = f"{d}/diff"
+        if not os.path.islink(diff):
+            if os.path.isdir(diff):
+                os.rmdir(diff)
             os.symlink("upper-fs/diff", diff)
     else:
         for sub in ("diff", "work"):
-            (d / sub).mkdir(mode=0o755, exist_ok=True)
-    (d / "merged").mkdir(mode=0o755, exist_ok=True)
+            _mkdir(f"{d}/{sub}", 0o755)
+    _mkdir(f"{d}/merged", 0o755)
 
 
 def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str], *,
@@ -418,7 +439,7 @@ def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str], 
     return f"lowerdir={lowers},upperdir={upper},workdir={work}"
 
 
-def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Path:
+def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> str:
     """Mount the container's rootfs at overlay/<cid>/merged (no-op if mounted); returns it.
 
     lowerdirs are LayerStore.lowerdirs(): "l/<short>" entries, topmost first.
@@ -427,19 +448,19 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Pat
     if is_mounted(merged):
         return merged
     d = _dir(layout, container_id)
-    if not d.is_dir():
+    if not os.path.isdir(d):
         raise StorageError(f"container {container_id} has no read-write layer at {d}")
     if _uses_loop(layout, container_id):
         _mount_upper_fs(layout, container_id)
     if not lowerdirs:   # an image without layers: overlay still needs one lower directory
-        (d / "empty").mkdir(exist_ok=True)
-        lowerdirs = [os.path.relpath(d / "empty", layout.overlay_dir)]
+        _mkdir(f"{d}/empty")
+        lowerdirs = [os.path.relpath(f"{d}/empty", layout.overlay_dir)]
     for lower in lowerdirs:
-        if not (layout.overlay_dir / lower).is_dir():
-            raise StorageError(f"layer {lower} of container {container_id} is missing "
-                               f"({layout.overlay_dir / lower})",
+        path = os.path.join(layout.overlay_dir, lower)
+        if not os.path.isdir(path):
+            raise StorageError(f"layer {lower} of container {container_id} is missing ({path})",
                                hint="the image's layers were removed; pull the image again")
-    merged.mkdir(exist_ok=True)
+    _mkdir(merged)
     absolute = overlay_mount_data(layout, container_id, lowerdirs, relative=False)
     if len(absolute) < PAGE_SIZE:
         if _libc().mount(b"overlay", os.fsencode(merged), b"overlay", 0, absolute.encode()) != 0:
@@ -452,7 +473,7 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Pat
         raise StorageError(f"overlay mount options for container {container_id} are {len(data)} "
                            f"bytes, over the kernel's {PAGE_SIZE}-byte limit "
                            f"({len(lowerdirs)} layers)")
-    _run(["mount", "-t", "overlay", "overlay", "-o", data, str(merged)],
+    _run(["mount", "-t", "overlay", "overlay", "-o", data, merged],
          f"mounting the rootfs of container {container_id}", cwd=layout.overlay_dir)
     return merged
 
@@ -460,20 +481,20 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> Pat
 def unmount_rootfs(layout: Layout, container_id: str) -> None:
     """Unmount the rootfs and, on the loop path, the quota filesystem (detaching its loop device)."""
     _umount(merged_dir(layout, container_id))
-    if _uses_loop(layout, container_id) or _upper_fs(layout, container_id).exists():
+    if _uses_loop(layout, container_id) or os.path.exists(_upper_fs(layout, container_id)):
         _unmount_upper_fs(layout, container_id)
 
 
 def remove_rw_layer(layout: Layout, container_id: str) -> None:
     """Unmount everything and delete overlay/<cid>/: nothing left, loop device detached."""
     d = _dir(layout, container_id)
-    if not d.exists() and not d.is_symlink():
+    if not os.path.lexists(d):
         return
     unmount_rootfs(layout, container_id)     # on the loop path this also detaches its device
     still = mounts_under(d)
     if still:
         raise StorageError(f"cannot remove {d}: still mounted at {', '.join(still)}")
-    projid = _read_projid(d / "quota.json")
+    projid = _read_projid(f"{d}/quota.json")
     if projid is not None:
         try:
             _set_project_limit(layout, d, projid, 0)
@@ -485,7 +506,7 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
         raise StorageError(f"cannot remove {e.filename or d}: {e.strerror}") from e
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: str | os.PathLike) -> None:
     """Delete a directory tree without following symlinks, as shutil.rmtree does, but without
     importing shutil (~2 ms here: it loads zlib, bz2 and lzma), which `run --rm` would pay.
     Works through directory descriptors, so a deep tree never makes a path too long."""
