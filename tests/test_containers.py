@@ -200,7 +200,7 @@ def test_rm_removes_a_cgroup_runc_left_behind(dmc, busybox, root):
     cid = dmc("create", "--name", "stray", *NONE, busybox, "true").stdout.strip()
     stray = cgroups.find_cgroup(cgroups_path=f"/docker-mini/{cid}")
     for d in stray.paths.values():
-        d.mkdir(parents=True)
+        os.makedirs(d)
     try:
         dmc("rm", "stray")
         assert not stray.exists()

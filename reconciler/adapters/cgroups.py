@@ -6,39 +6,38 @@ there is one (/sys/fs/cgroup/<path>). A hybrid host (v1 controllers plus an empt
 /sys/fs/cgroup/unified, like this one) counts as v1.
 
 The cgroup lives until `runc delete`: read the OOM state after the container exited and before
-deleting it (see the Containers notes in notes/interfaces.md).
+deleting it (see the Containers notes in notes/interfaces.md). Paths are plain strings.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from reconciler.core.record import FrozenRecord
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT = "/sys/fs/cgroup"
 _V1_UNLIMITED = 1 << 62          # memory.limit_in_bytes reads 0x7FFFFFFFFFFFF000 when unlimited
 
 
 def cgroup_version() -> int:
-    return 2 if (CGROUP_ROOT / "cgroup.controllers").exists() else 1
+    return 2 if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers") else 1
 
 
-def _v1_mounts() -> dict[str, Path]:
+def _v1_mounts() -> dict[str, str]:
     """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct)."""
     from reconciler.core.mountinfo import parse
-    found: dict[str, Path] = {}
+    found: dict[str, str] = {}
     known = _v1_subsystems()
     with open("/proc/self/mountinfo") as f:
         table = parse(f.read())
     for m in table:
         if m.fstype == "cgroup2":     # hybrid: the controller-less v2 tree runc also uses
-            found.setdefault("unified", Path(m.point))
+            found.setdefault("unified", m.point)
         if m.fstype != "cgroup":
             continue
         for opt in m.options.split(","):
             if opt in known or opt.startswith("name="):
-                found.setdefault(opt, Path(m.point))
+                found.setdefault(opt, m.point)
     return found
 
 
@@ -50,23 +49,24 @@ def _v1_subsystems() -> set[str]:
 class Cgroup(FrozenRecord):
     __slots__ = ("version", "paths")
 
-    def __init__(self, version: int, paths: dict[str, Path] | None = None):
+    def __init__(self, version: int, paths: dict[str, str] | None = None):
         # paths on v1: every mounted hierarchy ("memory", "cpu", ..., "name=systemd", and
         # "unified" on a hybrid host) -> dir; on v2: {"": dir}
         self._set(version, {} if paths is None else paths)
 
-    def dir(self, controller: str) -> Path | None:
+    def dir(self, controller: str) -> str | None:
         return self.paths.get("" if self.version == 2 else controller)
 
     def exists(self) -> bool:
-        return any(p.is_dir() for p in self.paths.values())
+        return any(os.path.isdir(p) for p in self.paths.values())
 
     def read(self, controller: str, name: str) -> str | None:
         d = self.dir(controller)
         if d is None:
             return None
         try:
-            return (d / name).read_text().strip()
+            with open(f"{d}/{name}") as f:
+                return f.read().strip()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -85,16 +85,21 @@ def find_cgroup(cgroups_path: str | None = None, pid: int | None = None) -> Cgro
                 for ctrl in ctrls.split(","):
                     rel[ctrl] = path
         if version == 2:
-            return Cgroup(2, {"": CGROUP_ROOT / rel.get("", "/").lstrip("/")})
+            return Cgroup(2, {"": _under(CGROUP_ROOT, rel.get("", "/"))})
         mounts = _v1_mounts()
-        return Cgroup(1, {c: mounts[c] / rel[c].lstrip("/") for c in mounts if c in rel})
+        return Cgroup(1, {c: _under(mounts[c], rel[c]) for c in mounts if c in rel})
     if cgroups_path is None:
         raise ValueError("find_cgroup needs cgroups_path or pid")
-    rel_path = cgroups_path.lstrip("/")
     if version == 2:
-        return Cgroup(2, {"": CGROUP_ROOT / rel_path})
+        return Cgroup(2, {"": _under(CGROUP_ROOT, cgroups_path)})
     mounts = _v1_mounts()
-    return Cgroup(1, {c: mount / rel_path for c, mount in mounts.items()})
+    return Cgroup(1, {c: _under(mount, cgroups_path) for c, mount in mounts.items()})
+
+
+def _under(mount: str, cgroup: str) -> str:
+    """The directory of cgroup ("/a/b", "a/b" or "/") in the hierarchy mounted at mount."""
+    parts = [p for p in cgroup.split("/") if p and p != "."]     # as pathlib joins them
+    return "/".join([mount.rstrip("/") or "", *parts]) if parts else mount
 
 
 def _number(text: str | None, unlimited_at: int | None = None) -> int | None:
@@ -184,12 +189,15 @@ def read_oom(cg: Cgroup) -> OomState | None:
 def host_cpuset() -> str:
     """The CPUs containers may use (the root cpuset), e.g. "0-1": for --cpuset-cpus checks."""
     if cgroup_version() == 2:
-        path = CGROUP_ROOT / "cpuset.cpus.effective"
+        path = f"{CGROUP_ROOT}/cpuset.cpus.effective"
     else:
         mount = _v1_mounts().get("cpuset")
-        path = mount / "cpuset.cpus" if mount else None
+        path = f"{mount}/cpuset.cpus" if mount else None
+    if path is None:
+        return ""
     try:
-        return path.read_text().strip() if path else ""
+        with open(path) as f:
+            return f.read().strip()
     except OSError:
         return ""
 
@@ -197,9 +205,10 @@ def host_cpuset() -> str:
 def swap_accounting() -> bool:
     """Whether the kernel limits memory+swap (v1: memsw files exist; v2: memory.swap.max)."""
     if cgroup_version() == 2:
-        return any(CGROUP_ROOT.glob("*/memory.swap.max"))
+        return any(os.path.exists(f"{CGROUP_ROOT}/{name}/memory.swap.max")
+                   for name in os.listdir(CGROUP_ROOT) if not name.startswith("."))
     mount = _v1_mounts().get("memory")
-    return bool(mount and (mount / "memory.memsw.limit_in_bytes").exists())
+    return bool(mount and os.path.exists(f"{mount}/memory.memsw.limit_in_bytes"))
 
 
 def host_cpus() -> int:
@@ -211,7 +220,7 @@ def remove_cgroup(cg: Cgroup) -> bool:
     `runc delete`. A cgroup with live processes (EBUSY) is left alone. True if none remains."""
     for d in cg.paths.values():
         try:
-            d.rmdir()
+            os.rmdir(d)
         except OSError:
             pass    # gone already, or still has processes or child groups: not ours to force
     return not cg.exists()
