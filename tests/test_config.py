@@ -34,6 +34,28 @@ def test_bad_config_names_file_and_key(text, needle):
     assert "conf.json" in str(e.value)
 
 
+@pytest.mark.parametrize("subnet, canonical", [
+    ("10.251.77.0/24", "10.251.77.0/24"),
+    ("172.16.0.0/12", "172.16.0.0/12"),
+    ("10.9.0.0/255.255.0.0", "10.9.0.0/16"),       # a netmask, as ipaddress reads it
+])
+def test_bridge_subnet_spellings(subnet, canonical):
+    assert parse_config(json.dumps({"bridge-subnet": subnet})).bridge_subnet == canonical
+
+
+@pytest.mark.parametrize("subnet, needle", [
+    ("10.0.0.1/24", "has host bits set"),
+    ("010.0.0.0/8", "Leading zeros"),
+    ("10.0.0/24", "Expected 4 octets"),
+    ("10.0.0.0/31", "too small"),
+    ("256.0.0.0/8", "256"),
+])
+def test_bad_bridge_subnet_says_why(subnet, needle):
+    with pytest.raises(ConfigError) as e:
+        parse_config(json.dumps({"bridge-subnet": subnet}), source="conf.json")
+    assert needle in str(e.value) and "bridge-subnet" in str(e.value)
+
+
 def test_cli_reports_bad_config_file(dm, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"bridge-name": "a-name-that-is-far-too-long"}')

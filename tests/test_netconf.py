@@ -256,6 +256,9 @@ def test_hosts_without_address_maps_hostname_to_loopback():
     ("nameserver 127.0.0.53\noptions edns0\n", ["options edns0"], True),
     ("nameserver 127.0.0.1\nnameserver 192.0.2.53\n", ["nameserver 192.0.2.53"], False),
     ("nameserver ::1\nnameserver fe80::1%eth0\n", [], True),
+    ("nameserver 2001:db8::53\nnameserver 10.1.1.1\n", ["nameserver 10.1.1.1"], False),   # no IPv6 route
+    ("nameserver 010.0.0.1\nnameserver bogus\n", [], True),                             # malformed
+    ("nameserver 127.53.0.1\n", [], True),                                                # all of 127/8
     ("", [], True),
 ])
 def test_resolv_conf_drops_loopback_nameservers(host, kept, fallback):

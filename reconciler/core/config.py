@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress     # free: pathlib imports it (through urllib.parse) on every command anyway
-import json
-
+from reconciler.core import jsontext
 from reconciler.core.errors import ConfigError, InvalidArgument
+from reconciler.core.ipv4 import parse_ipv4
 from reconciler.core.record import FrozenRecord
 from reconciler.core.units import parse_size
 
@@ -47,13 +46,26 @@ def _expect(kind, value, key: str, source: str):
     return value
 
 
+def _ipv4_network(text: str) -> tuple[str, int]:
+    """(canonical "a.b.c.d/n", n) as ipaddress.IPv4Network(text) sees it. The usual spelling is
+    checked without importing ipaddress."""
+    address, slash, prefix = text.partition("/")
+    value = parse_ipv4(address)
+    if slash and value is not None and prefix.isascii() and prefix.isdigit() and int(prefix) <= 32 \
+            and not value & ((1 << (32 - int(prefix))) - 1):
+        return f"{address}/{int(prefix)}", int(prefix)
+    import ipaddress       # anything else (host bits set, a netmask, garbage): its verdict and words
+    net = ipaddress.IPv4Network(text)
+    return str(net), net.prefixlen
+
+
 def parse_config(text: str | None, source: str = "<defaults>") -> Config:
     """Parse constants.json text (None means defaults only). Unknown keys and bad values raise."""
     data: dict = {}
     if text is not None:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+            data = jsontext.loads(text)
+        except ValueError as e:         # json.JSONDecodeError
             raise ConfigError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: must be a JSON object of settings")
@@ -69,10 +81,10 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
     if not 1 <= len(merged["bridge-name"]) <= 15:
         raise ConfigError(f"{source}: key 'bridge-name' must be 1-15 characters (a Linux interface name)")
     try:
-        net = ipaddress.IPv4Network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
+        net, prefixlen = _ipv4_network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
     except ValueError as e:
         raise ConfigError(f"{source}: key 'bridge-subnet': {e}") from None
-    if net.prefixlen > 30:
+    if prefixlen > 30:
         raise ConfigError(f"{source}: key 'bridge-subnet': {net} is too small for containers")
     try:
         log_max = parse_size(merged["log-max-size"], "log-max-size")
@@ -83,7 +95,7 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         registry_transformation=dict(transformation),
         root=merged["root"],
         bridge_name=merged["bridge-name"],
-        bridge_subnet=str(net),
+        bridge_subnet=net,
         insecure_registries=tuple(insecure),
         runtime=merged["runtime"],
         conmon=merged["conmon"],

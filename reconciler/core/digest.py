@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from reconciler.core.errors import InvalidArgument
 
 # The algorithms the OCI image spec registers, with the length of their lowercase hex encoding.
 ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
-# compiled on first use (re caches it), not at every command's import
 _GRAMMAR = r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
+_HEX = frozenset("0123456789abcdef")
 
 
 def validate_digest(value: str, what: str = "digest") -> str:
     """Return value if it is a well-formed digest of a supported algorithm, else raise InvalidArgument."""
-    if not isinstance(value, str) or not re.match(_GRAMMAR, value):
+    if not isinstance(value, str) or not _well_formed(value):
         raise InvalidArgument(f"{what} {value!r} is not a digest (expected algorithm:hex, "
                               f"e.g. sha256:<64 hex digits>)")
     algorithm, encoded = value.split(":", 1)
@@ -22,9 +20,17 @@ def validate_digest(value: str, what: str = "digest") -> str:
         raise InvalidArgument(f"{what} {value!r}: unsupported digest algorithm {algorithm!r} "
                               f"(supported: {', '.join(ALGORITHMS)})")
     expected = ALGORITHMS[algorithm]
-    if len(encoded) != expected or not re.fullmatch(r"[0-9a-f]+", encoded):
+    if len(encoded) != expected or not _HEX.issuperset(encoded):
         raise InvalidArgument(f"{what} {value!r}: a {algorithm} digest is {expected} lowercase hex digits")
     return value
+
+
+def _well_formed(value: str) -> bool:
+    algorithm, colon, encoded = value.partition(":")
+    if colon and algorithm in ALGORITHMS and encoded and _HEX.issuperset(encoded):
+        return True         # the usual case, without importing re (~6 ms of every command)
+    import re
+    return re.match(_GRAMMAR, value) is not None
 
 
 def is_digest(value: str) -> bool:

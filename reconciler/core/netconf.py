@@ -12,6 +12,7 @@ already imports it on Python 3.11.4+, through urllib.parse; older ones do not).
 from __future__ import annotations
 
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
+from reconciler.core.ipv4 import parse_ipv4
 from reconciler.core.record import FrozenRecord
 
 TYPE_CHECKING = False
@@ -500,22 +501,16 @@ FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 
 
 def render_resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf minus loopback nameservers (unreachable from the container's netns)."""
-    import ipaddress
+    """The host's resolv.conf minus loopback nameservers (unreachable from the container's netns)
+    and IPv6 ones (our containers have no IPv6 route); malformed ones are dropped too."""
     out: list[str] = []
     kept = 0
     for line in host_text.splitlines():
         fields_ = line.split()
         if fields_ and fields_[0] == "nameserver" and len(fields_) > 1:
-            addr = fields_[1].split("%", 1)[0]
-            try:
-                ip = ipaddress.ip_address(addr)
-            except ValueError:
+            ip = parse_ipv4(fields_[1])
+            if ip is None or ip >> 24 == 127:
                 continue
-            if ip.is_loopback:
-                continue
-            if ip.version == 6:
-                continue  # our containers have no IPv6 route
             kept += 1
         out.append(line)
     if not kept:

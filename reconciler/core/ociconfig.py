@@ -8,7 +8,6 @@ capabilities, masked paths, seccomp.
 from __future__ import annotations
 
 import posixpath
-import re
 
 from reconciler.core import seccomp
 from reconciler.core.errors import InvalidArgument
@@ -79,6 +78,7 @@ def parse_signal(value: str | int) -> int:
     name = text.upper().removeprefix("SIG")
     if name in SIGNALS:
         return SIGNALS[name]
+    import re
     m = re.fullmatch(r"RTMIN(?:\+(\d+))?|RTMAX(?:-(\d+))?", name)
     if m:
         n = 34 + int(m.group(1) or 0) if name.startswith("RTMIN") else 64 - int(m.group(2) or 0)
@@ -123,7 +123,7 @@ def _limit_value(text: str, spec: str) -> int:
     text = text.strip()
     if text in ("-1", "unlimited"):
         return RLIM_INFINITY
-    if not re.fullmatch(r"\d+", text):
+    if not (text.isascii() and text.isdigit()):
         raise InvalidArgument(f"invalid ulimit {spec!r}: {text!r} is not a number")
     return int(text)
 
@@ -229,6 +229,7 @@ def parse_tmpfs(spec: str) -> Tmpfs:
     if dest == "/":
         raise InvalidArgument(f"invalid --tmpfs {spec!r}: cannot mount over /")
     options = tuple(o.strip() for o in opts.split(",") if o.strip()) if opts else ()
+    import re
     for o in options:
         if not re.fullmatch(r"[a-z_]+(=[\w.%]+)?", o):
             raise InvalidArgument(f"invalid --tmpfs {spec!r}: bad option {o!r}")
