@@ -46,7 +46,7 @@ class Backoff:
         self.engine = engine
 
     def path(self, container_id: str) -> Path:
-        return self.engine.layout.container_dir(container_id) / BACKOFF_FILE
+        return Path(self.engine.layout.container_dir(container_id)) / BACKOFF_FILE
 
     def read(self, container_id: str) -> dict:
         return restart_backoff(self.engine, container_id) or {}
@@ -135,7 +135,7 @@ class Watcher:
     def _watch_exits(self) -> None:
         """conmon writes a container's exit file when its process ends: reconcile at once
         instead of at the next interval (restart policies, with their backoff)."""
-        containers_dir = self.engine.layout.containers_dir
+        containers_dir = Path(self.engine.layout.containers_dir)
         try:
             containers_dir.mkdir(parents=True, exist_ok=True)
         except OSError:

@@ -158,9 +158,9 @@ def test_login_verifies_then_stores(tmp_path, docker_config, htpasswd_registry):
     addr = htpasswd_registry.addr
     with pytest.raises(AuthError):
         auth.login(engine, addr, "alice", "wrong")
-    assert not engine.layout.auth_file.exists(), "refused credentials are never stored"
+    assert not os.path.exists(engine.layout.auth_file), "refused credentials are never stored"
     assert auth.login(engine, f"http://{addr}/", *htpasswd_registry.creds) == addr
-    assert stat.S_IMODE(engine.layout.auth_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(engine.layout.auth_file).st_mode) == 0o600
     assert auth.logged_in(engine) == [addr]
     # a new engine (the next command) pulls with the stored credentials
     engine2 = make_engine(tmp_path)

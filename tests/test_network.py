@@ -288,7 +288,7 @@ def test_next_command_cleans_what_a_killed_one_left(fake_containers, net_engine)
     # and one killed between `netns create` and the veth
     netadapter.create_netns(netconf.netns_name(b["id"]))
     # and a create killed after the lease was written, before its record existed
-    statedb.write_json(net_engine.layout.network_dir / "endpoints" / ("9" * 64 + ".json"),
+    statedb.write_json(f"{net_engine.layout.network_dir}/endpoints/{'9' * 64}.json",
                        {"id": "9" * 64, "mode": "bridge", "name": "ghost", "ip": "10.0.0.9", "active": False})
     assert netadapter.link_exists(netconf.host_veth_name(a["id"]))
     network.prepare(net_engine, "8" * 64, {"name": "next"})

@@ -9,74 +9,76 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from reconciler.core.digest import digest_hex
 from reconciler.core.record import FrozenRecord
 
 
 class Layout(FrozenRecord):
+    """Paths are plain strings (os.PathLike accepted for the root): pathlib costs ~10 ms of
+    imports on every command."""
     __slots__ = ("root",)
 
-    def __init__(self, root: Path):
-        self._set(root)
+    def __init__(self, root: str | os.PathLike):
+        self._set(os.fspath(root))
 
     # images and layers
     @property
-    def images_dir(self) -> Path:
-        return self.root / "overlay-images"
+    def images_dir(self) -> str:
+        return f"{self.root}/overlay-images"
 
-    def image_dir(self, image_id: str) -> Path:
-        return self.images_dir / digest_hex(image_id)
-
-    @property
-    def layers_dir(self) -> Path:
-        return self.root / "overlay-layers"
-
-    def layer_record(self, chain_id: str) -> Path:
-        return self.layers_dir / f"{digest_hex(chain_id)}.json"
+    def image_dir(self, image_id: str) -> str:
+        return f"{self.images_dir}/{digest_hex(image_id)}"
 
     @property
-    def overlay_dir(self) -> Path:
-        return self.root / "overlay"
+    def layers_dir(self) -> str:
+        return f"{self.root}/overlay-layers"
 
-    def layer_dir(self, chain_id: str) -> Path:
-        return self.overlay_dir / digest_hex(chain_id)
+    def layer_record(self, chain_id: str) -> str:
+        return f"{self.layers_dir}/{digest_hex(chain_id)}.json"
 
     @property
-    def short_links_dir(self) -> Path:
-        return self.overlay_dir / "l"
+    def overlay_dir(self) -> str:
+        return f"{self.root}/overlay"
+
+    def layer_dir(self, chain_id: str) -> str:
+        return f"{self.overlay_dir}/{digest_hex(chain_id)}"
+
+    @property
+    def short_links_dir(self) -> str:
+        return f"{self.overlay_dir}/l"
 
     # containers
     @property
-    def containers_dir(self) -> Path:
-        return self.root / "overlay-containers"
+    def containers_dir(self) -> str:
+        return f"{self.root}/overlay-containers"
 
-    def container_dir(self, container_id: str) -> Path:
-        return self.containers_dir / container_id
+    def container_dir(self, container_id: str) -> str:
+        return f"{self.containers_dir}/{container_id}"
 
-    def rw_layer_dir(self, container_id: str) -> Path:
-        return self.overlay_dir / container_id
+    def rw_layer_dir(self, container_id: str) -> str:
+        return f"{self.overlay_dir}/{container_id}"
 
     # engine-wide state
     @property
-    def lock_file(self) -> Path:
-        return self.root / "lock"
+    def lock_file(self) -> str:
+        return f"{self.root}/lock"
 
     @property
-    def tmp_dir(self) -> Path:
+    def tmp_dir(self) -> str:
         """Staging area on the same filesystem, so finished work is published by rename."""
-        return self.root / "tmp"
+        return f"{self.root}/tmp"
 
     @property
-    def network_dir(self) -> Path:
-        return self.root / "network"
+    def network_dir(self) -> str:
+        return f"{self.root}/network"
 
     @property
-    def runc_root(self) -> Path:
+    def runc_root(self) -> str:
         """runc's --root: our containers' runc state, apart from anyone else's."""
-        return self.root / "runc"
+        return f"{self.root}/runc"
 
     @property
-    def auth_file(self) -> Path:
-        return self.root / "auth.json"
+    def auth_file(self) -> str:
+        return f"{self.root}/auth.json"

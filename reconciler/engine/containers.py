@@ -37,11 +37,8 @@ as exited with its real code. The first mutating command that meets such a conta
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import time
-from pathlib import Path
 
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
                                     DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
@@ -51,6 +48,8 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator
 
 # Lazy imports throughout: `ps` must not pay for image pulls, networking or the config builder.
+# Paths are str, and re, json, pathlib and contextlib stay out of `run`'s imports: together they
+# cost ~15 ms of every command, more than all the work a `run --rm` does itself.
 
 NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
 KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
@@ -158,15 +157,15 @@ def now_iso() -> str:
     return _iso(time.time_ns())
 
 
-def _iso_of_mtime(path: Path) -> str | None:
+def _iso_of_mtime(path: str) -> str | None:
     try:
         return _iso(os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         return None
 
 
-def _record_path(engine, cid: str) -> Path:
-    return engine.layout.container_dir(cid) / "container.json"
+def _record_path(engine, cid: str) -> str:
+    return f"{engine.layout.container_dir(cid)}/container.json"
 
 
 def _load(engine, cid: str) -> dict | None:
@@ -180,19 +179,20 @@ def _load(engine, cid: str) -> dict | None:
 def _save(engine, rec: dict, durable: bool = False) -> None:
     """Atomic always (a killed command leaves the old or the new record); fsynced only for the
     record create publishes (unless --rm): the running/exited states do not outlive the host anyway."""
-    import json
     from reconciler.adapters import statedb
+    from reconciler.core import jsontext
     path = _record_path(engine, rec["id"])
     if durable:
         statedb.write_json(path, rec)
     else:
-        _write_file(path, (json.dumps(rec, indent=2, sort_keys=True) + "\n").encode())
+        _write_file(path, (jsontext.dumps(rec, sort_keys=True) + "\n").encode())
 
 
-def _write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+def _write_file(path: str, data: bytes, mode: int = 0o600) -> None:
     """Atomic replace without fsync: for files that are regenerated (config.json, etc files)
     or whose loss in a power cut does not matter."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    directory, name = os.path.split(path)
+    tmp = f"{directory}/.{name}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
@@ -220,7 +220,7 @@ def _load_readable(engine, cid: str) -> dict | None:
 
 def unreadable_records(engine) -> list[str]:
     return [cid for cid in _ids(engine)
-            if (engine.layout.container_dir(cid) / "container.json").exists()
+            if os.path.exists(_record_path(engine, cid))
             and _load_readable(engine, cid) is None]
 
 
@@ -247,7 +247,7 @@ def resolve(engine, name_or_id: str) -> dict:
     for rec in records:
         if rec.get("name") == key:
             return rec
-    hits = [r for r in records if r["id"].startswith(key.lower())] if re.fullmatch(r"[0-9a-fA-F]+", key) else []
+    hits = [r for r in records if r["id"].startswith(key.lower())] if _HEX.issuperset(key) else []
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
@@ -255,27 +255,30 @@ def resolve(engine, name_or_id: str) -> dict:
     raise ContainerNotFound(f"No such container: {name_or_id}")
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _paths(engine, cid: str):
     from reconciler.adapters.runtime import MonitorPaths
     return MonitorPaths(engine.layout.container_dir(cid))
 
 
-def _socket_dir(engine) -> Path:
+def _socket_dir(engine) -> str:
     """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
-    short = engine.layout.root / "s"
-    if len(str(short)) + 1 + 12 + len("/attach") <= 100:
+    short = f"{engine.layout.root}/s"
+    if len(short) + 1 + 12 + len("/attach") <= 100:
         return short
     import hashlib
-    return Path("/run/docker-mini") / hashlib.sha256(str(engine.layout.root).encode()).hexdigest()[:12]
+    return "/run/docker-mini/" + hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
 
 
-def attach_socket_path(engine, rec: dict) -> Path:
+def attach_socket_path(engine, rec: dict) -> str:
     """conmon's attach socket of a running container (for attach and foreground run)."""
     from reconciler.adapters.runtime import SUN_PATH_MAX     # the rule Runtime.create follows
-    direct = engine.layout.container_dir(rec["id"]) / "attach"
-    if len(str(direct)) <= SUN_PATH_MAX:
+    direct = f"{engine.layout.container_dir(rec['id'])}/attach"
+    if len(direct) <= SUN_PATH_MAX:
         return direct
-    return _socket_dir(engine) / rec["id"][:12] / "attach"
+    return f"{_socket_dir(engine)}/{rec['id'][:12]}/attach"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,11 +316,11 @@ def generate_name(taken: set[str]) -> str:
 
 def _oom_killed(engine, rec: dict) -> bool:
     paths = _paths(engine, rec["id"])
-    if paths.oom.exists():
+    if os.path.exists(paths.oom):
         return True
     if (rec.get("state") or {}).get("monitor") == "cli":
         from reconciler.adapters import runtime as rt
-        if rt.exit_file(paths, rec["id"]).exists():
+        if os.path.exists(rt.exit_file(paths, rec["id"])):
             return False      # the foreground CLI read the cgroup before runc removed it
     try:
         from reconciler.adapters import cgroups
@@ -360,7 +363,7 @@ def observe(engine, rec: dict, grace: float = 0.3) -> dict:
             return st
     if code is not None:
         st.update(status="exited", exit_code=code, finished_at=_iso_of_mtime(exit_path) or now_iso(),
-                  oom_killed=paths.oom.exists(), pid=0)
+                  oom_killed=os.path.exists(paths.oom), pid=0)
     return st
 
 
@@ -416,6 +419,14 @@ def _network_teardown(engine, rec: dict) -> None:
 # create
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _valid_name(name: str) -> bool:
+    """NAME_PATTERN, checked without importing re."""
+    return bool(name) and name[0] not in "_.-" and _NAME_CHARS.issuperset(name)
+
+
 def _normalize(opts: CreateOptions) -> CreateOptions:
     """Validate every option before anything is created; returns a normalized copy."""
     from reconciler.core import ociconfig as oc
@@ -423,7 +434,7 @@ def _normalize(opts: CreateOptions) -> CreateOptions:
     o.resources = opts.resources
     if o.name is not None:
         o.name = o.name.lstrip("/")
-        if not re.fullmatch(NAME_PATTERN, o.name):
+        if not _valid_name(o.name):
             raise InvalidArgument(f"Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     env = []
     for item in o.env:
@@ -524,12 +535,12 @@ def create(engine, opts: CreateOptions) -> dict:
                       "started_at": None, "finished_at": None},
         }
         cdir = engine.layout.container_dir(cid)
-        cdir.mkdir(parents=True, mode=0o700)
+        os.makedirs(cdir, mode=0o700)
         try:
             _save(engine, rec)
             # the image was resolved before the lock: an rmi may have won the race since then
             # (from now on it sees this record and refuses)
-            missing = [d for d in lowerdirs if not (engine.layout.overlay_dir / d).is_dir()]
+            missing = [d for d in lowerdirs if not os.path.isdir(f"{engine.layout.overlay_dir}/{d}")]
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             from reconciler.adapters import overlay
@@ -543,8 +554,10 @@ def create(engine, opts: CreateOptions) -> dict:
             # its record need not outlive one (two fsyncs saved per `run --rm`)
             _save(engine, rec, durable=not opts.auto_remove)
         except BaseException:
-            with contextlib.suppress(Exception):
+            try:
                 _destroy(engine, rec)
+            except Exception:
+                pass
             raise
     return rec
 
@@ -552,13 +565,14 @@ def create(engine, opts: CreateOptions) -> dict:
 def _write_etc_files(engine, rec: dict, hostname: str) -> None:
     from reconciler.core import netconf
     cdir = engine.layout.container_dir(rec["id"])
-    _write_file(cdir / "hostname", f"{hostname}\n".encode(), 0o644)
-    _write_file(cdir / "hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    _write_file(f"{cdir}/hostname", f"{hostname}\n".encode(), 0o644)
+    _write_file(f"{cdir}/hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
     try:
-        host_resolv = Path("/etc/resolv.conf").read_text()
+        with open("/etc/resolv.conf") as f:
+            host_resolv = f.read()
     except OSError:
         host_resolv = ""
-    _write_file(cdir / "resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
+    _write_file(f"{cdir}/resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,16 +592,16 @@ def _host_rlimits() -> dict[str, int]:
     return out
 
 
-def _rootfs_reader(rootfs: Path) -> Callable[[str], str | None]:
+def _rootfs_reader(rootfs: str) -> Callable[[str], str | None]:
     def readlink(rel: str) -> str | None:
         try:
-            return os.readlink(str(rootfs) + rel)
+            return os.readlink(rootfs + rel)
         except OSError:
             return None
     return readlink
 
 
-def read_in_rootfs(rootfs: Path, path: str) -> str | None:
+def read_in_rootfs(rootfs: str | os.PathLike, path: str) -> str | None:
     """A small regular file of the container's (its /etc/passwd), read from the host.
 
     The container's root may have planted a FIFO, a device node or a symlink there: every
@@ -595,6 +609,7 @@ def read_in_rootfs(rootfs: Path, path: str) -> str | None:
     without blocking, and anything but a regular file reads as absent."""
     import stat
     from reconciler.core.ociconfig import resolve_in_rootfs
+    rootfs = os.fspath(rootfs)
     parts = [p for p in resolve_in_rootfs(path, _rootfs_reader(rootfs)).split("/") if p]
     if not parts:
         return None
@@ -619,14 +634,14 @@ def read_in_rootfs(rootfs: Path, path: str) -> str | None:
         os.close(fd)
 
 
-def _mkdir_in_rootfs(rootfs: Path, path: str) -> None:
+def _mkdir_in_rootfs(rootfs: str, path: str) -> None:
     """Create the (already resolved) directory path inside the rootfs, component by component,
     never through a symlink."""
     from reconciler.core.ociconfig import resolve_in_rootfs
     cur = ""
     for comp in [c for c in path.split("/") if c]:
         cur = resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
-        full = str(rootfs) + cur
+        full = rootfs + cur
         if os.path.islink(full):
             return
         if not os.path.exists(full):
@@ -638,7 +653,7 @@ def _mkdir_in_rootfs(rootfs: Path, path: str) -> None:
             return
 
 
-def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
+def _build_bundle(engine, rec: dict, rootfs: str, netns: str | None) -> None:
     from reconciler.core import ociconfig as oc
     opts = CreateOptions.from_dict(rec["options"])
     cfg = rec["config"]
@@ -659,8 +674,8 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
         plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))
     cdir = engine.layout.container_dir(rec["id"])
     for name in ("hostname", "hosts", "resolv.conf"):
-        if (cdir / name).exists():
-            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
+        if os.path.exists(f"{cdir}/{name}"):
+            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = f"{cdir}/{name}"
     cwd = oc.resolve_in_rootfs(process.cwd, readlink)
     _mkdir_in_rootfs(rootfs, cwd)
     from reconciler.adapters import cgroups
@@ -669,18 +684,18 @@ def _build_bundle(engine, rec: dict, rootfs: Path, netns: str | None) -> None:
         from reconciler.core.limits import to_oci_resources
         res = to_oci_resources(opts.resources, swap_accounting=cgroups.swap_accounting())
     config = oc.build_config(
-        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
+        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=rootfs,
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=_host_rlimits(),
         resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,
         mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
-    import json
-    _write_file(cdir / "config.json", json.dumps(config).encode())    # no indent: the C encoder
+    from reconciler.core import jsontext
+    _write_file(f"{cdir}/config.json", jsontext.dumps(config).encode())
 
 
 def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
     import sys
-    settings = ["--root", str(engine.layout.root)]
+    settings = ["--root", engine.layout.root]
     source = engine.config.source
     if source.startswith("/") and os.path.exists(source):
         settings += ["--config", source]
@@ -846,7 +861,7 @@ def _clear_previous_run(runtime, cid: str, paths) -> None:
             ours = False
         exit_path = rt.exit_file(paths, cid)
         deadline = time.monotonic() + 5.0
-        while (ours and rt.pid_alive(old_conmon) and not exit_path.exists()
+        while (ours and rt.pid_alive(old_conmon) and not os.path.exists(exit_path)
                and time.monotonic() < deadline):
             time.sleep(0.01)
 
@@ -857,20 +872,26 @@ def _abort_start(engine, rec: dict, error: BaseException) -> None:
     from reconciler.core.errors import CommandNotExecutable, CommandNotFound
     code = 127 if isinstance(error, CommandNotFound) else 126 if isinstance(error, CommandNotExecutable) else 128
     message = str(error.message) if isinstance(error, DockerMiniError) else str(error)
-    with contextlib.suppress(Exception):
+    try:
         pid = rec["state"].get("pid") or 0
         if rec["state"].get("status") == "running" and pid:
             rt.signal_pid(pid, 9, rec["state"].get("pid_start"))
             _wait_exit_file(engine, rec, 5.0)
-    with contextlib.suppress(Exception):
+    except Exception:
+        pass
+    try:
         _release_runtime(engine, rec)
+    except Exception:
+        pass
     prior = rec["state"].get("started_at")
     rec["state"] = {**rec["state"], "status": "exited" if prior and rec["state"].get("finished_at") else "created",
                     "pid": 0, "exit_code": code, "error": message, "finished_at": rec["state"].get("finished_at")}
     if rec["state"]["status"] == "created":
         rec["state"]["started_at"] = None
-    with contextlib.suppress(Exception):
+    try:
         _save(engine, rec)
+    except Exception:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -996,8 +1017,10 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
         elif st["status"] == "creating":
             raise ConflictError(f"container {rec['name']} is still being created")
         rec["state"]["status"] = "removing"
-        with contextlib.suppress(FileNotFoundError):
+        try:
             _save(engine, rec)
+        except FileNotFoundError:
+            pass
         _destroy(engine, rec)
     if killed is not None:
         # conmon lives on until its exit command (which needs the lock we just released) is done
@@ -1026,23 +1049,37 @@ def _destroy(engine, rec: dict) -> None:
         except DockerMiniError as e:
             errors.append(e)
     sock_dir = _socket_dir(engine)
-    with contextlib.suppress(OSError):
-        if (sock_dir / cid[:12]).is_symlink():
-            (sock_dir / cid[:12]).unlink()
-    if engine.layout.root not in sock_dir.parents:
-        with contextlib.suppress(OSError):
-            sock_dir.rmdir()                   # /run/docker-mini/<hash>, once no container uses it
+    link = f"{sock_dir}/{cid[:12]}"
+    try:
+        if os.path.islink(link):
+            os.unlink(link)
+    except OSError:
+        pass
+    if not sock_dir.startswith(engine.layout.root + "/"):
+        try:
+            os.rmdir(sock_dir)                 # /run/docker-mini/<hash>, once no container uses it
+        except OSError:
+            pass
     if errors:
         raise errors[0]
     cdir = engine.layout.container_dir(cid)
+    containers_dir = engine.layout.containers_dir
     # rename first, so a crash mid-delete never leaves a half-removed record under its id
-    trash = engine.layout.containers_dir / f".rm-{cid}"
-    with contextlib.suppress(FileNotFoundError):
+    trash = f"{containers_dir}/.rm-{cid}"
+    try:
         os.rename(cdir, trash)
+    except FileNotFoundError:
+        pass
     # overlay's remove_tree, not shutil.rmtree: importing shutil costs ~2 ms of every `run --rm`
-    for stale in [trash, *engine.layout.containers_dir.glob(".rm-*")]:   # and what a killed rm left
-        with contextlib.suppress(OSError):
-            overlay.remove_tree(stale)
+    try:
+        stale = [f"{containers_dir}/{n}" for n in os.listdir(containers_dir) if n.startswith(".rm-")]
+    except FileNotFoundError:
+        stale = []
+    for path in stale:                      # this one, and what a killed rm left
+        try:
+            overlay.remove_tree(path)
+        except OSError:
+            pass
 
 
 def _remove_leftover_cgroup(cid: str) -> None:
@@ -1065,25 +1102,32 @@ def _network_release(engine, rec: dict) -> None:
 FOREGROUND_LOCK = "foreground.lock"
 
 
-@contextlib.contextmanager
-def foreground(engine, container_id: str) -> Iterator[None]:
-    """Held by a CLI that runs a --rm container in the foreground: while it is attached, it
-    removes the container itself once it has its exit code; if it detaches (or dies), the
-    exit command removes the container when it ends, as Docker's daemon would."""
-    import fcntl
-    fd = os.open(engine.layout.container_dir(container_id) / FOREGROUND_LOCK,
-                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+class foreground:
+    """Held (`with foreground(engine, cid):`) by a CLI that runs a --rm container in the
+    foreground: while it is attached, it removes the container itself once it has its exit
+    code; if it detaches (or dies), the exit command removes the container when it ends, as
+    Docker's daemon would."""
+
+    def __init__(self, engine, container_id: str):
+        self.path = f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}"
+
+    def __enter__(self) -> None:
+        import fcntl
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
 
 
 def foreground_attached(engine, container_id: str) -> bool:
     import fcntl
     try:
-        fd = os.open(engine.layout.container_dir(container_id) / FOREGROUND_LOCK, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
@@ -1097,7 +1141,7 @@ def foreground_attached(engine, container_id: str) -> bool:
 
 def cleanup(engine, container_id: str, token: str | None = None) -> None:
     """The container's process ended: reap it, then --rm or the restart policy."""
-    if not engine.layout.container_dir(container_id).is_dir():
+    if not os.path.isdir(engine.layout.container_dir(container_id)):
         return                     # removed meanwhile (and maybe its whole root: do not recreate it)
     with engine.mutation():
         rec = _load(engine, container_id)
@@ -1126,12 +1170,14 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
         rec["state"]["restart_count"] = st.get("restart_count", 0) + 1
         _save(engine, rec)
     time.sleep(min(0.1 * (2 ** min(rec["state"]["restart_count"], 6)), 5.0))
-    with contextlib.suppress(DockerMiniError):
+    try:
         with engine.mutation():
             current = _load(engine, container_id)
             cst = (current or {}).get("state") or {}
             if current and cst.get("token") == rec["state"].get("token") and not cst.get("manually_stopped"):
                 start(engine, container_id, by_policy=True)
+    except DockerMiniError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1211,9 +1257,9 @@ def inspect_container(engine, name_or_id: str) -> dict:
             "FinishedAt": st.get("finished_at") or _ZERO_TIME,
         },
         "Image": rec.get("image_id"),
-        "ResolvConfPath": str(engine.layout.container_dir(rec["id"]) / "resolv.conf"),
-        "HostnamePath": str(engine.layout.container_dir(rec["id"]) / "hostname"),
-        "HostsPath": str(engine.layout.container_dir(rec["id"]) / "hosts"),
+        "ResolvConfPath": f"{engine.layout.container_dir(rec['id'])}/resolv.conf",
+        "HostnamePath": f"{engine.layout.container_dir(rec['id'])}/hostname",
+        "HostsPath": f"{engine.layout.container_dir(rec['id'])}/hosts",
         "LogPath": str(_paths(engine, rec["id"]).log),
         "Name": "/" + rec.get("name", ""),
         "RestartCount": (rec.get("state") or {}).get("restart_count", 0),

@@ -56,7 +56,7 @@ def _containers():
 
 
 def _bundle(engine, record: dict) -> Path:
-    return engine.layout.container_dir(record["id"])
+    return Path(engine.layout.container_dir(record["id"]))
 
 
 def _options(record: dict) -> dict:

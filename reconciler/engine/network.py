@@ -9,6 +9,7 @@
 State of our own, under layout.network_dir:
 
     endpoints/<container-id>.json   the lease: mode, ip, mac, ports, names; "active" while set up
+                                    (none for --network none: nothing to lease or set up)
 
 Files of the container's own that setup writes (creating them when missing, always in place):
 
@@ -27,9 +28,7 @@ so whatever a killed command left behind is found and removed by the next one.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from pathlib import Path
 
 from reconciler.core import netconf
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
@@ -59,12 +58,19 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
 # leases on disk
 
 
-def _endpoints_dir(engine) -> Path:
-    return engine.layout.network_dir / "endpoints"
+def _endpoints_dir(engine) -> str:
+    return f"{engine.layout.network_dir}/endpoints"
 
 
-def _endpoint_path(engine, container_id: str) -> Path:
-    return _endpoints_dir(engine) / f"{container_id}.json"
+def _endpoint_path(engine, container_id: str) -> str:
+    return f"{_endpoints_dir(engine)}/{container_id}.json"
+
+
+def _forget_endpoint(engine, container_id: str) -> None:
+    try:
+        os.unlink(_endpoint_path(engine, container_id))
+    except FileNotFoundError:
+        pass
 
 
 def _read_endpoint(engine, container_id: str) -> dict | None:
@@ -81,12 +87,18 @@ def _all_endpoints(engine) -> list[dict]:
     from reconciler.adapters import statedb
     d = _endpoints_dir(engine)
     out = []
-    with contextlib.suppress(FileNotFoundError):
-        for name in sorted(os.listdir(d)):
-            if name.endswith(".json") and not name.startswith("."):
-                ep = statedb.read_json(d / name, default=None)
-                if ep:
-                    out.append(ep)
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.endswith(".json") and not name.startswith("."):
+            try:
+                ep = statedb.read_json(f"{d}/{name}", default=None)
+            except FileNotFoundError:   # released meanwhile
+                continue
+            if ep:
+                out.append(ep)
     return out
 
 
@@ -119,19 +131,20 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
         if given:
             raise InvalidArgument(f"{', '.join(given)} cannot be used with --network {mode}",
                                   hint="static addresses and published ports need the bridge network")
+    labels = _get(opts, "labels") or {}
+    ep: dict = {
+        "id": container_id,
+        "mode": str(mode),
+        "name": _get(opts, "name") or container_id[:12],
+        "hostname": _get(opts, "hostname") or container_id[:12],
+        "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
+        "stack": labels.get(STACK_LABEL, ""),
+        "active": False,
+    }
+    if mode.kind == "none":
+        return _public(ep)      # nothing to lease, set up or clean: the record's copy is all
     with engine.mutation():
         cleanup_stale(engine)
-        name = _get(opts, "name") or container_id[:12]
-        labels = _get(opts, "labels") or {}
-        ep: dict = {
-            "id": container_id,
-            "mode": str(mode),
-            "name": name,
-            "hostname": _get(opts, "hostname") or container_id[:12],
-            "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
-            "stack": labels.get(STACK_LABEL, ""),
-            "active": False,
-        }
         if mode.kind == "container":
             target = _resolve_container(engine, mode.container)
             if target == container_id:
@@ -300,7 +313,7 @@ def _joined_netns(engine, ep: dict) -> str | None:
 def _process_netns(engine, cid: str) -> str | None:
     from reconciler.adapters import statedb
     try:
-        rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None) or {}
+        rec = statedb.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None) or {}
     except DockerMiniError:
         return None
     state = rec.get("state") or {}
@@ -337,14 +350,22 @@ def apply_rules(engine, endpoints: list[dict] | None = None) -> None:
 # hosts and resolv.conf
 
 
-def _container_file(engine, cid: str, name: str) -> Path:
-    return engine.layout.container_dir(cid) / name
+def _container_file(engine, cid: str, name: str) -> str:
+    return f"{engine.layout.container_dir(cid)}/{name}"
 
 
-def _write_in_place(path: Path, text: str) -> None:
+def _read_host_file(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write_in_place(path: str, text: str) -> None:
     """Truncate and write: the file may be bind-mounted into a running container, where a
     rename would leave the container looking at the old inode."""
-    if not path.parent.is_dir():
+    if not os.path.isdir(os.path.dirname(path)):
         return  # the container is being removed
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
@@ -373,19 +394,15 @@ def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> s
 
 
 def _host_resolv_conf() -> str:
-    try:
-        return Path("/etc/resolv.conf").read_text()
-    except OSError:
-        return ""
+    return _read_host_file("/etc/resolv.conf") or ""
 
 
 def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None,
                            endpoints: list[dict] | None = None) -> None:
     cid = ep["id"]
     if host_mode:
-        try:
-            hosts = Path("/etc/hosts").read_text()
-        except OSError:
+        hosts = _read_host_file("/etc/hosts")
+        if hosts is None:
             hosts = netconf.render_hosts(None, hostname=ep.get("hostname"))
         _write_in_place(_container_file(engine, cid, "hosts"), hosts)
         _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
@@ -444,15 +461,14 @@ def release(engine, record: Any) -> None:
         ep = _read_endpoint(engine, cid)
         if ep and ep.get("active"):
             _teardown_id(engine, cid, ep)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_endpoint_path(engine, cid))
+        _forget_endpoint(engine, cid)
 
 
 def _container_status(engine, cid: str) -> str | None:
     """The recorded status; "unreadable" for a torn record (left alone: `system check` repairs)."""
     from reconciler.adapters import statedb
     try:
-        rec = statedb.read_json(engine.layout.container_dir(cid) / "container.json", default=None)
+        rec = statedb.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None)
     except DockerMiniError:
         return "unreadable"
     if rec is None:
@@ -472,12 +488,11 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
         if cid == keep:
             continue
         status = _container_status(engine, cid)
-        if status is None and not engine.layout.container_dir(cid).exists():
+        if status is None and not os.path.exists(engine.layout.container_dir(cid)):
             # the container is gone; a create killed before writing container.json, or an rm
             # killed before release
             _teardown_id(engine, cid, ep)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(_endpoint_path(engine, cid))
+            _forget_endpoint(engine, cid)
             cleaned.append(cid)
             continue
         if status in ("running", "unreadable"):

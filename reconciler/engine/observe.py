@@ -95,7 +95,7 @@ def restart_backoff(engine, container_id: str) -> dict | None:
     last_exit_code, restarted_at and next_restart (ISO time while a restart is held back)."""
     from reconciler.adapters import statedb
     try:
-        return statedb.read_json(engine.layout.container_dir(container_id) / RESTART_BACKOFF_FILE,
+        return statedb.read_json(f"{engine.layout.container_dir(container_id)}/{RESTART_BACKOFF_FILE}",
                                  default=None)
     except DockerMiniError:
         return None

@@ -3,6 +3,7 @@ longer used (`system prune`). Each area's own checks do the work; this composes 
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from reconciler.adapters import overlay
@@ -25,9 +26,9 @@ def _check_containers(engine, repair: bool) -> list[str]:
     layout = engine.layout
     with engine.mutation():
         recorded = {rec["id"] for rec in containers.all_records(engine)}
-        on_disk = sorted(p.name for p in layout.containers_dir.iterdir()) if layout.containers_dir.exists() else []
+        on_disk = sorted(os.listdir(layout.containers_dir)) if os.path.isdir(layout.containers_dir) else []
         for cid in on_disk:
-            if cid not in recorded and not (layout.container_dir(cid) / "container.json").exists():
+            if cid not in recorded and not os.path.exists(f"{layout.container_dir(cid)}/container.json"):
                 found.append(f"container dir without a record (a create never finished): "
                              f"{layout.container_dir(cid)}")
                 if repair:
@@ -35,7 +36,7 @@ def _check_containers(engine, repair: bool) -> list[str]:
                     shutil.rmtree(layout.container_dir(cid), ignore_errors=True)
         for cid in containers.unreadable_records(engine):
             found.append(f"container record unreadable (a torn write?): "
-                         f"{layout.container_dir(cid) / 'container.json'}")
+                         f"{layout.container_dir(cid)}/container.json")
             if repair:
                 engine.runtime.delete(cid, force=True)
                 overlay.remove_rw_layer(layout, cid)
