@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -490,6 +489,7 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
         return
     rows = [_row(c, now, no_trunc, _held_for_restart(engine, c, now)) for c in items]
     if fmt == "json":
+        import json
         out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
                           for r in rows))
         return
