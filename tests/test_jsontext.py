@@ -70,3 +70,18 @@ def test_parse_ipv4_accepts_what_ipaddress_accepts(text, value):
     except ValueError:
         expected = None
     assert expected == value
+
+
+def test_malformed_input_in_a_fresh_interpreter():
+    """The accelerator reports its own errors through json.decoder, which a command that has
+    not imported json yet does not have: the error must still be json's."""
+    import subprocess
+    import sys
+    probe = ("import sys\nfrom reconciler.core import jsontext\n"
+             "for text in ['{\"a\": \"abc', '{\"a\": 1', '[1, tru]']:\n"
+             "    try:\n        jsontext.loads(text)\n"
+             "    except ValueError as e:\n        print(type(e).__name__, e.msg, e.pos)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["JSONDecodeError Unterminated string starting at 6",
+                                "JSONDecodeError Expecting ',' delimiter 7",
+                                "JSONDecodeError Expecting value 4"]

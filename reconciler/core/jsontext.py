@@ -45,7 +45,9 @@ def loads(text: str | bytes) -> Any:
     if _scan is not None:
         try:
             value, end = _scan(text, start)
-        except StopIteration:
+        except (StopIteration, SystemError):
+            # SystemError: the accelerator words its errors with json.decoder's exception and
+            # fails that way when json.decoder is not loaded yet
             pass
         else:
             if not text[end:].strip(_WHITESPACE):
