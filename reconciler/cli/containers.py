@@ -489,9 +489,8 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
         return
     rows = [_row(c, now, no_trunc, _held_for_restart(engine, c, now)) for c in items]
     if fmt == "json":
-        import json
-        out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
-                          for r in rows))
+        from reconciler.core import jsontext
+        out.write("".join(jsontext.dumps({k: v for k, v in r.items() if k != "Stack"}) + "\n" for r in rows))
         return
     if fmt and fmt != "table":
         from reconciler.cli.formatting import render_template
