@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from pathlib import Path
 import subprocess
 import urllib.request
 
@@ -76,9 +77,9 @@ def test_two_containers_talk_by_ip_and_name(fake_containers, docroot, net_engine
     by_ip = fake_containers.exec(client, "busybox", "wget", "-qO-", f"http://{web['network']['ip']}/")
     assert by_ip.stdout == "hello from the container\n", by_ip.stderr
     # names resolve through the container's /etc/hosts (bind-mounted by the lifecycle; read here)
-    hosts = (net_engine.layout.container_dir(client["id"]) / "hosts").read_text()
+    hosts = (Path(net_engine.layout.container_dir(client["id"])) / "hosts").read_text()
     assert f"{web['network']['ip']}\t{web['id'][:12]} web websvc" in hosts.splitlines()
-    own = (net_engine.layout.container_dir(web["id"]) / "hosts").read_text()
+    own = (Path(net_engine.layout.container_dir(web["id"])) / "hosts").read_text()
     assert f"{client['network']['ip']}\t{client['id'][:12]} client" in own.splitlines()
 
 
@@ -144,10 +145,10 @@ def test_conflicting_or_bad_options_refused_before_anything_is_created(
         elif k == "ports":
             v = [p.replace("PORT", str(port)) for p in v]
         real[k] = v
-    before = sorted(os.listdir(net_engine.layout.network_dir / "endpoints"))
+    before = sorted(os.listdir(Path(net_engine.layout.network_dir) / "endpoints"))
     with pytest.raises(error, match=message):
         network.prepare(net_engine, "f" * 64, {"name": "second", **real})
-    assert sorted(os.listdir(net_engine.layout.network_dir / "endpoints")) == before
+    assert sorted(os.listdir(Path(net_engine.layout.network_dir) / "endpoints")) == before
     assert not netadapter.netns_exists(netconf.netns_name("f" * 64))
 
 
@@ -185,7 +186,7 @@ def test_subnet_overlapping_a_host_address_refused(root, tmp_path, no_network_le
         subprocess.run(["ip", "addr", "add", f"{taken.network_address + 1}/26", "dev", dummy], check=True)
         engine = Engine(root, parse_config(json.dumps(test_network), source="constants.json"))
         rec = {"id": "e" * 64}
-        engine.layout.container_dir(rec["id"]).mkdir(parents=True)
+        Path(engine.layout.container_dir(rec["id"])).mkdir(parents=True)
         network.prepare(engine, rec["id"], {"name": "x"})
         with pytest.raises(NetworkError, match=f"overlaps the host's address on {dummy}: {taken}") as exc:
             network.setup(engine, rec)
@@ -230,7 +231,7 @@ def test_table_replaced_atomically_other_tables_untouched(fake_containers, test_
 def test_hosts_rewritten_in_place_as_peers_come_and_go(fake_containers, net_engine):
     a = fake_containers.create("a")
     fake_containers.start(a)
-    hosts = net_engine.layout.container_dir(a["id"]) / "hosts"
+    hosts = Path(net_engine.layout.container_dir(a["id"])) / "hosts"
     inode = os.stat(hosts).st_ino
     b = fake_containers.create("b")
     fake_containers.start(b)
@@ -238,7 +239,7 @@ def test_hosts_rewritten_in_place_as_peers_come_and_go(fake_containers, net_engi
     fake_containers.stop(b)
     assert b["network"]["ip"] not in hosts.read_text()
     assert os.stat(hosts).st_ino == inode       # the bind-mounted file itself was rewritten
-    resolv = (net_engine.layout.container_dir(a["id"]) / "resolv.conf").read_text()
+    resolv = (Path(net_engine.layout.container_dir(a["id"])) / "resolv.conf").read_text()
     assert "nameserver" in resolv and "nameserver 127." not in resolv
 
 
@@ -266,7 +267,7 @@ def test_container_mode_joins_the_other_namespace(fake_containers, docroot):
     # the sidecar's /etc/hosts is web's view, and follows web's peers
     peer = fake_containers.create("peer")
     fake_containers.start(peer)
-    side_hosts = fake_containers.engine.layout.container_dir(side["id"]) / "hosts"
+    side_hosts = Path(fake_containers.engine.layout.container_dir(side["id"])) / "hosts"
     assert f"{peer['network']['ip']}\t{peer['id'][:12]} peer" in side_hosts.read_text().splitlines()
     assert f"{web['network']['ip']}\t{web['id'][:12]} web" in side_hosts.read_text().splitlines()
     # the sidecar sees web's eth0 and reaches web's server on its own loopback
@@ -295,7 +296,7 @@ def test_next_command_cleans_what_a_killed_one_left(fake_containers, net_engine)
     assert not netadapter.link_exists(netconf.host_veth_name(a["id"]))
     assert not netadapter.netns_exists(netconf.netns_name(a["id"]))
     assert not netadapter.netns_exists(netconf.netns_name(b["id"]))
-    assert not (net_engine.layout.network_dir / "endpoints" / ("9" * 64 + ".json")).exists()
+    assert not (Path(net_engine.layout.network_dir) / "endpoints" / ("9" * 64 + ".json")).exists()
     # the lease itself survives: a keeps its address for its next start
     fake_containers.start(a)
     assert network.network_settings(net_engine, a)["IPAddress"] == a["network"]["ip"]

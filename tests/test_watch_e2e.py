@@ -215,7 +215,7 @@ def test_backoff_doubles_to_five_minutes_and_resets_after_ten_clean_minutes(tmp_
 
     engine = Engine(tmp_path / "root", parse_config(None))
     cid = "c" * 64
-    engine.layout.container_dir(cid).mkdir(parents=True)
+    Path(engine.layout.container_dir(cid)).mkdir(parents=True)
     b = Backoff(engine)
     now = 1_000_000.0
     assert b.due(cid, now) == 0.0                       # never restarted: at once
@@ -232,7 +232,7 @@ def test_backoff_doubles_to_five_minutes_and_resets_after_ten_clean_minutes(tmp_
     # a removed container's directory is never brought back by the backoff
     gone = "d" * 64
     b.record_restart(gone, "always", 1, now)
-    assert not engine.layout.container_dir(gone).exists()
+    assert not Path(engine.layout.container_dir(gone)).exists()
 
 
 def test_watch_a_single_file(watch, dmc, busybox_ref, tmp_path):

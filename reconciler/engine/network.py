@@ -263,12 +263,12 @@ def _endpoint_for(engine, record: Any) -> dict:
     ep = _read_endpoint(engine, cid)
     if ep is None:
         # A record from before networking was prepared (or whose lease was lost): prepare now
-        # from the options it was created with.
+        # from the options it was created with. (--network none keeps no endpoint file.)
         opts = _get(record, "options") or {}
-        prepare(engine, cid, {**opts,
-                              "name": _get(record, "name") or _get(opts, "name"),
-                              "labels": _get(record, "labels") or _get(opts, "labels") or {}})
-        ep = _read_endpoint(engine, cid)
+        prepared = prepare(engine, cid, {**opts,
+                                         "name": _get(record, "name") or _get(opts, "name"),
+                                         "labels": _get(record, "labels") or _get(opts, "labels") or {}})
+        ep = _read_endpoint(engine, cid) or {**prepared, "active": False}
     return ep
 
 
