@@ -102,6 +102,39 @@ def test_sixty_layers_fit_in_one_page_through_the_short_links(layout):
     assert_gone(layout)
 
 
+def _volatile(options: str) -> bool:
+    return bool({"volatile", "fsync=volatile"} & set(options.split(",")))     # newer kernels say the latter
+
+
+def test_volatile_rootfs_skips_syncs_and_mounts_again_in_the_same_boot(layout):
+    lowers = make_layers(layout, 1)
+    overlay.create_rw_layer(layout, CID)
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers, volatile=True))
+    assert _volatile(overlay.mounts()[str(merged)][2])
+    (merged / "kept").write_text("x")
+    overlay.unmount_rootfs(layout, CID)
+    assert (rw_dir(layout) / "work/work/incompat/volatile").is_dir()     # the kernel's mark
+    merged = Path(overlay.mount_rootfs(layout, CID, lowers))          # a restart, same boot
+    assert (merged / "kept").read_text() == "x"
+    assert not _volatile(overlay.mounts()[str(merged)][2])
+    overlay.remove_rw_layer(layout, CID)
+    assert_gone(layout)
+
+
+def test_volatile_rootfs_left_by_an_earlier_boot_is_refused(layout):
+    lowers = make_layers(layout, 1)
+    overlay.create_rw_layer(layout, CID)
+    overlay.mount_rootfs(layout, CID, lowers, volatile=True)
+    overlay.unmount_rootfs(layout, CID)
+    (rw_dir(layout) / "volatile-boot").write_text("an-earlier-boot")    # as after a host crash
+    with pytest.raises(StorageError) as e:
+        overlay.mount_rootfs(layout, CID, lowers)
+    assert "went down" in str(e.value) and "docker-mini rm" in e.value.hint
+    assert overlay.mounts_under(layout.root) == []
+    overlay.remove_rw_layer(layout, CID)                                 # rm still works
+    assert_gone(layout)
+
+
 def test_mount_twice_is_one_mount(layout):
     lowers = make_layers(layout, 1)
     overlay.create_rw_layer(layout, CID)

@@ -439,10 +439,13 @@ def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str], 
     return f"lowerdir={lowers},upperdir={upper},workdir={work}"
 
 
-def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> str:
+def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str], *,
+                 volatile: bool = False) -> str:
     """Mount the container's rootfs at overlay/<cid>/merged (no-op if mounted); returns it.
 
-    lowerdirs are LayerStore.lowerdirs(): "l/<short>" entries, topmost first.
+    lowerdirs are LayerStore.lowerdirs(): "l/<short>" entries, topmost first. volatile (for
+    --rm containers, as Podman does): overlay skips every sync to the upper layer, the
+    unmount's included; what a container removed at its end writes need not survive a crash.
     """
     merged = merged_dir(layout, container_id)
     if is_mounted(merged):
@@ -461,14 +464,22 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> str
             raise StorageError(f"layer {lower} of container {container_id} is missing ({path})",
                                hint="the image's layers were removed; pull the image again")
     _mkdir(merged)
-    absolute = overlay_mount_data(layout, container_id, lowerdirs, relative=False)
+    _clear_volatile_mark(layout, container_id)
+    extra = ""
+    if volatile:
+        _write_small(f"{d}/{_VOLATILE_BOOT}", _boot_id())
+        extra = ",volatile"
+    absolute = overlay_mount_data(layout, container_id, lowerdirs, relative=False) + extra
     if len(absolute) < PAGE_SIZE:
-        if _libc().mount(b"overlay", os.fsencode(merged), b"overlay", 0, absolute.encode()) != 0:
+        if _libc().mount(b"overlay", os.fsencode(merged), b"overlay", 0, absolute.encode()) == 0:
+            return merged
+        err = _errno()
+        if not (extra and err == errno.EINVAL):
             raise StorageError(f"mounting the rootfs of container {container_id} failed: "
-                               f"{os.strerror(_errno())}")
-        return merged
+                               f"{os.strerror(err)}")
+        return mount_rootfs(layout, container_id, lowerdirs)     # a kernel before 5.10
     # only the paths relative to overlay/ (always the shorter) may fit: mount(8) run there
-    data = overlay_mount_data(layout, container_id, lowerdirs)
+    data = overlay_mount_data(layout, container_id, lowerdirs) + extra
     if len(data) >= PAGE_SIZE:
         raise StorageError(f"overlay mount options for container {container_id} are {len(data)} "
                            f"bytes, over the kernel's {PAGE_SIZE}-byte limit "
@@ -476,6 +487,42 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str]) -> str
     _run(["mount", "-t", "overlay", "overlay", "-o", data, merged],
          f"mounting the rootfs of container {container_id}", cwd=layout.overlay_dir)
     return merged
+
+
+_VOLATILE_BOOT = "volatile-boot"     # the boot (its random id) of the last volatile mount
+
+
+def _clear_volatile_mark(layout: Layout, container_id: str) -> None:
+    """A volatile mount leaves work/work/incompat/volatile behind, and overlay refuses the next
+    mount while it is there. Left in this boot, it only marks an earlier mount: what that one
+    did not sync is still in the page cache. Left in another: the host went down while it was
+    mounted, and what was written may be lost."""
+    mark = f"{_work_dir(layout, container_id)}/work/incompat/volatile"
+    if not os.path.lexists(mark):
+        return
+    try:
+        with open(f"{_dir(layout, container_id)}/{_VOLATILE_BOOT}") as f:
+            same_boot = f.read() == _boot_id()
+    except FileNotFoundError:
+        same_boot = False
+    if not same_boot:
+        raise StorageError(f"the read-write layer of container {container_id[:12]} was mounted "
+                           f"without syncing (--rm) when the host went down: its files may be "
+                           f"incomplete", hint=f"remove the container: docker-mini rm {container_id[:12]}")
+    remove_tree(mark)
+
+
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def _write_small(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def unmount_rootfs(layout: Layout, container_id: str) -> None:

@@ -822,7 +822,8 @@ def _startable(engine, name_or_id: str) -> tuple[dict, bool]:
 def _prepare(engine, rec: dict, runtime, paths) -> None:
     """The rootfs mounted, the network wired and the bundle written, ready for runc."""
     from reconciler.adapters import overlay
-    rootfs = overlay.mount_rootfs(engine.layout, rec["id"], rec["lowerdirs"])
+    rootfs = overlay.mount_rootfs(engine.layout, rec["id"], rec["lowerdirs"],
+                                  volatile=bool(rec["options"].get("auto_remove")))
     netns = None
     if _uses_network_setup(rec):
         from reconciler.engine import network
