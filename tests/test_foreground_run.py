@@ -76,6 +76,28 @@ def test_the_cli_killed_leaves_a_container_other_commands_can_end(dmc, busybox):
     dmc("rm", "orphan")
 
 
+def test_an_rm_container_whose_cli_was_killed_is_removed_once_it_ends(dmc, busybox):
+    proc = start_foreground(dmc, "--rm", "--name", "orphan", *NONE, busybox, "sh", "-c",
+                            "echo up; exec sleep 1000")
+    assert proc.stdout.readline() == b"up\n"
+    proc.kill()
+    proc.wait()
+    dmc("run", "--rm", *NONE, busybox, "true")               # while it runs on: kept
+    assert inspect(dmc, "orphan")["State"]["Running"] is True
+    dmc("stop", "-t", "1", "orphan")                          # ended: removed, as by Docker's daemon
+    assert "orphan" not in dmc("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+    proc = start_foreground(dmc, "--rm", "--name", "orphan", *NONE, busybox, "sh", "-c",
+                            "echo up; exec sleep 1000")
+    assert proc.stdout.readline() == b"up\n"
+    proc.kill()
+    proc.wait()
+    dmc("kill", "orphan")                                     # ended from outside, nobody reaps
+    assert "orphan" in dmc("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    dmc("run", "--rm", "--name", "orphan", *NONE, busybox, "true")    # the next run removes it
+    assert dmc("ps", "-aq").stdout == ""
+
+
 def test_output_is_passed_through_byte_for_byte(dmc, busybox):
     p = dmc("run", "--rm", *NONE, busybox, "sh", "-c",
             "head -c 300000 /dev/zero | tr '\\0' a; printf tail; printf err >&2")

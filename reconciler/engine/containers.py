@@ -499,11 +499,12 @@ def create(engine, opts: CreateOptions) -> dict:
                               user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,
                               tty=opts.tty)
     with engine.mutation():
-        taken = {r.get("name") for r in all_records(engine)}
+        records = [r for r in all_records(engine) if not _removed_if_orphaned(engine, r)]
+        taken = {r.get("name") for r in records}
         if opts.name is None:
             opts.name = generate_name(taken)
         elif opts.name in taken:
-            other = next(r for r in all_records(engine) if r.get("name") == opts.name)
+            other = next(r for r in records if r.get("name") == opts.name)
             raise ConflictError(f'Conflict. The container name "/{opts.name}" is already in use by '
                                 f'container "{other["id"]}". You have to remove (or rename) that '
                                 f'container to be able to reuse that name.')
@@ -949,8 +950,9 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
         if _wait_exit_file(engine, rec, KILL_WAIT) is None:
             raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
     with engine.mutation():
-        rec = _load(engine, rec["id"]) or rec
-        return reap(engine, rec)
+        rec = reap(engine, _load(engine, rec["id"]) or rec)
+        _removed_if_orphaned(engine, rec)
+        return rec
 
 
 def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
@@ -1026,6 +1028,21 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
     if killed is not None:
         # conmon lives on until its exit command (which needs the lock we just released) is done
         _wait_conmon_gone(killed)
+
+
+def _removed_if_orphaned(engine, rec: dict) -> bool:
+    """Under the lock: an ended --rm container whose foreground CLI (its monitor, which removes
+    it) was killed is removed now, as Docker's daemon would have at its end. True if it was."""
+    from reconciler.adapters import runtime as rt
+    st = rec.get("state") or {}
+    if not ((rec.get("options") or {}).get("auto_remove") and st.get("monitor") == "cli"
+            and st.get("status") in ("running", "exited") and not st.get("restarting")
+            and not rt.pid_alive(st.get("conmon_pid") or 0)):
+        return False
+    if st.get("status") == "running" and observe(engine, rec)["status"] == "running":
+        return False                                # it runs on: removed once it has ended
+    remove(engine, rec["id"], force=True)
+    return True
 
 
 def _wait_conmon_gone(rec: dict, timeout: float = 5.0) -> None:
