@@ -23,8 +23,20 @@ def cgroup_version() -> int:
     return 2 if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers") else 1
 
 
+_v1_mounts_seen: dict[str, str] | None = None
+
+
 def _v1_mounts() -> dict[str, str]:
-    """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct)."""
+    """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct).
+    Read once per process: hosts mount their cgroup hierarchies at boot, and `rm` or `apply`
+    of many containers would otherwise parse /proc/cgroups and the mount table per container."""
+    global _v1_mounts_seen
+    if _v1_mounts_seen is None:
+        _v1_mounts_seen = _read_v1_mounts()
+    return dict(_v1_mounts_seen)
+
+
+def _read_v1_mounts() -> dict[str, str]:
     from reconciler.core.mountinfo import parse
     found: dict[str, str] = {}
     known = _v1_subsystems()

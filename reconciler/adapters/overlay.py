@@ -267,9 +267,11 @@ def _set_project_quota(layout: Layout, cid: str, size: int) -> None:
     finally:
         os.close(fd)
     _set_project_limit(layout, d, projid, size)
-    tmp = f"{d}/.quota.json.tmp"     # renamed into place: never a torn record
+    tmp = f"{d}/.quota.json.tmp"     # synced and renamed into place: never a torn record
     with open(tmp, "w") as f:
         f.write(jsontext.dumps({"projid": projid, "size": size}))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, record)
 
 
