@@ -256,7 +256,7 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     Attached (the default): returns the command's exit code; not found / not executable raise
     CommandNotFound / CommandNotExecutable (Docker's 127 / 126). detach: returns once it runs."""
     from reconciler.adapters import attach as client
-    from reconciler.adapters import conmon_exec
+    from reconciler.adapters.runtime import exec as conmon_exec
 
     if not cmd:
         raise errors.InvalidArgument("exec needs a command to run")
