@@ -12,6 +12,9 @@ Files in the container directory (the bundle):
     attach            conmon's attach socket (SEQPACKET; first byte of each message: 2 stdout,
                       3 stderr; what a client writes goes to the container's stdin)
     ctl               fifo: "1 HEIGHT WIDTH\\n" resizes the terminal, "2 0 0\\n" reopens the log
+
+conmon.py starts conmon and reads its sync pipe, for containers and for exec sessions
+(exec_session.py: `runc exec` through `conmon --exec`, loaded only by exec).
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ class Runtime:
         """Start conmon, which runs `runc create`; return the container's init pid.
 
         Raises CommandNotFound / CommandNotExecutable / RuntimeError_ with runc's message."""
-        import subprocess
+        from reconciler.adapters.runtime.conmon import SyncPipe, launch as launch_conmon
         attach = f"{paths.bundle}/attach"
         self._prepare(paths, container_id, paths.ctl, attach)
         args = [self.conmon, "--api-version", "-c", container_id, "-u", container_id[:12], "-n", name,
@@ -179,26 +182,13 @@ class Runtime:
             args += ["--exit-command", exit_command[0]]
             for a in exit_command[1:]:
                 args += ["--exit-command-arg", a]
-        r, w = os.pipe()
+        r, w = os.pipe2(os.O_CLOEXEC)
+        sync = SyncPipe(r)
         try:
-            env = {**os.environ, "_OCI_SYNCPIPE": str(w)}
-            env.pop("NOTIFY_SOCKET", None)
-            try:
-                proc = subprocess.Popen(args, cwd=paths.bundle, env=env, pass_fds=(w,),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-            except OSError as e:
-                raise RuntimeError_(f"cannot run conmon: {e}") from None
-            os.close(w)
-            w = -1
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                raise RuntimeError_(f"conmon failed: {err.decode(errors='replace').strip()}")
-            msg = _read_sync(r, SYNC_TIMEOUT)
+            launch_conmon(args, paths.bundle, {"_OCI_SYNCPIPE": w})
+            msg = sync.next_message(SYNC_TIMEOUT)
         finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
+            sync.close()
         if msg is None:
             raise RuntimeError_("conmon exited before reporting the container's pid",
                                 hint="see the system journal for conmon's messages")
@@ -468,27 +458,6 @@ def _runc_messages(text: str) -> list[str]:
     """The msg="..." fields of runc's logfmt lines, unescaped."""
     import re       # only a failed runc command has messages to read
     return [m.replace('\\"', '"') for m in re.findall(r'msg="((?:[^"\\]|\\.)*)"', text)]
-
-
-def _read_sync(fd: int, timeout: float) -> dict | None:
-    """The first JSON message conmon writes on the sync pipe, or None at EOF."""
-    import select
-    buf = b""
-    while b"\n" not in buf:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        if not ready:
-            raise RuntimeError_(f"conmon did not report within {timeout:.0f}s")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buf += chunk
-    line = buf.split(b"\n", 1)[0].strip()
-    if not line:
-        return None
-    try:
-        return jsontext.loads(line)
-    except ValueError:
-        raise RuntimeError_(f"conmon sent an unreadable message: {line[:200]!r}") from None
 
 
 # --- processes -----------------------------------------------------------------------------
