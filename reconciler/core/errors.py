@@ -108,6 +108,11 @@ class CommandNotExecutable(RuntimeError_):
     """The container's command exists but cannot be executed (Docker exits 126)."""
 
 
+class ExecFailed(RuntimeError_):
+    """conmon or `runc exec` failed to run an exec session's command; .message is runc's (or
+    conmon's) own text, which the engine reads to tell not running, not found and not executable."""
+
+
 class ContainerNotRunning(ConflictError):
     """The operation needs a running container."""
 
