@@ -478,6 +478,38 @@ def test_long_root_attaches_through_the_socket_dir(busybox_ref, config_file, tmp
             subprocess.run(base + ["rm", "-f", *ids], capture_output=True)
 
 
+def test_a_root_spelled_two_ways_is_one_root(busybox_ref, config_file, tmp_path):
+    """`--root /x/` and `--root /x` are the same root: a detached container (conmon, so the
+    attach socket goes through the socket dir for a long root) created through one spelling
+    and removed through the other leaves nothing, not even its link in /run/docker-mini."""
+    import hashlib
+    import subprocess
+    import sys
+    from tests.fixtures.containers import assert_nothing_left
+    root = tmp_path / ("long" * 20) / "root"
+    root.mkdir(parents=True)
+
+    def dm(spelling: str, *args: str):
+        return subprocess.run([sys.executable, "-m", "reconciler", "--root", spelling,
+                               "--config", str(config_file), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    sock_dir = Path("/run/docker-mini") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    try:
+        p = dm(f"{root}//", "run", "-d", *NONE, busybox_ref, "sleep", "100")
+        assert p.returncode == 0, p.stderr
+        cid = p.stdout.strip()
+        assert (sock_dir / cid[:12]).is_symlink()          # the spelling does not name the dir
+        p = dm(str(root), "rm", "-f", cid)
+        assert p.returncode == 0, p.stderr
+        assert not sock_dir.exists()
+        assert_nothing_left(root)
+    finally:
+        ids = dm(str(root), "ps", "-aq").stdout.split()
+        if ids:
+            dm(str(root), "rm", "-f", *ids)
+
+
 def _rootfs_options(dmc, name: str) -> list[str]:
     merged = f"{dmc.root}/overlay/{inspect(dmc, name)['Id']}/merged"
     with open("/proc/self/mountinfo") as f:

@@ -26,9 +26,9 @@ class Engine:
     _images = _layers = _runtime = _credentials = _registry = None
 
     def __init__(self, root: str | os.PathLike, config: Config):
-        self.root = os.fspath(root)
+        self.layout = Layout(root)
+        self.root = self.layout.root            # normalized: "/x/" and "/x" are one root
         self.config = config
-        self.layout = Layout(self.root)
         # thread id of the lock's holder, seen by the holder and by the workers it delegates to
         self._holder: contextvars.ContextVar[int | None] = contextvars.ContextVar(
             f"docker-mini-lock-{id(self)}", default=None)
