@@ -5,16 +5,28 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-def timed_run(cmd: list[str], **kw) -> float:
-    """Run cmd, return its wall time in seconds; raise with its stderr's tail if it failed."""
+def docker_mini_command() -> list[str]:
+    """The installed `docker-mini`, as users run it (not `python -m`, which also loads runpy)."""
+    script = Path(sys.executable).with_name("docker-mini")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
+
+
+def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
+    """Run cmd with its output captured; its wall time in seconds and the finished process."""
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    elapsed = time.perf_counter() - t
+    return time.perf_counter() - t, proc
+
+
+def timed_run(cmd: list[str], **kw) -> float:
+    """Run cmd, return its wall time in seconds; raise with its stderr's tail if it failed."""
+    elapsed, proc = timed(cmd, **kw)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
     return elapsed

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import interleaved, scratch, timed_run, unmount_under
+from bench.common import docker_mini_command, interleaved, scratch, timed_run, unmount_under
 
 RUNS = int(os.environ.get("BENCH_PULL_RUNS", "5"))
 REPO = Path(__file__).resolve().parent.parent
@@ -93,8 +93,8 @@ def _fresh(path: Path) -> Path:
 
 def docker_mini(work: Path, ref: str, config: Path) -> float:
     root = _fresh(work / "dm-root")
-    return timed_run([sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(config),
-                 "pull", "-q", ref], cwd=REPO)
+    return timed_run([*docker_mini_command(), "--root", str(root), "--config", str(config),
+                      "pull", "-q", ref], cwd=REPO)
 
 
 def podman(work: Path, ref: str) -> float:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import docker_engine_available, interleaved, scratch, timed_run
+from bench.common import docker_engine_available, docker_mini_command, interleaved, scratch, timed_run
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "31"))   # an odd count: the median is one run
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
@@ -35,10 +35,7 @@ class DockerMini:
 
     def __init__(self, work: Path, config: Path):
         self.root = work / "dm-root"
-        # the installed command, as users run it (not `python -m`, which also loads runpy)
-        script = Path(sys.executable).with_name("docker-mini")
-        program = [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
-        self.base = [*program, "--root", str(self.root), "--config", str(config)]
+        self.base = [*docker_mini_command(), "--root", str(self.root), "--config", str(config)]
 
     def __call__(self, *args: str) -> float:
         return timed_run([*self.base, *args], cwd=REPO)

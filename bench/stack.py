@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import docker_engine_available, scratch
+from bench.common import docker_engine_available, docker_mini_command, scratch, timed
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_STACK_SIZES", "20,50").split(",")]
@@ -49,12 +49,6 @@ def compose_text(ref: str, n: int) -> str:
         lines += [f"  c{i}:", f"    image: {ref}", "    command: [sleep, '3600']", "    mem_limit: 16m",
                   "    networks:", "      bench:", f"        ipv4_address: {net.network_address + 10 + i}"]
     return "\n".join(lines) + "\n"
-
-
-def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    return time.perf_counter() - t, proc
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -87,7 +81,7 @@ def run_size(work: Path, ref: str, n: int, results: dict) -> None:
     root = work / f"root-{n}"
     config = work / "constants.json"
     config.write_text(json.dumps({"bridge-name": BRIDGE, "bridge-subnet": SUBNET}))
-    base = [sys.executable, "-m", "reconciler", "--root", str(root), "--config", str(config)]
+    base = [*docker_mini_command(), "--root", str(root), "--config", str(config)]
     spec_dir = work / f"spec-{n}"
     spec_dir.mkdir()
     spec = spec_dir / "stack.yaml"
