@@ -56,11 +56,8 @@ def docker_engine_available() -> bool:
 
 def unmount_under(path: Path) -> None:
     """Lazily unmount every mount below path, deepest first."""
-    prefix = str(path) + "/"
-    from reconciler.core.mountinfo import parse
-    with open("/proc/self/mountinfo") as f:
-        mounts = [m.point for m in parse(f.read()) if m.point.startswith(prefix)]
-    for m in sorted(mounts, key=len, reverse=True):
+    from reconciler.adapters.overlay import mounts_under
+    for m in mounts_under(path):
         subprocess.run(["umount", "-l", m], capture_output=True)
 
 

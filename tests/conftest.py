@@ -28,9 +28,9 @@ def pytest_configure(config):
 
 
 def unmount_all_under(path: Path) -> None:
-    from tests.fixtures.containers import mounts_under   # late: pytest rewrites the plugin first
+    from reconciler.adapters.overlay import mounts_under
 
-    for mnt in sorted(mounts_under(path), key=len, reverse=True):   # deepest first
+    for mnt in mounts_under(path):          # deepest first
         subprocess.run(["umount", "-l", mnt], check=False, capture_output=True)
 
 
