@@ -25,10 +25,9 @@ def _check_containers(engine, repair: bool) -> list[str]:
     found = []
     layout = engine.layout
     with engine.mutation():
-        recorded = {rec["id"] for rec in containers.all_records(engine)}
         on_disk = sorted(os.listdir(layout.containers_dir)) if os.path.isdir(layout.containers_dir) else []
         for cid in on_disk:
-            if cid not in recorded and not os.path.exists(f"{layout.container_dir(cid)}/container.json"):
+            if not os.path.exists(f"{layout.container_dir(cid)}/container.json"):
                 found.append(f"container dir without a record (a create never finished): "
                              f"{layout.container_dir(cid)}")
                 if repair:
@@ -54,14 +53,16 @@ def prune(engine, all_images: bool = False) -> dict[str, list[str]]:
     """Docker's `system prune`: stopped containers, unused images (dangling ones, or every image
     no container uses with all_images), then the network if nothing uses it."""
     removed: dict[str, list[str]] = {"containers": [], "images": [], "network": [], "errors": []}
+    in_use = set()
     for state in containers.list_containers(engine, all=True):
         if state.status in ("created", "exited", "dead"):
             try:
                 containers.remove(engine, state.id, force=False)
                 removed["containers"].append(state.id)
+                continue
             except DockerMiniError as e:
                 removed["errors"].append(f"container {state.id[:12]}: {e.message}")
-    in_use = {state.image_id for state in containers.list_containers(engine, all=True)}
+        in_use.add(state.image_id)          # it stays, and so does its image
     for image in engine.images.list():
         if image.id in in_use or (image.tags() and not all_images):
             continue
