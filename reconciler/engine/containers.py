@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 # Paths are str, and re, json, pathlib and contextlib stay out of `run`'s imports: together they
 # cost ~15 ms of every command, more than all the work a `run --rm` does itself.
 
-NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
 KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
 
 
@@ -423,7 +422,7 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 
 def _valid_name(name: str) -> bool:
-    """NAME_PATTERN, checked without importing re."""
+    """Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]*, checked without importing re."""
     return bool(name) and name[0] not in "_.-" and _NAME_CHARS.issuperset(name)
 
 
