@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.adapters import network as netadapter
 from reconciler.core import netconf
+from tests.fixtures.registry import free_port
 
 SERVE = "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
 # wget until the server answers (the server starts in the background of `run -d`)
@@ -50,13 +51,6 @@ def _get(url: str) -> str:
             last = e
             time.sleep(0.05)
     raise AssertionError(f"{url}: {last}")
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(dm, image, name, *args):
@@ -101,7 +95,7 @@ def test_peers_hosts_kept_current(dmn, busybox_ref):
 
 
 def test_host_reaches_container_by_ip_and_published_port(dmn, busybox_ref):
-    port = _free_port()
+    port = free_port()
     _serve(dmn, busybox_ref, "web", "-p", f"{port}:80")
     s = _net(dmn, "web")
     assert _get(f"http://{s['IPAddress']}/") == "hello-from-web\n"
@@ -117,7 +111,7 @@ def test_publish_without_host_port_picks_one(dmn, busybox_ref):
 
 
 def test_port_already_published_refused(dmn, busybox_ref):
-    port = _free_port()
+    port = free_port()
     dmn("create", "--name", "one", "-p", f"{port}:80", busybox_ref, "true")
     p = dmn("create", "--name", "two", "-p", f"127.0.0.1:{port}:81", busybox_ref, "true", check=False)
     assert p.returncode != 0

@@ -6,7 +6,6 @@ StopSignal, and `rm` leaves nothing. Traffic goes only to loopback and to the te
 from __future__ import annotations
 
 import ipaddress
-import socket
 import subprocess
 import time
 
@@ -16,6 +15,7 @@ from reconciler.adapters import network as netadapter
 from reconciler.core import netconf
 from tests.fixtures.containers import assert_nothing_left, inspect, wait_until
 from tests.fixtures.nginx import NGINX_PAGE
+from tests.fixtures.registry import free_port
 
 
 @pytest.fixture
@@ -28,12 +28,6 @@ def dmx(dmc, no_network_leaks, root):
     if ids:
         dmc("rm", "-f", *ids, check=False)
     assert_nothing_left(root, ids)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _static_ip(test_network, offset: int) -> str:
@@ -84,7 +78,7 @@ def test_host_reaches_nginx_at_its_static_ip(dmx, nginx_image, test_network):
 
 
 def test_host_reaches_nginx_through_a_published_port(dmx, nginx_image):
-    port = _free_port()
+    port = free_port()
     _run_nginx(dmx, nginx_image, "web", "-p", f"{port}:80")
     assert inspect(dmx, "web")["NetworkSettings"]["Ports"] == {
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
@@ -92,7 +86,7 @@ def test_host_reaches_nginx_through_a_published_port(dmx, nginx_image):
 
 
 def test_logs_show_nginx_access_lines(dmx, nginx_image):
-    port = _free_port()
+    port = free_port()
     _run_nginx(dmx, nginx_image, "web", "-p", f"{port}:80")
     ip = inspect(dmx, "web")["NetworkSettings"]["IPAddress"]
     curl(f"http://{ip}/?via=ip")
@@ -122,7 +116,7 @@ def test_stop_is_graceful_with_the_images_sigquit(dmx, nginx_image):
 
 
 def test_rm_leaves_nothing(dmx, nginx_image, no_network_leaks, test_network):
-    ip, port = _static_ip(test_network, 81), _free_port()
+    ip, port = _static_ip(test_network, 81), free_port()
     cid = _run_nginx(dmx, nginx_image, "web", "--ip", ip, "-p", f"{port}:80")
     no_network_leaks.add(cid)
     _assert_nginx_page(f"http://127.0.0.1:{port}/")
