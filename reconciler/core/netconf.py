@@ -5,8 +5,8 @@ Everything here is a pure function of its arguments so it can be tested from tab
 
 Every `run` imports this module (for /etc/hosts and /etc/resolv.conf), so it imports nothing
 costly at load: plain record classes instead of dataclasses, typing only for type checkers,
-no regex compiled, and ipaddress (~1.5 ms) imported by the functions that use it (pathlib
-already imports it on Python 3.11.4+, through urllib.parse; older ones do not).
+no regex compiled, and ipaddress (~1.5 ms) imported only by the functions that need its
+networks; a single dotted-quad address is read by core.ipv4.
 """
 
 from __future__ import annotations
@@ -282,11 +282,8 @@ def parse_port_spec(spec: str) -> list[PortMapping]:
     if len(parts) == 3:
         host_ip, host, ctr = parts
         if host_ip:
-            import ipaddress
-            try:
-                host_ip = str(ipaddress.IPv4Address(host_ip))
-            except ValueError:
-                raise InvalidArgument(f"-p {spec!r}: {host_ip!r} is not an IPv4 host address") from None
+            if parse_ipv4(host_ip) is None:
+                raise InvalidArgument(f"-p {spec!r}: {host_ip!r} is not an IPv4 host address")
             if host_ip == "0.0.0.0":
                 host_ip = ""
     elif len(parts) == 2:
@@ -431,11 +428,8 @@ def _loopback(host_ip: str) -> bool:
     container (the CVE-2020-8558 class): prerouting runs before the kernel's martian check on
     the destination, which the DNAT has already rewritten. Host-local connections are NATed in
     output, so leaving these out of prerouting is enough; no host-wide drop of 127/8 is needed."""
-    import ipaddress
-    try:
-        return ipaddress.ip_address(host_ip).is_loopback
-    except ValueError:
-        return False
+    ip = parse_ipv4(host_ip)        # "" (every address) is None; parse_port_spec allows IPv4 only
+    return ip is not None and ip >> 24 == 127
 
 
 def render_delete_table(bridge: str) -> str:
