@@ -293,7 +293,7 @@ class Context:
 
 class Command:
     def __init__(self, name: str, callback, params, *, help: str | None = None, hidden: bool = False,
-                 interspersed: bool = True, help_h: bool | None = None, usage: str | None = None):
+                 interspersed: bool = True, usage: str | None = None):
         self.name = name
         self.callback = callback
         self.params = list(params)
@@ -313,7 +313,7 @@ class Command:
                 self._add(self.long, n, (o, False))
             for c in o.shorts:
                 self._add(self.short, c, o)
-        self.help_h = ("h" not in self.short) if help_h is None else help_h
+        self.help_h = "h" not in self.short       # -h is --help unless the command has its own -h
 
     def _add(self, table: dict, key: str, value) -> None:
         if key in table:
@@ -514,7 +514,7 @@ class Command:
                     f'"{d}"' if isinstance(d, str) else str(d))
                 text = (text + " " if text else "") + f"(default {shown})"
             rows.append(("  " + names, text))
-        if self.help_h and "h" not in self.short:
+        if self.help_h:
             rows.append(("  -h, --help", "Print usage"))
         else:
             rows.append(("      --help", "Print usage"))
@@ -612,7 +612,7 @@ def _make(cls, name, f, kw):
 
 
 def command(name: str | None = None, **kw):
-    """@command(name, interspersed=True, help_h=None, hidden=False, usage=None)."""
+    """@command(name, interspersed=True, hidden=False, usage=None)."""
     return lambda f: _make(Command, name, f, dict(kw))
 
 
