@@ -80,7 +80,7 @@ def run_cli(group: flags.Group, argv: list[str] | None) -> int:
         ctx = group.make_context("docker-mini", argv)
     except flags.Exit as e:
         return e.exit_code
-    except flags.CliError as e:
+    except flags.UsageError as e:
         e.show()
         return EXIT_ENGINE if _first_command(group, argv) in RUN_LIKE else EXIT_USAGE
     command = ctx.invoked_subcommand
@@ -93,7 +93,7 @@ def run_cli(group: flags.Group, argv: list[str] | None) -> int:
     except flags.Abort:
         flags.echo("Aborted.", err=True)
         return 130
-    except flags.CliError as e:
+    except flags.UsageError as e:
         e.show()
         return EXIT_ENGINE if command in RUN_LIKE else e.exit_code
     except errors.DockerMiniError as e:

@@ -34,20 +34,13 @@ class Abort(Exception):
     """The user declined (confirm(abort=True)) or input ended at a prompt."""
 
 
-class CliError(Exception):
-    exit_code = 1
+class UsageError(Exception):
+    exit_code = 2
 
     def __init__(self, message: str, ctx: Context | None = None):
         super().__init__(message)
         self.message = message
         self.ctx = ctx
-
-    def show(self) -> None:
-        echo(f"docker-mini: {self.message}", err=True)
-
-
-class UsageError(CliError):
-    exit_code = 2
 
     def show(self) -> None:
         path = self.ctx.command_path if self.ctx is not None else "docker-mini"
