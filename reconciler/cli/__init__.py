@@ -63,7 +63,7 @@ def cli(ctx, root, config_file, log_level, debug):
     from reconciler.cli.common import Settings
 
     # Logging is configured by the commands that log (watch); the rest never pay for structlog.
-    ctx.obj = Settings(root=root, config_file=config_file, debug=debug)
+    ctx.obj = Settings(root=root, config_file=config_file)
     ctx.obj.load_config()  # a bad configuration is reported before any command does anything
 
 

@@ -24,10 +24,9 @@ RUN_LIKE = {"run", "create", "exec"}
 class Settings:
     """The group options every command sees (a plain class: dataclasses costs ~10 ms to import)."""
 
-    def __init__(self, root: str | None = None, config_file: str | None = None, debug: bool = False):
+    def __init__(self, root: str | None = None, config_file: str | None = None):
         self.root = root
         self.config_file = config_file
-        self.debug = debug
         self._config: Config | None = None
         self._engine = None
 
