@@ -71,8 +71,8 @@ def _labels(items) -> dict[str, str]:
 
 
 def _resources(p: dict):
-    flags = ("memory", "memory_swap", "cpus", "cpu_period", "cpu_quota", "cpuset_cpus", "pids_limit")
-    if not any(p.get(k) not in (None, "") for k in flags):
+    limit_params = ("memory", "memory_swap", "cpus", "cpu_period", "cpu_quota", "cpuset_cpus", "pids_limit")
+    if not any(p.get(k) not in (None, "") for k in limit_params):
         return None
     from reconciler.adapters import cgroups
     from reconciler.core.limits import parse_resources
