@@ -129,18 +129,14 @@ class _Planner:
         order = {s.container_name: i for i, s in enumerate(self.desired.containers.values())}
         doomed = [c for n, c in self.ours.items() if n not in wanted]
         doomed.sort(key=lambda c: -order.get(c.name, len(order)))
-        # a container still in the spec is stopped only after those that depend on it
-        dependents: dict[str, list[str]] = {}
-        for s in self.desired.containers.values():
-            for d in s.depends_on:
-                dependents.setdefault(d, []).append(f"stop:{s.container_name}")
         for c in doomed:
             spec = self.desired.containers.get(c.service or "")
             in_spec = spec is not None and spec.container_name == c.name
             cause = "state: absent" if in_spec else "not in spec"
             deps = ()
             if c.status in RUNNING:
-                after = dependents.get(spec.name, []) if in_spec else []
+                # a container still in the spec is stopped only after those that depend on it
+                after = self.dependent_stops(spec.name) if in_spec else []
                 stop = self.add("stop", c.name, cause, after, id=c.id)
                 deps = (stop.id,)
             self.removals.append(self.add("remove", c.name, cause, deps, id=c.id).id)
@@ -181,9 +177,14 @@ class _Planner:
         c = self.observed.containers.get(spec.container_name)
         if c is None or c.stack != self.desired.name or c.status not in RUNNING:
             return
-        dependents = [f"stop:{s.container_name}" for s in self.desired.containers.values()
-                      if spec.name in s.depends_on]
-        self.add("stop", spec.container_name, "state: stopped", dependents, service=spec.name, id=c.id)
+        self.add("stop", spec.container_name, "state: stopped", self.dependent_stops(spec.name),
+                 service=spec.name, id=c.id)
+
+    def dependent_stops(self, service: str) -> list[str]:
+        """The ids of the stop actions of the services that depend on `service` (add() keeps
+        those that were planned)."""
+        return [f"stop:{s.container_name}" for s in self.desired.containers.values()
+                if service in s.depends_on]
 
 
 def _recreate_reasons(spec: ServiceSpec, c: ObservedContainer, image_id: str | None) -> list[str]:
