@@ -122,6 +122,3 @@ def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, contai
         env=list(env), workdir=workdir, user=user, detach_keys=detach_keys,
         stdio=stdio_for(interactive and not detach))
     exit_with(ctx, outcome)
-
-
-exec_.name = "exec"
