@@ -42,6 +42,7 @@ import time
 
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
                                     DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
+from reconciler.core.record import Record
 
 TYPE_CHECKING = False     # typing costs ~3 ms to import; annotations here are only strings
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class CreateOptions:
         return opts
 
 
-class ContainerState:
+class ContainerState(Record):
     """One row of `ps`: the record plus the observed status."""
     __slots__ = ("id", "name", "image", "image_id", "command", "created", "status", "exit_code",
                  "started_at", "finished_at", "pid", "labels", "ports", "record")
@@ -1345,20 +1346,13 @@ def update_resources(engine, name_or_id: str, resources) -> None:
 # logs
 
 
-class LogLine:
+class LogLine(Record):
     __slots__ = ("stream", "timestamp", "data")
 
     def __init__(self, stream: str, timestamp: str, data: bytes):
         self.stream = stream        # "stdout" | "stderr"
         self.timestamp = timestamp  # RFC 3339 with nanoseconds, as conmon wrote it
         self.data = data            # the line, with its newline when it had one
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LogLine) and (self.stream, self.timestamp, self.data) == (
-            other.stream, other.timestamp, other.data)
-
-    def __repr__(self) -> str:
-        return f"LogLine({self.stream!r}, {self.timestamp!r}, {self.data!r})"
 
 
 def _parse_log_line(raw: bytes, pending: dict) -> LogLine | None:
