@@ -94,15 +94,6 @@ def _work_dir(layout: Layout, cid: str) -> str:
     return f"{_dir(layout, cid)}/work"
 
 
-def _mkdir(path: str, mode: int = 0o777) -> None:
-    """mkdir that accepts an existing directory (Path.mkdir(exist_ok=True))."""
-    try:
-        os.mkdir(path, mode)
-    except FileExistsError:
-        if not os.path.isdir(path):
-            raise
-
-
 # ----- mount table -----------------------------------------------------------------------------
 
 def mounts() -> dict[str, tuple[str, str, str]]:
@@ -356,7 +347,7 @@ def _make_disk_image(layout: Layout, cid: str, size: int) -> None:
 
 def _mount_upper_fs(layout: Layout, cid: str) -> None:
     fs = _upper_fs(layout, cid)
-    _mkdir(fs)
+    os.makedirs(fs, exist_ok=True)
     if not is_mounted(fs):
         # mount(8) attaches the loop device with autoclear: it detaches itself at unmount.
         try:
@@ -366,7 +357,7 @@ def _mount_upper_fs(layout: Layout, cid: str) -> None:
             raise QuotaUnsupported(f"{e.message} (the disk quota needs a loop device on this host)",
                                    hint="check /dev/loop-control and the loop module") from None
     for sub in ("diff", "work"):
-        _mkdir(f"{fs}/{sub}", 0o755)
+        os.makedirs(f"{fs}/{sub}", 0o755, exist_ok=True)
 
 
 def _unmount_upper_fs(layout: Layout, cid: str) -> None:
@@ -424,8 +415,8 @@ def _populate_rw_layer(layout: Layout, container_id: str, size_bytes: int | None
             os.symlink("upper-fs/diff", diff)
     else:
         for sub in ("diff", "work"):
-            _mkdir(f"{d}/{sub}", 0o755)
-    _mkdir(f"{d}/merged", 0o755)
+            os.makedirs(f"{d}/{sub}", 0o755, exist_ok=True)
+    os.makedirs(f"{d}/merged", 0o755, exist_ok=True)
 
 
 def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str], *,
@@ -458,14 +449,14 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str], *,
     if _uses_loop(layout, container_id):
         _mount_upper_fs(layout, container_id)
     if not lowerdirs:   # an image without layers: overlay still needs one lower directory
-        _mkdir(f"{d}/empty")
+        os.makedirs(f"{d}/empty", exist_ok=True)
         lowerdirs = [os.path.relpath(f"{d}/empty", layout.overlay_dir)]
     for lower in lowerdirs:
         path = os.path.join(layout.overlay_dir, lower)
         if not os.path.isdir(path):
             raise StorageError(f"layer {lower} of container {container_id} is missing ({path})",
                                hint="the image's layers were removed; pull the image again")
-    _mkdir(merged)
+    os.makedirs(merged, exist_ok=True)
     _clear_volatile_mark(layout, container_id)
     extra = ""
     if volatile:

@@ -137,11 +137,7 @@ class Runtime:
     def _prepare(self, paths: MonitorPaths, container_id: str, *stale: str) -> None:
         """The directories a (re)start needs, without what a previous run of it left."""
         os.makedirs(self.runc_root, mode=0o700, exist_ok=True)
-        try:
-            os.mkdir(paths.exit_dir)
-        except FileExistsError:
-            if not os.path.isdir(paths.exit_dir):
-                raise
+        os.makedirs(paths.exit_dir, exist_ok=True)
         for path in (paths.pidfile, exit_file(paths, container_id), paths.oom, *stale):
             try:
                 os.unlink(path)
