@@ -177,6 +177,8 @@ def bridge_ports(bridge: str) -> list[str]:
 
 
 def delete_link(ifname: str) -> None:
+    if not link_exists(ifname):
+        return      # the usual case at rm (stop removed the veth): no pyroute2 (~120 ms) to import
     IPRoute, NetlinkError = _pyroute2()
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=ifname)
