@@ -442,16 +442,18 @@ def teardown(engine, record: Any) -> None:
 
 def _teardown_id(engine, cid: str, ep: dict | None) -> None:
     net = _adapter()
-    was_bridge = bool(ep and ep["mode"] == "bridge")
     net.delete_link(netconf.host_veth_name(cid))
     net.remove_netns(netconf.netns_name(cid))
-    if ep and ep.get("active"):
-        ep["active"] = False
-        _write_endpoint(engine, ep)
-    if was_bridge and net.link_exists(engine.config.bridge_name):
-        endpoints = _all_endpoints(engine)
+    if not (ep and ep.get("active")):
+        return          # the rules and the peers' hosts files hold active endpoints only
+    ep["active"] = False
+    if ep["mode"] == "bridge" and net.link_exists(engine.config.bridge_name):
+        endpoints = [ep if e["id"] == cid else e for e in _all_endpoints(engine)]
         apply_rules(engine, endpoints)
         refresh_hosts(engine, endpoints)
+    # inactive only once out of the rules and hosts files: a teardown killed before this line
+    # is done again by the next command, which finds the endpoint still active
+    _write_endpoint(engine, ep)
 
 
 def release(engine, record: Any) -> None:
