@@ -909,8 +909,9 @@ def _wait_exit_file(engine, rec: dict, timeout: float | None) -> int | None:
         code = rt.read_int(exit_path)
         if code is not None:
             return code
-        if observe(engine, rec, grace=0.5)["status"] != "running":
-            return observe(engine, rec).get("exit_code")
+        seen = observe(engine, rec, grace=0.5)
+        if seen["status"] != "running":
+            return seen.get("exit_code")
         if deadline is not None and time.monotonic() >= deadline:
             return None
         time.sleep(delay)
