@@ -4,21 +4,20 @@ routes (pyroute2 over netlink), sysctls, and our one nftables table (`nft -f`).
 Every function is idempotent where it can be: a command killed half-way leaves things a rerun
 (or a cleanup) finishes or removes.
 
-pyroute2, ctypes, ipaddress and subprocess are imported by the functions that use them: `inspect`
-and `rm` reach this module for a path or a cleanup that needs none of them.
+pyroute2, ctypes, ipaddress and subprocess are imported by the functions that use them, and
+paths are plain strings (no pathlib or contextlib, ~8 ms of imports): `inspect` and `rm` reach
+this module for a path or a cleanup that needs none of them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from pathlib import Path
 
 from reconciler.core import netconf
 from reconciler.core.errors import NetworkError
 
-NETNS_DIR = Path("/run/netns")
+NETNS_DIR = "/run/netns"
 
 
 def _pyroute2():
@@ -32,7 +31,7 @@ def _pyroute2():
 
 
 def netns_path(name: str) -> str:
-    return str(NETNS_DIR / name)
+    return f"{NETNS_DIR}/{name}"
 
 
 def netns_exists(name: str) -> bool:
@@ -67,8 +66,8 @@ def _errno_error(what: str) -> NetworkError:
 def _share_run_dir(libc) -> None:
     """/run/netns as a shared mount (as `ip netns` makes it), so namespace mounts propagate
     into mount namespaces created later, such as the containers'."""
-    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-    d = str(NETNS_DIR).encode()
+    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
+    d = NETNS_DIR.encode()
     if libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) == 0:
         return
     if libc.mount(d, d, b"none", MS_BIND | MS_REC, None) != 0:
@@ -77,22 +76,30 @@ def _share_run_dir(libc) -> None:
         raise _errno_error(f"cannot make {NETNS_DIR} a shared mount")
 
 
-@contextlib.contextmanager
-def _switched(libc, enter):
-    """Run the block with this thread in another network namespace (`enter` puts it there),
-    and always come back to the one it was in."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        enter()
+class _switched:
+    """Run the `with` block with this thread in another network namespace (`enter` puts it
+    there), and always come back to the one it was in."""
+
+    def __init__(self, libc, enter):
+        self.libc, self.enter = libc, enter
+        self.home = -1
+
+    def __enter__(self) -> None:
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
-            yield
-        finally:
-            if libc.setns(home, CLONE_NEWNET) != 0:
+            self.enter()
+        except BaseException:
+            os.close(self.home)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.libc.setns(self.home, CLONE_NEWNET) != 0:
                 # continuing in the wrong namespace would wire the host wrongly: stop here
                 os.write(2, b"docker-mini: fatal: cannot return to the host network namespace\n")
                 os._exit(70)
-    finally:
-        os.close(home)
+        finally:
+            os.close(self.home)
 
 
 def create_netns(name: str) -> str:
@@ -120,9 +127,9 @@ def create_netns(name: str) -> str:
     return path
 
 
-@contextlib.contextmanager
 def netns_iproute(name: str):
-    """An IPRoute whose netlink socket lives in the named netns (usable from the host's)."""
+    """An IPRoute whose netlink socket lives in the named netns (usable from the host's); as
+    every IPRoute, `with` closes it."""
     IPRoute, _ = _pyroute2()
     libc = _libc()
     fd = os.open(netns_path(name), os.O_RDONLY)
@@ -132,13 +139,9 @@ def netns_iproute(name: str):
                 raise _errno_error(f"cannot enter network namespace {name}")
 
         with _switched(libc, enter):
-            ipr = IPRoute()
+            return IPRoute()
     finally:
         os.close(fd)
-    try:
-        yield ipr
-    finally:
-        ipr.close()
 
 
 def remove_netns(name: str) -> None:
@@ -148,8 +151,10 @@ def remove_netns(name: str) -> None:
     if not os.path.lexists(path):
         return
     _libc().umount2(path.encode(), MNT_DETACH)   # fails harmlessly when a kill left it unmounted
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,11 +261,13 @@ def _link_kind(ipr, index: int) -> str | None:
 
 
 def set_sysctl(key: str, value: str) -> None:
-    path = Path("/proc/sys") / key.replace(".", "/")
+    path = f"/proc/sys/{key.replace('.', '/')}"
     try:
-        if path.read_text().strip() == value:
-            return
-        path.write_text(value)
+        with open(path) as f:
+            if f.read().strip() == value:
+                return
+        with open(path, "w") as f:
+            f.write(value)
     except OSError as e:
         raise NetworkError(f"cannot set {key}={value}: {e.strerror}") from None
 
