@@ -19,12 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
-from reconciler.core.labels import IMAGE_DIGEST as LABEL_IMAGE_DIGEST  # noqa: F401 (re-exported)
 from reconciler.core.labels import RESERVED_PREFIX as RESERVED_LABEL_PREFIX
-from reconciler.core.labels import SERVICE as LABEL_SERVICE  # noqa: F401
-from reconciler.core.labels import SPEC as LABEL_SPEC  # noqa: F401
-from reconciler.core.labels import SPEC_HASH as LABEL_SPEC_HASH  # noqa: F401
-from reconciler.core.labels import STACK as LABEL_STACK  # noqa: F401
 from reconciler.core.errors import InvalidArgument, SpecError
 from reconciler.core.limits import Resources, parse_resources
 from reconciler.core.units import parse_size

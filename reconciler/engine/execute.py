@@ -23,8 +23,8 @@ from typing import Callable
 
 from reconciler.core.errors import DockerMiniError, ImageNotFound
 from reconciler.core.plan import Action
-from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC, LABEL_SPEC_HASH,
-                                  LABEL_STACK, ServiceSpec, Stack, canonical_json)
+from reconciler.core import labels as label
+from reconciler.core.spec import ServiceSpec, Stack, canonical_json
 
 PARALLEL_KINDS = {"pull"}
 
@@ -197,11 +197,11 @@ def run_stop(engine, action: Action, remaining: float) -> None:
 def stack_labels(stack: Stack, spec: ServiceSpec, image_id: str) -> dict[str, str]:
     return {
         **dict(spec.labels),
-        LABEL_STACK: stack.name,
-        LABEL_SERVICE: spec.name,
-        LABEL_SPEC_HASH: spec.spec_hash,
-        LABEL_IMAGE_DIGEST: image_id,
-        LABEL_SPEC: canonical_json(spec.hashed_fields()),
+        label.STACK: stack.name,
+        label.SERVICE: spec.name,
+        label.SPEC_HASH: spec.spec_hash,
+        label.IMAGE_DIGEST: image_id,
+        label.SPEC: canonical_json(spec.hashed_fields()),
     }
 
 

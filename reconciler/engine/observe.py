@@ -39,13 +39,12 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
     import json
     from reconciler.core.limits import Resources
     from reconciler.core.plan import ObservedContainer
-    from reconciler.core.spec import (LABEL_IMAGE_DIGEST, LABEL_SERVICE, LABEL_SPEC,
-                                      LABEL_SPEC_HASH, LABEL_STACK)
+    from reconciler.core import labels as label
     labels = state.labels or {}
     record = state.record or {}
     spec = None
     try:
-        spec = json.loads(labels[LABEL_SPEC]) if LABEL_SPEC in labels else None
+        spec = json.loads(labels[label.SPEC]) if label.SPEC in labels else None
     except ValueError:
         pass
     resources = None
@@ -57,9 +56,9 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
     if restarts is None:
         restarts = (record.get("state") or {}).get("restart_count", 0) or 0
     return ObservedContainer(
-        name=state.name, id=state.id, stack=labels.get(LABEL_STACK), service=labels.get(LABEL_SERVICE),
-        spec_hash=labels.get(LABEL_SPEC_HASH), spec=spec,
-        image_digest=labels.get(LABEL_IMAGE_DIGEST) or record.get("image_id"),
+        name=state.name, id=state.id, stack=labels.get(label.STACK), service=labels.get(label.SERVICE),
+        spec_hash=labels.get(label.SPEC_HASH), spec=spec,
+        image_digest=labels.get(label.IMAGE_DIGEST) or record.get("image_id"),
         status=status, exit_code=state.exit_code, resources=resources, restart_count=restarts,
         manually_stopped=bool((record.get("state") or {}).get("manually_stopped")))
 
@@ -67,24 +66,24 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
 def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observed:
     """restart_counts: container id -> restarts by the watcher (its backoff state)."""
     from reconciler.core.plan import Observed
-    from reconciler.core.spec import LABEL_STACK
+    from reconciler.core.labels import STACK
     from reconciler.engine import containers
 
     wanted = {s.container_name for s in stack.containers.values()}
     found = {}
     for state in containers.list_containers(engine, all=True):
         labels = state.labels or {}
-        if labels.get(LABEL_STACK) == stack.name or state.name in wanted:
+        if labels.get(STACK) == stack.name or state.name in wanted:
             found[state.name] = observed_container(state, restart_counts)
     return Observed(images=observe_images(engine, stack), containers=found)
 
 
 def stack_containers(engine, stack_name: str) -> list:
     """Every container labelled with this stack (ContainerState rows)."""
-    from reconciler.core.spec import LABEL_STACK
+    from reconciler.core.labels import STACK
     from reconciler.engine import containers
     return [r for r in containers.list_containers(engine, all=True)
-            if (r.labels or {}).get(LABEL_STACK) == stack_name]
+            if (r.labels or {}).get(STACK) == stack_name]
 
 
 RESTART_BACKOFF_FILE = "restart-backoff.json"     # written by the watcher (reconciler/watch.py)
