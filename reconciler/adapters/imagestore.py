@@ -60,8 +60,9 @@ def big_data_file(key: str) -> str:
 
 
 def now_rfc3339() -> str:
-    from datetime import datetime, timezone      # only writes need it; run only reads
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    import time
+    from reconciler.core.timestamps import rfc3339
+    return rfc3339(time.time_ns(), digits=6)
 
 
 class ImageRecord(FrozenRecord):

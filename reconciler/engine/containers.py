@@ -43,6 +43,7 @@ import time
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
                                     DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
 from reconciler.core.record import Record
+from reconciler.core.timestamps import rfc3339
 
 TYPE_CHECKING = False     # typing costs ~3 ms to import; annotations here are only strings
 if TYPE_CHECKING:
@@ -148,18 +149,13 @@ class ContainerState(Record):
 # records
 
 
-def _iso(ns: int) -> str:
-    """RFC 3339 in UTC with nanoseconds, from nanoseconds since the epoch."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-
-
 def now_iso() -> str:
-    return _iso(time.time_ns())
+    return rfc3339(time.time_ns())
 
 
 def _iso_of_mtime(path: str) -> str | None:
     try:
-        return _iso(os.stat(path).st_mtime_ns)
+        return rfc3339(os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         return None
 

@@ -389,9 +389,8 @@ class ContainerLog:
         if self.error is not None:
             return
         import time
-        ns = time.time_ns()
-        stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
-                 + f".{ns % 1_000_000_000:09d}+00:00 {stream} ").encode()
+        from reconciler.core.timestamps import rfc3339
+        stamp = f"{rfc3339(time.time_ns(), utc='+00:00')} {stream} ".encode()
         lines = data.split(b"\n")
         out = [stamp + b"F " + line + b"\n" for line in lines[:-1]]
         if lines[-1]:
