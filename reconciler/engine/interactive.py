@@ -256,7 +256,6 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     Attached (the default): returns the command's exit code; not found / not executable raise
     CommandNotFound / CommandNotExecutable (Docker's 127 / 126). detach: returns once it runs."""
     from reconciler.adapters import attach as client
-    from reconciler.adapters.runtime import exec_session
 
     if not cmd:
         raise errors.InvalidArgument("exec needs a command to run")
@@ -271,12 +270,9 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     _collect_finished_sessions(exec_root)
     exec_id = os.urandom(16).hex()
     directory = exec_root / exec_id
-    runtime = engine.runtime
     try:
-        session = exec_session.launch(conmon=runtime.conmon, runc=runtime.runc, runc_root=runtime.runc_root,
-                                      container_id=record["id"], exec_id=exec_id, directory=directory,
-                                      process=process, terminal=tty, stdin=interactive and not detach,
-                                      attach=not detach)
+        session = engine.runtime.exec(record["id"], exec_id, directory, process, terminal=tty,
+                                      stdin=interactive and not detach, attach=not detach)
     except errors.ExecFailed as e:
         _remove_session(directory)
         raise _exec_error(e.message, record) from None

@@ -235,6 +235,15 @@ class Runtime:
         body = {k: v for k, v in resources.items() if k != "devices"}
         self._runc("update", "--resources", "-", container_id, input=jsontext.dumps(body).encode())
 
+    def exec(self, container_id: str, exec_id: str, directory, process: dict, *, terminal: bool,
+             stdin: bool, attach: bool):
+        """Start an exec session of process in the running container (see exec_session.launch);
+        the ExecSession. Raises ExecFailed."""
+        from reconciler.adapters.runtime import exec_session
+        return exec_session.launch(conmon=self.conmon, runc=self.runc, runc_root=self.runc_root,
+                                   container_id=container_id, exec_id=exec_id, directory=directory,
+                                   process=process, terminal=terminal, stdin=stdin, attach=attach)
+
 
 class AttachedRun:
     """One `runc run` process creating, starting, awaiting and deleting a container whose
