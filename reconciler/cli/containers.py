@@ -200,16 +200,13 @@ def proxy_signals(engine, container_id: str) -> None:
         signal.signal(sig, forward)
 
 
-def _follow_and_wait(engine, rec: dict, auto_remove: bool, sock, sig_proxy: bool = True) -> int:
+def _follow_and_wait(engine, rec: dict, sock, sig_proxy: bool = True) -> int:
     from reconciler.engine import containers
     if sig_proxy:
         proxy_signals(engine, rec["id"])
     if sock is not None:
         stream_output(sock)
-    code = containers.wait(engine, rec["id"])
-    if auto_remove:
-        containers.remove(engine, rec["id"], force=True)
-    return code
+    return containers.wait(engine, rec["id"])
 
 
 def _start_or_remove(engine, rec: dict, auto_remove: bool, **start_options) -> None:
@@ -248,12 +245,13 @@ def run(ctx, detach, auto_remove, **params):
     if not foreground.needs_monitor(opts):
         ctx.exit(foreground.run_attached(engine, rec["id"], auto_remove, sig_proxy=params.get("sig_proxy", True)))
     holder: dict = {}
-    _start_or_remove(engine, rec, auto_remove, on_created=_attacher(engine, holder), cleanup_on_exit=False)
+    # only a restart policy gets here (-i/-t went above), which --rm conflicts with
+    _start_or_remove(engine, rec, auto_remove, on_created=_attacher(engine, holder))
     sock = holder.get("sock")
     if sock is None:
         for line in containers.read_logs(engine, rec["id"], follow=True):
             (sys.stderr if line.stream == "stderr" else sys.stdout).buffer.write(line.data)
-    ctx.exit(_follow_and_wait(engine, rec, auto_remove, sock, sig_proxy=params.get("sig_proxy", True)))
+    ctx.exit(_follow_and_wait(engine, rec, sock, sig_proxy=params.get("sig_proxy", True)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +301,7 @@ def start(ctx, attach, interactive, detach_keys, containers_):
                 sock = connect_attach(engine, rec)
             except OSError:
                 sock = None
-        ctx.exit(_follow_and_wait(engine, rec, False, sock))
+        ctx.exit(_follow_and_wait(engine, rec, sock))
     _each(containers_, lambda n: containers.start(engine, n))
 
 

@@ -700,11 +700,10 @@ def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
 
 
 def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None = None,
-          cleanup_on_exit: bool = True, stdin_once: bool = False, by_policy: bool = False) -> dict:
+          stdin_once: bool = False, by_policy: bool = False) -> dict:
     """Start a created or exited container (no-op if running). on_created(record) is called
     once the process exists but before it runs (attach to it there, so no output is lost).
-    cleanup_on_exit: conmon runs `container-cleanup` when the process ends (reap, --rm,
-    restart policy); a foreground `run` that waits itself may turn it off.
+    conmon runs `container-cleanup` when the process ends (reap, --rm, restart policy).
     stdin_once: the attached user's EOF closes the container's stdin (`run -i`, `start -ai`
     without -t); otherwise it stays open for later attaches (conmon --leave-stdin-open)."""
     from reconciler.adapters import runtime as rt
@@ -718,13 +717,11 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
         opts = rec["options"]
         try:
             _prepare(engine, rec, runtime, paths)
-            policy = _parse_restart(opts.get("restart"))[0]
-            want_cleanup = cleanup_on_exit or policy != "no"
             token = str(time.time_ns())
             pid = runtime.create(
                 cid, rec["name"], paths, terminal=bool(opts.get("tty")),
                 stdin=bool(opts.get("interactive")), leave_stdin_open=bool(opts.get("interactive")) and not stdin_once,
-                exit_command=_exit_command(engine, rec, token) if want_cleanup else None,
+                exit_command=_exit_command(engine, rec, token),
                 socket_dir=_socket_dir(engine))
             _mark_running(engine, rec, pid, rt.read_int(paths.conmon_pidfile) or 0, token, by_policy)
             if on_created is not None:
