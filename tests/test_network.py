@@ -428,3 +428,18 @@ def test_host_port_chosen_when_not_given_and_kept_across_restarts(fake_container
     fake_containers.stop(c)
     fake_containers.start(c)
     assert network.network_settings(fake_containers.engine, c)["Ports"] == ports
+
+
+def test_a_dead_targets_reused_pid_is_not_joined(net_engine):
+    """--network container:X joins X's process's namespace; if X died unreaped and its pid now
+    belongs to another process, that process's namespace must not be taken for X's."""
+    from reconciler.adapters import runtime as rt
+    from reconciler.adapters import statedb
+    cid = "e" * 64
+    me = os.getpid()
+    record = {"id": cid, "state": {"status": "running", "pid": me, "pid_start": rt.process_start_time(me)}}
+    statedb.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
+    assert network._process_netns(net_engine, cid) == f"/proc/{me}/ns/net"
+    record["state"]["pid_start"] -= 1               # the pid now names a younger process
+    statedb.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
+    assert network._process_netns(net_engine, cid) is None

@@ -320,6 +320,9 @@ def _process_netns(engine, cid: str) -> str | None:
     pid = state.get("pid")
     if state.get("status") != "running" or not pid:
         return None
+    from reconciler.adapters.runtime import pid_alive
+    if not pid_alive(pid, state.get("pid_start")):
+        return None         # it died unreaped: its pid may be another process's by now
     path = f"/proc/{pid}/ns/net"
     return path if os.path.exists(path) else None
 
