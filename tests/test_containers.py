@@ -511,10 +511,9 @@ def test_a_root_spelled_two_ways_is_one_root(busybox_ref, config_file, tmp_path)
 
 
 def _rootfs_options(dmc, name: str) -> list[str]:
+    from reconciler.adapters import overlay
     merged = f"{dmc.root}/overlay/{inspect(dmc, name)['Id']}/merged"
-    with open("/proc/self/mountinfo") as f:
-        line = next(line for line in f if line.split()[4] == merged)
-    return line.split(" - ")[1].split()[2].split(",")
+    return overlay.mounts()[merged][2].split(",")
 
 
 def test_restart_keeps_an_auto_remove_container(dmc, busybox):
