@@ -8,7 +8,7 @@ APT_PKGS := runc conmon nftables libarchive13 docker-registry skopeo umoci busyb
 # Peers the benchmarks compare against.
 BENCH_PKGS := podman
 
-.PHONY: deps deps-apt deps-bench venv test lint demo bench clean
+.PHONY: deps deps-apt deps-bench venv unit test lint demo bench clean
 
 deps: deps-apt venv
 
@@ -43,8 +43,13 @@ $(VENV)/.installed: pyproject.toml
 lint: venv
 	$(VENV)/bin/lint-imports
 
+# no root, no network, no system packages: what a contributor runs on a laptop after `make venv`
+unit: venv
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+# everything, as root: the unit tests, then the system tests against real runc, conmon and a registry
 test: deps
-	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit tests/system $(PYTEST_ARGS)
 
 demo: deps
 	$(PY) examples/demo.py

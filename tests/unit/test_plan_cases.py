@@ -12,7 +12,7 @@ from reconciler.core.limits import Resources
 from reconciler.core.plan import Observed, ObservedContainer, limits_change, plan
 from reconciler.core.spec import load_stack
 
-SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "specs" / "stack.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "specs" / "stack.schema.json").read_text())
 IMG = "127.0.0.1:5000/busybox:latest"
 ID = "sha256:" + "a" * 64
 NEW_ID = "sha256:" + "b" * 64

@@ -12,7 +12,7 @@ import pytest
 from reconciler.core.errors import SpecError
 from reconciler.core.spec import load_stack, spec_hash
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "specs" / "stack.schema.json").read_text())
 
 

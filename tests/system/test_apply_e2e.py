@@ -8,49 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# a PID 1 that stops at once on SIGTERM (busybox sleep as PID 1 would ignore it)
-LOOP = "trap 'exit 0' TERM; echo started; while :; do sleep 1 & wait $!; done"
-
-
-@pytest.fixture
-def net(dmc, test_network):
-    """Addresses in the test run's subnet. Afterwards every container of the test is removed
-    and their network namespaces must be gone (only ours: other test runs may share the host)."""
-    from reconciler.adapters import network as netadapter
-    from reconciler.core import netconf
-
-    subnet = ipaddress.IPv4Network(test_network["bridge-subnet"])
-    yield [str(subnet.network_address + i) for i in (10, 11, 12, 13)]
-    ids = dmc("ps", "-aq", "--no-trunc", check=False).stdout.split()
-    if ids:
-        dmc("rm", "-f", *ids, check=False)
-    present = set(netadapter.list_netns(netconf.NETNS_PREFIX))
-    left = [netconf.netns_name(i) for i in ids if netconf.netns_name(i) in present]
-    netadapter.remove_bridge_and_table(test_network["bridge-name"])
-    assert not left, f"network namespaces left behind: {left}"
-
-
-def write_spec(path: Path, image: str, services: dict, stack: str = "shop") -> Path:
-    """services: name -> extra YAML lines (already indented by 4)."""
-    text = f"stack: {stack}\ncontainers:\n"
-    for name, extra in services.items():
-        text += f"  {name}:\n    image: {image}\n    command: [sh, -c, \"{LOOP}\"]\n{extra}"
-    path.write_text(text)
-    return path
-
-
-def inspect(dm, name) -> dict:
-    return json.loads(dm("inspect", name).stdout)[0]
-
-
-def pid(dm, name) -> int:
-    state = inspect(dm, name)["State"]
-    assert state["Running"], state
-    return state["Pid"]
-
-
-def names(dm) -> list[str]:
-    return sorted(dm("ps", "-a", "--format", "{{.Names}}").stdout.split())
+from tests.fixtures.stacks import LOOP, inspect, names, net, pid, write_spec  # noqa: F401 (net: fixture)
 
 
 def memory_limit(container_pid: int) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_apply_e2e import inspect, names, net, pid, write_spec  # noqa: F401 (net: fixture)
+from tests.fixtures.stacks import inspect, names, net, pid, write_spec  # noqa: F401 (net: fixture)
 
 WAIT = 60.0            # an upper bound for polling, never a timing claim
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.test_pull import images_json, layer_dirs, layer_records
+from tests.fixtures.images import images_json, layer_dirs, layer_records
 
 
 def test_images_table_quiet_and_json(dm, busybox_ref, image_builder):
@@ -126,7 +126,7 @@ def test_prune_layers_removes_only_unneeded_layers(dm, registry, busybox_ref):
     from reconciler.core.config import parse_config
     from reconciler.engine import images
     from reconciler.engine.context import Engine
-    from tests.test_pull import push_image
+    from tests.fixtures.images import push_image
     from tests.fixtures.registry import tar_from_dict
 
     dm("pull", busybox_ref)

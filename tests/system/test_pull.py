@@ -18,86 +18,9 @@ import time
 import pytest
 import requests
 
+from tests.fixtures.images import (COMPRESSIONS, assert_nothing_registered, big_data, images_json,
+                                   layer_dirs, layer_records, push_blob, push_image, registry_get)
 from tests.fixtures.registry import OPAQUE, WHITEOUT, tar_from_dict
-
-
-def images_json(root):
-    out = {}
-    d = root / "overlay-images"
-    if d.exists():
-        for p in d.iterdir():
-            if (p / "images.json").exists():
-                out[p.name] = json.loads((p / "images.json").read_text())
-    return out
-
-
-def layer_records(root):
-    d = root / "overlay-layers"
-    return sorted(p.stem for p in d.glob("*.json")) if d.exists() else []
-
-
-def layer_dirs(root):
-    d = root / "overlay"
-    return sorted(p.name for p in d.iterdir() if p.name != "l") if d.exists() else []
-
-
-def assert_nothing_registered(root):
-    assert images_json(root) == {}
-    assert layer_records(root) == []
-    assert layer_dirs(root) == []
-    tmp = root / "tmp"
-    assert not tmp.exists() or list(tmp.iterdir()) == []
-
-
-def big_data(root, image_id, digest):
-    name = "=" + base64.b64encode(digest.encode()).decode()
-    return (root / "overlay-images" / image_id / name).read_bytes()
-
-
-def registry_get(registry, path, accept=None):
-    r = requests.get(f"{registry.url}/v2/{path}", headers={"Accept": accept} if accept else {}, timeout=10)
-    r.raise_for_status()
-    return r.content
-
-
-def push_blob(registry, repo, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    r = requests.post(f"{registry.url}/v2/{repo}/blobs/uploads/", timeout=10)
-    assert r.status_code == 202, r.text
-    loc = r.headers["Location"]
-    loc = loc if loc.startswith("http") else registry.url + loc
-    r = requests.put(loc, params={"digest": digest}, data=data,
-                     headers={"Content-Type": "application/octet-stream"}, timeout=30)
-    assert r.status_code == 201, r.text
-    return digest
-
-
-COMPRESSIONS = {
-    "gzip": ("application/vnd.oci.image.layer.v1.tar+gzip", lambda t: gzip.compress(t, mtime=0)),
-    "zstd": ("application/vnd.oci.image.layer.v1.tar+zstd",
-             lambda t: subprocess.run(["zstd", "-q", "-c"], input=t, capture_output=True, check=True).stdout),
-    "none": ("application/vnd.oci.image.layer.v1.tar", lambda t: t),
-}
-
-
-def push_image(registry, repo, tag, layers: list[bytes], diff_ids: list[str] | None = None,
-               compression: list[str] | None = None) -> str:
-    """Push layers + a config by hand (to craft wrong diff_ids, pick compressions per layer);
-    returns the manifest digest."""
-    kinds = compression or ["gzip"] * len(layers)
-    blobs = [(COMPRESSIONS[k][0], COMPRESSIONS[k][1](t)) for k, t in zip(kinds, layers)]
-    descs = [{"mediaType": mt, "size": len(b), "digest": push_blob(registry, repo, b)} for mt, b in blobs]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids or
-                                    ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "size": len(config), "digest": push_blob(registry, repo, config)},
-                           "layers": descs}).encode()
-    r = requests.put(f"{registry.url}/v2/{repo}/manifests/{tag}", data=manifest,
-                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
-    assert r.status_code == 201, r.text
-    return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
 def test_single_layer_pull_registers_like_the_seed(dm, registry, busybox_ref):

@@ -6,7 +6,7 @@ import pytest
 from reconciler.core.config import DEFAULTS, parse_config
 from reconciler.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_constants_match_the_built_in_defaults():
