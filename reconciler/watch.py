@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from reconciler.adapters import statedb
+from reconciler.adapters import statefiles
 from reconciler.core.errors import DockerMiniError, SpecError
 from reconciler.core.plan import Action
 from reconciler.engine.observe import RESTART_BACKOFF_FILE as BACKOFF_FILE, restart_backoff
@@ -84,7 +84,7 @@ class Backoff:
 
     def _write(self, container_id: str, entry: dict) -> None:
         if self.path(container_id).parent.is_dir():      # never recreate a removed container's dir
-            statedb.write_json(self.path(container_id), entry)
+            statefiles.write_json(self.path(container_id), entry)
 
 
 class Watcher:

@@ -165,9 +165,9 @@ def _record_path(engine, cid: str) -> str:
 
 
 def _load(engine, cid: str) -> dict | None:
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     try:
-        return statedb.read_json(_record_path(engine, cid), default=None)
+        return statefiles.read_json(_record_path(engine, cid), default=None)
     except NotADirectoryError:
         return None
 
@@ -175,11 +175,11 @@ def _load(engine, cid: str) -> dict | None:
 def _save(engine, rec: dict, durable: bool = False) -> None:
     """Atomic always (a killed command leaves the old or the new record); fsynced only for the
     record create publishes (unless --rm): the running/exited states do not outlive the host anyway."""
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     from reconciler.core import jsontext
     path = _record_path(engine, rec["id"])
     if durable:
-        statedb.write_json(path, rec)
+        statefiles.write_json(path, rec)
     else:
         _write_file(path, (jsontext.dumps(rec, sort_keys=True) + "\n").encode())
 

@@ -10,7 +10,7 @@ import contextvars
 import os
 import _thread     # threading's primitives without the module: ~1.5 ms less on every command
 
-from reconciler.adapters import statedb
+from reconciler.adapters import statefiles
 from reconciler.core.config import Config
 from reconciler.core.errors import LockTimeout
 from reconciler.core.layout import Layout
@@ -65,14 +65,14 @@ class Engine:
     def images(self):
         if self._images is None:
             from reconciler.adapters.imagestore import ImageStore
-            self._images = ImageStore(self.layout, statedb, self.config.default_host)
+            self._images = ImageStore(self.layout, statefiles, self.config.default_host)
         return self._images
 
     @property
     def layers(self):
         if self._layers is None:
             from reconciler.adapters.layerstore import LayerStore
-            self._layers = LayerStore(self.layout, statedb)
+            self._layers = LayerStore(self.layout, statefiles)
         return self._layers
 
     @property
@@ -87,7 +87,7 @@ class Engine:
     def credentials(self):
         if self._credentials is None:
             from reconciler.adapters.credentials import CredentialStore
-            self._credentials = CredentialStore(self.layout.auth_file, statedb)
+            self._credentials = CredentialStore(self.layout.auth_file, statefiles)
         return self._credentials
 
     @property
@@ -120,7 +120,7 @@ class _Mutation:
             self.held = "delegate"
             return
         engine.ensure_root()
-        self.lock = statedb.locked(engine.layout.lock_file, timeout=self.timeout)
+        self.lock = statefiles.locked(engine.layout.lock_file, timeout=self.timeout)
         self.lock.__enter__()
         self.token = engine._holder.set(_thread.get_ident())
         self.held = "flock"

@@ -74,17 +74,17 @@ def _forget_endpoint(engine, container_id: str) -> None:
 
 
 def _read_endpoint(engine, container_id: str) -> dict | None:
-    from reconciler.adapters import statedb
-    return statedb.read_json(_endpoint_path(engine, container_id), default=None)
+    from reconciler.adapters import statefiles
+    return statefiles.read_json(_endpoint_path(engine, container_id), default=None)
 
 
 def _write_endpoint(engine, ep: dict) -> None:
-    from reconciler.adapters import statedb
-    statedb.write_json(_endpoint_path(engine, ep["id"]), ep)
+    from reconciler.adapters import statefiles
+    statefiles.write_json(_endpoint_path(engine, ep["id"]), ep)
 
 
 def _all_endpoints(engine) -> list[dict]:
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     d = _endpoints_dir(engine)
     out = []
     try:
@@ -94,7 +94,7 @@ def _all_endpoints(engine) -> list[dict]:
     for name in names:
         if name.endswith(".json") and not name.startswith("."):
             try:
-                ep = statedb.read_json(f"{d}/{name}", default=None)
+                ep = statefiles.read_json(f"{d}/{name}", default=None)
             except FileNotFoundError:   # released meanwhile
                 continue
             if ep:
@@ -311,9 +311,9 @@ def _joined_netns(engine, ep: dict) -> str | None:
 
 
 def _process_netns(engine, cid: str) -> str | None:
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     try:
-        rec = statedb.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None) or {}
+        rec = statefiles.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None) or {}
     except DockerMiniError:
         return None
     state = rec.get("state") or {}
@@ -471,9 +471,9 @@ def release(engine, record: Any) -> None:
 
 def _container_status(engine, cid: str) -> str | None:
     """The recorded status; "unreadable" for a torn record (left alone: `system check` repairs)."""
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     try:
-        rec = statedb.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None)
+        rec = statefiles.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None)
     except DockerMiniError:
         return "unreadable"
     if rec is None:

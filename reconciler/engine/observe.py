@@ -92,9 +92,9 @@ RESTART_BACKOFF_FILE = "restart-backoff.json"     # written by the watcher (reco
 def restart_backoff(engine, container_id: str) -> dict | None:
     """The watcher's restart state of a stack container, or None: count, delay, policy,
     last_exit_code, restarted_at and next_restart (ISO time while a restart is held back)."""
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     try:
-        return statedb.read_json(f"{engine.layout.container_dir(container_id)}/{RESTART_BACKOFF_FILE}",
+        return statefiles.read_json(f"{engine.layout.container_dir(container_id)}/{RESTART_BACKOFF_FILE}",
                                  default=None)
     except DockerMiniError:
         return None

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from reconciler.adapters import statedb
+from reconciler.adapters import statefiles
 from reconciler.adapters.credentials import CredentialStore
 from reconciler.core.config import parse_config
 from reconciler.core.errors import AuthError, ConfigError, InvalidArgument, InvalidReference, StorageError
@@ -36,7 +36,7 @@ def docker_config(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path, docker_config):
-    return CredentialStore(tmp_path / "root" / "auth.json", statedb)
+    return CredentialStore(tmp_path / "root" / "auth.json", statefiles)
 
 
 # ------------------------------------------------------------------ the store

@@ -143,12 +143,12 @@ def test_prune_layers_removes_only_unneeded_layers(dm, registry, busybox_ref):
 
 
 def test_store_resolves_names_ids_prefixes_and_refuses_ambiguous_prefixes(root):
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     from reconciler.adapters.imagestore import ImageStore
     from reconciler.core.errors import ImageNotFound, InvalidArgument
     from reconciler.core.layout import Layout
 
-    store = ImageStore(Layout(root), statedb)
+    store = ImageStore(Layout(root), statefiles)
     by_first: dict[str, list] = {}
     n = 0
     while not any(len(v) == 2 for v in by_first.values()):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters import statedb
+from reconciler.adapters import statefiles
 from reconciler.adapters.layerstore import LayerStore
 from reconciler.core.errors import IntegrityError, UnsafeArchive
 from reconciler.core.layout import Layout
@@ -57,7 +57,7 @@ def diff_id(tar: bytes) -> str:
 
 @pytest.fixture
 def store(root):
-    return LayerStore(Layout(root), statedb)
+    return LayerStore(Layout(root), statefiles)
 
 
 def extract(store, tar: bytes, blob: bytes | None = None, parent=None):
@@ -124,7 +124,7 @@ def test_formats_and_metadata_are_kept(store, compression):
     assert os.readlink(f"{store.layout.short_links_dir}/{short}") == f"../{layer_dir.name}/diff"
     assert not (layer_dir / "lower").exists()
     assert store.lowerdirs(rec.id) == [f"l/{short}"]
-    saved = statedb.read_json(store.layout.layer_record(rec.id))
+    saved = statefiles.read_json(store.layout.layer_record(rec.id))
     assert saved["diff-digest"] == rec.diff_digest and saved["compressed-size"] == len(blob)
     assert os.listdir(store.layout.tmp_dir) == []
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from reconciler.adapters import network as netadapter
-from reconciler.adapters import statedb
+from reconciler.adapters import statefiles
 from reconciler.core import netconf
 from reconciler.core.config import parse_config
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
@@ -289,7 +289,7 @@ def test_next_command_cleans_what_a_killed_one_left(fake_containers, net_engine)
     # and one killed between `netns create` and the veth
     netadapter.create_netns(netconf.netns_name(b["id"]))
     # and a create killed after the lease was written, before its record existed
-    statedb.write_json(f"{net_engine.layout.network_dir}/endpoints/{'9' * 64}.json",
+    statefiles.write_json(f"{net_engine.layout.network_dir}/endpoints/{'9' * 64}.json",
                        {"id": "9" * 64, "mode": "bridge", "name": "ghost", "ip": "10.0.0.9", "active": False})
     assert netadapter.link_exists(netconf.host_veth_name(a["id"]))
     network.prepare(net_engine, "8" * 64, {"name": "next"})
@@ -434,12 +434,12 @@ def test_a_dead_targets_reused_pid_is_not_joined(net_engine):
     """--network container:X joins X's process's namespace; if X died unreaped and its pid now
     belongs to another process, that process's namespace must not be taken for X's."""
     from reconciler.adapters import runtime as rt
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     cid = "e" * 64
     me = os.getpid()
     record = {"id": cid, "state": {"status": "running", "pid": me, "pid_start": rt.process_start_time(me)}}
-    statedb.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
+    statefiles.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
     assert network._process_netns(net_engine, cid) == f"/proc/{me}/ns/net"
     record["state"]["pid_start"] -= 1               # the pid now names a younger process
-    statedb.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
+    statefiles.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
     assert network._process_netns(net_engine, cid) is None

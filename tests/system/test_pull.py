@@ -256,9 +256,9 @@ def _pull_proc(dm, ref):
 
 
 def test_downloads_do_not_wait_for_the_state_lock(dm, big_ref):
-    from reconciler.adapters import statedb
+    from reconciler.adapters import statefiles
     root = dm.root
-    with statedb.locked(root / "lock"):
+    with statefiles.locked(root / "lock"):
         proc = _pull_proc(dm, big_ref)
         try:
             deadline = time.monotonic() + 60
