@@ -96,19 +96,19 @@ class QuotaUnsupported(StorageError):
     """A disk quota was asked for but no mechanism works on this host."""
 
 
-class RuntimeError_(DockerMiniError):
+class ContainerRuntimeError(DockerMiniError):
     """runc or conmon failed."""
 
 
-class CommandNotFound(RuntimeError_):
+class CommandNotFound(ContainerRuntimeError):
     """The container's command does not exist (Docker exits 127)."""
 
 
-class CommandNotExecutable(RuntimeError_):
+class CommandNotExecutable(ContainerRuntimeError):
     """The container's command exists but cannot be executed (Docker exits 126)."""
 
 
-class ExecFailed(RuntimeError_):
+class ExecFailed(ContainerRuntimeError):
     """conmon or `runc exec` failed to run an exec session's command; .message is runc's (or
     conmon's) own text, which the engine reads to tell not running, not found and not executable."""
 

@@ -41,7 +41,7 @@ import os
 import time
 
 from reconciler.core.errors import (ConflictError, ContainerNotFound, ContainerNotRunning,
-                                    DockerMiniError, InvalidArgument, RuntimeError_, StorageError)
+                                    DockerMiniError, InvalidArgument, ContainerRuntimeError, StorageError)
 from reconciler.core.record import Record
 from reconciler.core.timestamps import rfc3339
 
@@ -942,7 +942,7 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
     if code is None:
         _signal(engine, rec, 9)
         if _wait_exit_file(engine, rec, KILL_WAIT) is None:
-            raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
+            raise ContainerRuntimeError(f"container {rec['name']} did not exit after SIGKILL")
     with engine.mutation():
         rec = reap(engine, _load(engine, rec["id"]) or rec)
         _removed_if_orphaned(engine, rec)
@@ -1008,7 +1008,7 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
                                     f"container before attempting removal or force remove")
             _signal(engine, rec, 9)
             if _wait_exit_file(engine, rec, KILL_WAIT) is None:
-                raise RuntimeError_(f"container {rec['name']} did not exit after SIGKILL")
+                raise ContainerRuntimeError(f"container {rec['name']} did not exit after SIGKILL")
             killed = dict(rec)
             rec = reap(engine, rec)
         elif st["status"] == "creating":

@@ -200,7 +200,7 @@ def test_pull_always_recreates_only_when_the_image_changed(net, dmc, image_build
 
 def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tmp_path):
     # The scheduler alone (actions run by a stand-in): the order and the skipping are its job.
-    from reconciler.core.errors import RuntimeError_
+    from reconciler.core.errors import ContainerRuntimeError
     from reconciler.core.plan import Action
     from reconciler.core.spec import Stack
     from reconciler.engine import execute as ex
@@ -210,7 +210,7 @@ def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tm
     def fake(engine, stack, action):
         ran.append(action.id)
         if action.id == "start:s-db":
-            raise RuntimeError_("db would not start")
+            raise ContainerRuntimeError("db would not start")
 
     monkeypatch.setattr(ex, "run_action", fake)
     actions = [Action("create", "s-db", "not found"),

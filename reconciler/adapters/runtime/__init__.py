@@ -23,7 +23,7 @@ import _signal      # signal's constants and functions without the enums signal.
 import os
 
 from reconciler.core import jsontext
-from reconciler.core.errors import CommandNotExecutable, CommandNotFound, RuntimeError_
+from reconciler.core.errors import CommandNotExecutable, CommandNotFound, ContainerRuntimeError
 from reconciler.core.record import FrozenRecord
 
 SUN_PATH_MAX = 107
@@ -77,7 +77,7 @@ def exit_file(paths: MonitorPaths, container_id: str) -> str:
 def _which(name: str, what: str) -> str:
     path = name if "/" in name else _search_path(name)
     if not path or not os.access(path, os.X_OK):
-        raise RuntimeError_(f"{what} {name!r} not found or not executable",
+        raise ContainerRuntimeError(f"{what} {name!r} not found or not executable",
                             hint=f"install it or set the {what!r} key in the configuration")
     return os.path.abspath(path)
 
@@ -91,7 +91,7 @@ def _search_path(name: str) -> str | None:
     return None
 
 
-def classify_create_error(message: str) -> RuntimeError_:
+def classify_create_error(message: str) -> ContainerRuntimeError:
     """Docker's exit codes come from runc's error text: 127 not found, 126 cannot execute."""
     msgs = _runc_messages(message)
     text = msgs[0] if msgs else message.strip()
@@ -101,7 +101,7 @@ def classify_create_error(message: str) -> RuntimeError_:
     if "exec:" in low and ("permission denied" in low or "is a directory" in low
                            or "exec format error" in low):
         return CommandNotExecutable(text)
-    return RuntimeError_(text or "the OCI runtime failed without a message")
+    return ContainerRuntimeError(text or "the OCI runtime failed without a message")
 
 
 class Runtime:
@@ -129,7 +129,7 @@ class Runtime:
         proc = subprocess.run([self.runc, "--root", self.runc_root, *args], input=input,
                               capture_output=True)
         if check and proc.returncode != 0:
-            raise RuntimeError_(f"runc {args[0]} failed: {_runc_message(proc.stderr)}")
+            raise ContainerRuntimeError(f"runc {args[0]} failed: {_runc_message(proc.stderr)}")
         return proc
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class Runtime:
                socket_dir: str | os.PathLike | None = None) -> int:
         """Start conmon, which runs `runc create`; return the container's init pid.
 
-        Raises CommandNotFound / CommandNotExecutable / RuntimeError_ with runc's message."""
+        Raises CommandNotFound / CommandNotExecutable / ContainerRuntimeError with runc's message."""
         from reconciler.adapters.runtime.conmon import SyncPipe, launch as launch_conmon
         attach = f"{paths.bundle}/attach"
         self._prepare(paths, container_id, paths.ctl, attach)
@@ -164,7 +164,7 @@ class Runtime:
             args.append("--full-attach")
         else:
             if socket_dir is None:
-                raise RuntimeError_(f"{attach}: path too long for a unix socket; give a socket dir")
+                raise ContainerRuntimeError(f"{attach}: path too long for a unix socket; give a socket dir")
             socket_dir = os.fspath(socket_dir)
             os.makedirs(socket_dir, mode=0o700, exist_ok=True)
             args += ["--socket-dir-path", socket_dir]
@@ -186,7 +186,7 @@ class Runtime:
         finally:
             sync.close()
         if msg is None:
-            raise RuntimeError_("conmon exited before reporting the container's pid",
+            raise ContainerRuntimeError("conmon exited before reporting the container's pid",
                                 hint="see the system journal for conmon's messages")
         pid = int(msg.get("data", -1))
         if pid <= 0:
@@ -228,7 +228,7 @@ class Runtime:
             text = _runc_message(proc.stderr)
             if "not exist" in text:
                 return
-            raise RuntimeError_(f"runc delete failed: {text}")
+            raise ContainerRuntimeError(f"runc delete failed: {text}")
 
     def update(self, container_id: str, resources: dict) -> None:
         """Apply new linux.resources to a running (or created) container, in place."""
@@ -264,7 +264,7 @@ class AttachedRun:
         except OSError as e:        # fork itself failed (no memory, too many processes)
             os.close(out_r)
             os.close(err_r)
-            raise RuntimeError_(f"cannot run {args[0]}: {e.strerror}") from None
+            raise ContainerRuntimeError(f"cannot run {args[0]}: {e.strerror}") from None
         finally:
             for fd in (out_w, err_w, null):
                 os.close(fd)
@@ -274,7 +274,7 @@ class AttachedRun:
     def started(self, timeout: float = SYNC_TIMEOUT) -> int:
         """The container's pid once its process runs (runc writes the pid file after the exec),
         even if it has ended already. Raises CommandNotFound / CommandNotExecutable /
-        RuntimeError_ with runc's message when the start failed."""
+        ContainerRuntimeError with runc's message when the start failed."""
         import time
         deadline = time.monotonic() + timeout
         delay = 0.0002
@@ -293,7 +293,7 @@ class AttachedRun:
                 raise classify_create_error(said or f"runc exited with status {self.status}")
             if time.monotonic() > deadline:
                 self.signal(_signal.SIGKILL)
-                raise RuntimeError_(f"runc did not start the container within {timeout:.0f}s")
+                raise ContainerRuntimeError(f"runc did not start the container within {timeout:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 0.0005)    # runc takes ~30 ms: do not oversleep its end
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 
 from reconciler.core import jsontext
-from reconciler.core.errors import RuntimeError_
+from reconciler.core.errors import ContainerRuntimeError
 
 
 def launch(args: list[str], cwd: str, fds: dict[str, int], *,
-           error: type[RuntimeError_] = RuntimeError_) -> None:
+           error: type[ContainerRuntimeError] = ContainerRuntimeError) -> None:
     """Run conmon (args) in its own session with each of fds passed under its variable's name,
     and wait until it has daemonized: the process started here exits once the monitor runs on
     by itself. fds are closed here in any case (conmon has its copies). Raises error with
@@ -46,9 +46,9 @@ def launch(args: list[str], cwd: str, fds: dict[str, int], *,
 
 class SyncPipe:
     """Our end of conmon's sync pipe: its messages one at a time (two may come in one read).
-    Problems raise error (RuntimeError_ or a subclass the caller tells apart)."""
+    Problems raise error (ContainerRuntimeError or a subclass the caller tells apart)."""
 
-    def __init__(self, fd: int, error: type[RuntimeError_] = RuntimeError_):
+    def __init__(self, fd: int, error: type[ContainerRuntimeError] = ContainerRuntimeError):
         self.fd: int | None = fd
         self.error = error
         self._buf = b""
