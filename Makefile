@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # What the engine and its tests run against: real runtime, monitor, registry and image tools.
 APT_PKGS := runc conmon nftables libarchive13 docker-registry skopeo umoci busybox-static \
-            e2fsprogs iproute2 util-linux apache2-utils python3-venv
+            e2fsprogs iproute2 util-linux apache2-utils python3-venv strace
 # Peers the benchmarks compare against.
 BENCH_PKGS := podman
 
