@@ -1,0 +1,195 @@
+"""Stop, kill and remove many containers at once: waiting is not work.
+
+A stop is a signal, a wait of up to the grace period, maybe a SIGKILL, then the teardown.
+Done one container after another, N containers that ignore SIGTERM take N grace periods. Here
+every container is signalled first (each under the lock for a moment), then one loop, holding
+no lock, waits for all of them at the same time and SIGKILLs each one whose grace period has
+passed; the teardowns follow, each under the lock. N containers take about one grace period.
+
+Each function answers [(name, None | the error)] in the order of the names given, so the caller
+(the CLI, system prune) reports each name as the one-by-one commands did. `Stopping` and
+`wait_stopped` are also used by engine.execute for the stops of a plan.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from reconciler.core.errors import ContainerNotRunning, DockerMiniError
+
+KILL_WAIT = 10.0          # seconds to wait for an exit after SIGKILL (as containers.stop)
+POLL_MAX = 0.05           # the longest sleep between two looks at the waited processes
+
+Results = list[tuple[str, "Exception | None"]]
+
+
+@dataclass
+class Stopping:
+    """A container whose stop signal has been sent: the process to wait for, until when."""
+    name: str
+    id: str
+    pid: int
+    pid_start: int | None
+    deadline: float | None            # monotonic time of the SIGKILL; None: wait for ever
+    killed: bool = False
+    error: Exception | None = None    # the SIGKILL could not be sent, or did not end it
+
+    def alive(self) -> bool:
+        from reconciler.adapters.runtime import pid_alive
+        return pid_alive(self.pid, self.pid_start)
+
+
+def _stop_signal(rec) -> str:
+    return (rec.get("config") or {}).get("StopSignal") or "SIGTERM"
+
+
+def _grace(rec, timeout: float | None) -> float:
+    from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT
+    if timeout is None:
+        timeout = (rec.get("options") or {}).get("stop_timeout")
+    return DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+
+
+def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | None:
+    """Send `name` its stop signal (SIGKILL when the grace period is 0) and return what to wait
+    for, or None when it is not running (containers.stop then only records the stop)."""
+    from reconciler.engine import containers
+
+    rec = containers.resolve(engine, name)
+    if not containers.is_running(engine, rec):
+        return None
+    state = rec.get("state") or {}
+    grace = _grace(rec, timeout)
+    now = time.monotonic()
+    try:
+        if grace == 0:
+            containers.kill(engine, rec["id"], "KILL")
+        else:
+            containers.kill(engine, rec["id"], _stop_signal(rec))
+    except ContainerNotRunning:
+        return None                                  # it ended in between
+    return Stopping(name, rec["id"], state.get("pid") or 0, state.get("pid_start"),
+                    None if grace < 0 else now + (KILL_WAIT if grace == 0 else grace),
+                    killed=grace == 0)
+
+
+def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
+    """One look at the waited processes: those that ended (or are beyond help) are returned and
+    taken out of `waiting`; each one past its grace period is sent SIGKILL."""
+    from reconciler.engine import containers
+
+    now = time.monotonic() if now is None else now
+    over = []
+    for s in list(waiting):
+        if not s.alive():
+            over.append(s)
+        elif s.deadline is not None and now >= s.deadline:
+            if s.killed:
+                s.error = DockerMiniError(f"container {s.name} did not exit after SIGKILL")
+                over.append(s)
+                continue
+            s.killed = True
+            s.deadline = now + KILL_WAIT
+            try:
+                containers.kill(engine, s.id, "KILL")
+            except ContainerNotRunning:
+                over.append(s)
+            except DockerMiniError as e:
+                s.error = e
+                over.append(s)
+    for s in over:
+        waiting.remove(s)
+    return over
+
+
+def poll_delay(waiting: list[Stopping], now: float | None = None, delay: float = POLL_MAX) -> float:
+    """How long to sleep before the next poll: at most `delay`, less when a deadline is nearer."""
+    now = time.monotonic() if now is None else now
+    deadlines = [s.deadline for s in waiting if s.deadline is not None]
+    return max(0.0, min([delay, *(d - now for d in deadlines)]))
+
+
+def wait_stopped(engine, waiting: list[Stopping]) -> None:
+    """Until every process in `waiting` has ended (SIGKILLed at its deadline); holds no lock."""
+    waiting = list(waiting)
+    delay = 0.002
+    while waiting:
+        poll(engine, waiting)
+        if waiting:
+            time.sleep(poll_delay(waiting, delay=delay))
+            delay = min(delay * 1.5, POLL_MAX)
+
+
+def _results(names, errors: dict[int, Exception]) -> Results:
+    return [(name, errors.get(i)) for i, name in enumerate(names)]
+
+
+def stop_many(engine, names, timeout: float | None = None) -> Results:
+    """`docker-mini stop A B C...`: all signalled, all waited for at once, then torn down."""
+    from reconciler.engine import containers
+
+    names = list(names)
+    errors: dict[int, Exception] = {}
+    stopping: dict[int, Stopping] = {}
+    for i, name in enumerate(names):
+        try:
+            s = begin_stop(engine, name, timeout)
+        except DockerMiniError as e:
+            errors[i] = e
+            continue
+        if s is not None:
+            stopping[i] = s
+    wait_stopped(engine, list(stopping.values()))
+    for i, name in enumerate(names):
+        if i in errors:
+            continue
+        s = stopping.get(i)
+        if s is not None and s.error is not None:
+            errors[i] = s.error
+            continue
+        try:
+            # the process has ended: this records the stop and releases what it held
+            containers.stop(engine, s.id if s is not None else name, timeout=0 if s else timeout)
+        except DockerMiniError as e:
+            errors[i] = e
+    return _results(names, errors)
+
+
+def kill_many(engine, names, signal: str = "KILL") -> Results:
+    """`docker-mini kill A B C...` (a signal is not waited for: nothing to overlap)."""
+    from reconciler.engine import containers
+
+    names = list(names)
+    errors: dict[int, Exception] = {}
+    for i, name in enumerate(names):
+        try:
+            containers.kill(engine, name, signal)
+        except DockerMiniError as e:
+            errors[i] = e
+    return _results(names, errors)
+
+
+def remove_many(engine, names, force: bool = False) -> Results:
+    """`docker-mini rm [-f] A B C...`, `system prune`: with force, every running one is SIGKILLed
+    first and all are waited for at once; then each is removed."""
+    from reconciler.engine import containers
+
+    names = list(names)
+    errors: dict[int, Exception] = {}
+    if force:
+        killed = []
+        for name in names:
+            try:
+                s = begin_stop(engine, name, 0)
+            except DockerMiniError:
+                continue                         # remove below says why, in its words
+            if s is not None:
+                killed.append(s)
+        wait_stopped(engine, killed)
+    for i, name in enumerate(names):
+        try:
+            containers.remove(engine, name, force=force)
+        except DockerMiniError as e:
+            errors[i] = e
+    return _results(names, errors)
