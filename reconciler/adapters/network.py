@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 
-from reconciler.core import netconf
+from reconciler.core import nftables
 from reconciler.core.errors import NetworkError
 
 NETNS_DIR = "/run/netns"
@@ -370,9 +370,9 @@ def nft_apply(ruleset: str) -> None:
 def remove_bridge_and_table(bridge: str) -> list[str]:
     """Delete our nftables table for the bridge and the bridge itself; returns what was there."""
     removed = []
-    table = netconf.table_name(bridge)
+    table = nftables.table_name(bridge)
     if nft_table_text("ip", table) is not None:
-        nft_apply(netconf.render_delete_table(bridge))
+        nft_apply(nftables.render_delete_table(bridge))
         removed.append(f"nftables table ip {table}")
     if link_exists(bridge):
         delete_link(bridge)

@@ -560,16 +560,16 @@ def create(engine, opts: CreateOptions) -> dict:
 
 
 def _write_etc_files(engine, rec: dict, hostname: str) -> None:
-    from reconciler.core import netconf
+    from reconciler.core import hostsfile, resolvconf
     cdir = engine.layout.container_dir(rec["id"])
     _write_file(f"{cdir}/hostname", f"{hostname}\n".encode(), 0o644)
-    _write_file(f"{cdir}/hosts", netconf.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    _write_file(f"{cdir}/hosts", hostsfile.render_hosts(None, (), hostname=hostname).encode(), 0o644)
     try:
         with open("/etc/resolv.conf") as f:
             host_resolv = f.read()
     except OSError:
         host_resolv = ""
-    _write_file(f"{cdir}/resolv.conf", netconf.render_resolv_conf(host_resolv).encode(), 0o644)
+    _write_file(f"{cdir}/resolv.conf", resolvconf.render_resolv_conf(host_resolv).encode(), 0o644)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from reconciler.core import netconf
+from reconciler.core import hostsfile, ipam, netmode, netnames, nftables, portmapping, resolvconf
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
@@ -109,8 +109,8 @@ def _container_id(record: Any) -> str:
     return cid
 
 
-def _subnet(engine) -> netconf.Subnet:
-    return netconf.Subnet.parse(engine.config.bridge_subnet)
+def _subnet(engine) -> ipam.Subnet:
+    return ipam.Subnet.parse(engine.config.bridge_subnet)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,9 +123,9 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
     Raises InvalidArgument for malformed values and ConflictError for an IP, MAC or host port
     another container of this root already holds. Nothing is created on the host here.
     """
-    mode = netconf.parse_network_mode(_get(opts, "network"))
+    mode = netmode.parse_network_mode(_get(opts, "network"))
     ip_text, mac_text = _get(opts, "ip"), _get(opts, "mac")
-    ports = netconf.parse_ports(_get(opts, "ports") or [])
+    ports = portmapping.parse_ports(_get(opts, "ports") or [])
     if mode.kind != "bridge":
         given = [flag for flag, v in (("--ip", ip_text), ("--mac-address", mac_text), ("-p", ports)) if v]
         if given:
@@ -157,15 +157,15 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
 
 
 def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
-           ports: list[netconf.PortMapping]) -> dict:
+           ports: list[portmapping.PortMapping]) -> dict:
     subnet = _subnet(engine)
     others = [e for e in _all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
-    ip, mac = netconf.choose_address(subnet, [netconf.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
+    ip, mac = ipam.choose_address(subnet, [ipam.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
                                      ip_text, mac_text)
-    published = {e["name"]: [netconf.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
-    netconf.check_port_conflicts(ports, published)
+    published = {e["name"]: [portmapping.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
+    portmapping.check_port_conflicts(ports, published)
     net = _adapter()
-    ports = netconf.with_host_ports(ports, lambda m: net.ephemeral_ports(m.host_ip, m.proto),
+    ports = portmapping.with_host_ports(ports, lambda m: net.ephemeral_ports(m.host_ip, m.proto),
                                     [p for theirs in published.values() for p in theirs])
     _check_host_ports(ports)
     return {
@@ -220,7 +220,7 @@ def setup(engine, record: Any) -> str | None:
     with engine.mutation():
         ep = _endpoint_for(engine, record)
         _names_from_record(ep, record)
-        kind = netconf.parse_network_mode(ep["mode"]).kind
+        kind = netmode.parse_network_mode(ep["mode"]).kind
         net = _adapter()
         if kind == "host":
             _write_container_files(engine, ep, host_mode=True)
@@ -237,13 +237,13 @@ def setup(engine, record: Any) -> str | None:
                     f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
                     f"but {engine.config.source} now configures {engine.config.bridge_name} "
                     f"({engine.config.bridge_subnet})", hint="recreate the container: rm it and create it again")
-            _check_host_ports(netconf.PortMapping.from_dict(p) for p in ep.get("ports", []))
+            _check_host_ports(portmapping.PortMapping.from_dict(p) for p in ep.get("ports", []))
             _ensure_bridge(engine)
-        ns = netconf.netns_name(cid)
+        ns = netnames.netns_name(cid)
         try:
             path = net.create_netns(ns)
             if kind == "bridge":
-                net.create_veth(netconf.host_veth_name(cid), ns, engine.config.bridge_name,
+                net.create_veth(netnames.host_veth_name(cid), ns, engine.config.bridge_name,
                                 mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
             ep["active"] = True
             _write_endpoint(engine, ep)
@@ -296,7 +296,7 @@ def _joined_netns(engine, ep: dict) -> str | None:
         return None
     if target["mode"].startswith("container:"):
         return _joined_netns(engine, target)
-    ns = netconf.netns_name(target["id"])
+    ns = netnames.netns_name(target["id"])
     net = _adapter()
     if target.get("active") and net.netns_exists(ns):
         path = net.netns_path(ns)
@@ -332,7 +332,7 @@ def _ensure_bridge(engine) -> None:
     bridge = engine.config.bridge_name
     subnet = _subnet(engine)
     if not net.link_exists(bridge):
-        hits = netconf.overlapping(subnet.network, net.host_networks(exclude_ifname=bridge))
+        hits = ipam.overlapping(subnet.network, net.host_networks(exclude_ifname=bridge))
         if hits:
             raise NetworkError(f"bridge subnet {subnet.network} overlaps the host's " + "; ".join(hits),
                                hint=f"set another bridge-subnet in {engine.config.source}")
@@ -344,9 +344,9 @@ def apply_rules(engine, endpoints: list[dict] | None = None) -> None:
     """Replace our nftables table with one matching the active endpoints (one transaction)."""
     active = [e for e in (_all_endpoints(engine) if endpoints is None else endpoints)
               if e.get("active") and e["mode"] == "bridge" and e.get("bridge") == engine.config.bridge_name]
-    eps = [netconf.Endpoint(e["id"], e["ip"], tuple(netconf.PortMapping.from_dict(p) for p in e.get("ports", [])))
+    eps = [nftables.Endpoint(e["id"], e["ip"], tuple(portmapping.PortMapping.from_dict(p) for p in e.get("ports", [])))
            for e in active]
-    _adapter().nft_apply(netconf.render_ruleset(engine.config.bridge_name, engine.config.bridge_subnet, eps))
+    _adapter().nft_apply(nftables.render_ruleset(engine.config.bridge_name, engine.config.bridge_subnet, eps))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,11 +389,11 @@ def _names(ep: dict, seen_from: dict | None = None) -> tuple[str, ...]:
 def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
     if endpoints is None:
         endpoints = _all_endpoints(engine)
-    peers = [netconf.HostEntry(e["ip"], _names(e, seen_from=ep)) for e in endpoints
+    peers = [hostsfile.HostEntry(e["ip"], _names(e, seen_from=ep)) for e in endpoints
              if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge" and e.get("ip")
              and e.get("bridge") == ep.get("bridge")]
-    own = netconf.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
-    return netconf.render_hosts(own, peers, hostname=ep.get("hostname"))
+    own = hostsfile.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
+    return hostsfile.render_hosts(own, peers, hostname=ep.get("hostname"))
 
 
 def _host_resolv_conf() -> str:
@@ -406,12 +406,12 @@ def _write_container_files(engine, ep: dict, *, host_mode: bool = False, like: d
     if host_mode:
         hosts = _read_host_file("/etc/hosts")
         if hosts is None:
-            hosts = netconf.render_hosts(None, hostname=ep.get("hostname"))
+            hosts = hostsfile.render_hosts(None, hostname=ep.get("hostname"))
         _write_in_place(_container_file(engine, cid, "hosts"), hosts)
         _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
         return
     _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep, endpoints))
-    _write_in_place(_container_file(engine, cid, "resolv.conf"), netconf.render_resolv_conf(_host_resolv_conf()))
+    _write_in_place(_container_file(engine, cid, "resolv.conf"), resolvconf.render_resolv_conf(_host_resolv_conf()))
 
 
 def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
@@ -445,8 +445,8 @@ def teardown(engine, record: Any) -> None:
 
 def _teardown_id(engine, cid: str, ep: dict | None) -> None:
     net = _adapter()
-    net.delete_link(netconf.host_veth_name(cid))
-    net.remove_netns(netconf.netns_name(cid))
+    net.delete_link(netnames.host_veth_name(cid))
+    net.remove_netns(netnames.netns_name(cid))
     if not (ep and ep.get("active")):
         return          # the rules and the peers' hosts files hold active endpoints only
     ep["active"] = False
@@ -487,7 +487,7 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
     Only this root's containers are considered: other roots may share the bridge."""
     net = _adapter()
     cleaned = []
-    existing_ns = set(net.list_netns(netconf.NETNS_PREFIX))
+    existing_ns = set(net.list_netns(netnames.NETNS_PREFIX))
     for ep in _all_endpoints(engine):
         cid = ep["id"]
         if cid == keep:
@@ -502,7 +502,7 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
             continue
         if status in ("running", "unreadable"):
             continue
-        if ep.get("active") or netconf.netns_name(cid) in existing_ns:
+        if ep.get("active") or netnames.netns_name(cid) in existing_ns:
             _teardown_id(engine, cid, ep)
             cleaned.append(cid)
     return cleaned
@@ -519,10 +519,10 @@ def network_settings(engine, record: Any) -> dict:
     mode = ep.get("mode", "bridge")
     ports: dict[str, list[dict] | None] = {}
     for p in ep.get("ports", []):
-        m = netconf.PortMapping.from_dict(p)
+        m = portmapping.PortMapping.from_dict(p)
         ports.setdefault(m.key, []).append({"HostIp": m.host_ip or "0.0.0.0", "HostPort": str(m.host_port)})
     active = bool(ep.get("active"))
-    sandbox = netconf.netns_name(cid) if active and mode in ("bridge", "none") else ""
+    sandbox = netnames.netns_name(cid) if active and mode in ("bridge", "none") else ""
     settings = {
         "Bridge": ep.get("bridge", "") if mode == "bridge" else "",
         "SandboxID": sandbox,

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.adapters import network as netadapter
 from reconciler.adapters import statefiles
-from reconciler.core import netconf
+from reconciler.core import ipam, netnames, nftables
 from reconciler.core.config import parse_config
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
 from reconciler.engine import network
@@ -51,7 +51,7 @@ def test_host_reaches_container_by_ip_and_published_port_on_loopback(fake_contai
     port = _free_port()
     web = fake_containers.create("web", ports=[f"{port}:80"])
     path = fake_containers.start(web)
-    assert path == f"/run/netns/{netconf.netns_name(web['id'])}"
+    assert path == f"/run/netns/{netnames.netns_name(web['id'])}"
     fake_containers.httpd(web, docroot)
     ip = web["network"]["ip"]
     assert ipaddress.IPv4Address(ip) in _subnet(test_network)
@@ -102,10 +102,10 @@ def test_lease_kept_across_stop_start_and_freed_by_rm(fake_containers, net_engin
     a = fake_containers.create("a")
     fake_containers.start(a)
     ip, mac = a["network"]["ip"], a["network"]["mac"]
-    assert mac == netconf.mac_for_ip(ip)
+    assert mac == ipam.mac_for_ip(ip)
     fake_containers.stop(a)
-    assert not netadapter.netns_exists(netconf.netns_name(a["id"]))
-    assert not netadapter.link_exists(netconf.host_veth_name(a["id"]))
+    assert not netadapter.netns_exists(netnames.netns_name(a["id"]))
+    assert not netadapter.link_exists(netnames.host_veth_name(a["id"]))
     # another container created while a is stopped does not take a's address
     b = fake_containers.create("b")
     assert b["network"]["ip"] != ip
@@ -149,7 +149,7 @@ def test_conflicting_or_bad_options_refused_before_anything_is_created(
     with pytest.raises(error, match=message):
         network.prepare(net_engine, "f" * 64, {"name": "second", **real})
     assert sorted(os.listdir(Path(net_engine.layout.network_dir) / "endpoints")) == before
-    assert not netadapter.netns_exists(netconf.netns_name("f" * 64))
+    assert not netadapter.netns_exists(netnames.netns_name("f" * 64))
 
 
 def test_port_a_host_process_listens_on_refused(fake_containers):
@@ -207,21 +207,21 @@ def test_table_replaced_atomically_other_tables_untouched(fake_containers, test_
         p1, p2 = _free_port(), _free_port()
         a = fake_containers.create("a", ports=[f"{p1}:80"])
         fake_containers.start(a)
-        ours = netadapter.nft_table_text("ip", netconf.table_name(bridge))
+        ours = netadapter.nft_table_text("ip", nftables.table_name(bridge))
         assert f"tcp dport {p1} dnat to {a['network']['ip']}:80" in ours
         b = fake_containers.create("b", ports=[f"127.0.0.1:{p2}:80/udp"])
         fake_containers.start(b)
-        ours = netadapter.nft_table_text("ip", netconf.table_name(bridge))
+        ours = netadapter.nft_table_text("ip", nftables.table_name(bridge))
         # a in prerouting and output; b is on loopback, so only in output (host-local clients)
         assert ours.count("dnat to") == 3
         # a ruleset nft refuses half-way changes nothing: the transaction is all or nothing
-        broken = netconf.render_ruleset(bridge, test_network["bridge-subnet"], []).replace(
+        broken = nftables.render_ruleset(bridge, test_network["bridge-subnet"], []).replace(
             "masquerade", "masquerade to :nonsense", 1)
         with pytest.raises(NetworkError, match="nft refused"):
             netadapter.nft_apply(broken)
-        assert netadapter.nft_table_text("ip", netconf.table_name(bridge)) == ours
+        assert netadapter.nft_table_text("ip", nftables.table_name(bridge)) == ours
         fake_containers.stop(a)
-        ours = netadapter.nft_table_text("ip", netconf.table_name(bridge))
+        ours = netadapter.nft_table_text("ip", nftables.table_name(bridge))
         assert f"dport {p1}" not in ours and f"dport {p2}" in ours
         assert netadapter.nft_table_text("inet", other) == other_before
     finally:
@@ -255,7 +255,7 @@ def test_none_mode_has_only_loopback(fake_containers):
 def test_host_mode_uses_the_host_namespace(fake_containers):
     c = fake_containers.create("hosty", network="host")
     assert fake_containers.start(c) is None
-    assert not netadapter.netns_exists(netconf.netns_name(c["id"]))
+    assert not netadapter.netns_exists(netnames.netns_name(c["id"]))
 
 
 def test_container_mode_joins_the_other_namespace(fake_containers, docroot):
@@ -287,15 +287,15 @@ def test_next_command_cleans_what_a_killed_one_left(fake_containers, net_engine)
     fake_containers.start(a)
     fake_containers.set_status(a, "created")   # as if `start` died before runc ran
     # and one killed between `netns create` and the veth
-    netadapter.create_netns(netconf.netns_name(b["id"]))
+    netadapter.create_netns(netnames.netns_name(b["id"]))
     # and a create killed after the lease was written, before its record existed
     statefiles.write_json(f"{net_engine.layout.network_dir}/endpoints/{'9' * 64}.json",
                        {"id": "9" * 64, "mode": "bridge", "name": "ghost", "ip": "10.0.0.9", "active": False})
-    assert netadapter.link_exists(netconf.host_veth_name(a["id"]))
+    assert netadapter.link_exists(netnames.host_veth_name(a["id"]))
     network.prepare(net_engine, "8" * 64, {"name": "next"})
-    assert not netadapter.link_exists(netconf.host_veth_name(a["id"]))
-    assert not netadapter.netns_exists(netconf.netns_name(a["id"]))
-    assert not netadapter.netns_exists(netconf.netns_name(b["id"]))
+    assert not netadapter.link_exists(netnames.host_veth_name(a["id"]))
+    assert not netadapter.netns_exists(netnames.netns_name(a["id"]))
+    assert not netadapter.netns_exists(netnames.netns_name(b["id"]))
     assert not (Path(net_engine.layout.network_dir) / "endpoints" / ("9" * 64 + ".json")).exists()
     # the lease itself survives: a keeps its address for its next start
     fake_containers.start(a)
@@ -333,9 +333,9 @@ def test_prune_removes_bridge_and_table_only_when_unused(fake_containers, test_n
     assert netadapter.link_exists(bridge)
     fake_containers.rm(a)
     assert netadapter.link_exists(bridge)      # like Docker: the bridge outlives its containers
-    assert sorted(network.prune(net_engine)) == [f"bridge {bridge}", f"nftables table ip {netconf.table_name(bridge)}"]
+    assert sorted(network.prune(net_engine)) == [f"bridge {bridge}", f"nftables table ip {nftables.table_name(bridge)}"]
     assert not netadapter.link_exists(bridge)
-    assert netadapter.nft_table_text("ip", netconf.table_name(bridge)) is None
+    assert netadapter.nft_table_text("ip", nftables.table_name(bridge)) is None
 
 
 KILLER = r"""
@@ -365,13 +365,13 @@ def test_cli_killed_mid_setup_leaves_nothing_after_the_next_command(fake_contain
     proc = subprocess.run([sys.executable, "-c", KILLER, str(net_engine.root), json.dumps(test_network),
                            a["id"], point], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -9, proc.stderr
-    assert netadapter.netns_exists(netconf.netns_name(a["id"]))
-    table = netadapter.nft_table_text("ip", netconf.table_name(test_network["bridge-name"])) or ""
+    assert netadapter.netns_exists(netnames.netns_name(a["id"]))
+    table = netadapter.nft_table_text("ip", nftables.table_name(test_network["bridge-name"])) or ""
     assert (f"dport {port} " in table) == (point == "nft_apply")
     network.prepare(net_engine, "7" * 64, {"name": "next"})    # any later networking command
-    assert not netadapter.netns_exists(netconf.netns_name(a["id"]))
-    assert not netadapter.link_exists(netconf.host_veth_name(a["id"]))
-    table = netadapter.nft_table_text("ip", netconf.table_name(test_network["bridge-name"])) or ""
+    assert not netadapter.netns_exists(netnames.netns_name(a["id"]))
+    assert not netadapter.link_exists(netnames.host_veth_name(a["id"]))
+    table = netadapter.nft_table_text("ip", nftables.table_name(test_network["bridge-name"])) or ""
     assert f"dport {port} " not in table
     network.release(net_engine, {"id": "7" * 64})
     fake_containers.start(a)     # and the container starts normally afterwards
@@ -405,7 +405,7 @@ def test_udp_port_published_on_loopback(fake_containers):
     port = _free_port()
     c = fake_containers.create("dns", ports=[f"127.0.0.1:{port}:53/udp"])
     fake_containers.start(c)
-    server = subprocess.Popen(["ip", "netns", "exec", netconf.netns_name(c["id"]), sys.executable, "-c", UDP_ECHO],
+    server = subprocess.Popen(["ip", "netns", "exec", netnames.netns_name(c["id"]), sys.executable, "-c", UDP_ECHO],
                               stdout=subprocess.PIPE, text=True)
     fake_containers.procs.append(server)
     assert server.stdout.readline() == "ready\n"

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from reconciler.adapters import network as netadapter
-from reconciler.core import netconf
+from reconciler.core import ipam, netnames, nftables
 from tests.fixtures.registry import free_port
 
 SERVE = "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -128,7 +128,7 @@ def test_static_ip_and_mac_seen_inside_and_kept_across_stop_start(dmn, busybox_r
 
     dmn("run", "-d", "--name", "keep", busybox_ref, "sleep", "1000")
     first = _net(dmn, "keep")
-    assert first["MacAddress"] == netconf.mac_for_ip(first["IPAddress"])
+    assert first["MacAddress"] == ipam.mac_for_ip(first["IPAddress"])
     dmn("stop", "-t", "1", "keep")
     dmn("run", "-d", "--name", "other", busybox_ref, "sleep", "1000")  # may not take keep's lease
     dmn("start", "keep")
@@ -163,20 +163,20 @@ def test_nothing_left_after_rm_and_prune_removes_bridge(dmn, busybox_ref, test_n
     bridge = test_network["bridge-name"]
     dmn("run", "-d", "--name", "gone", busybox_ref, "sleep", "1000")
     cid = _inspect(dmn, "gone")["Id"]
-    assert netadapter.link_exists(netconf.host_veth_name(cid))
+    assert netadapter.link_exists(netnames.host_veth_name(cid))
     ip = _net(dmn, "gone")["IPAddress"]
     assert f"gone {ip}" in dmn("network", "ls").stdout
     assert "in use; nothing removed" in dmn("network", "prune", "-f").stdout
     assert netadapter.link_exists(bridge)
     dmn("rm", "-f", "gone")
-    assert not netadapter.link_exists(netconf.host_veth_name(cid))
-    assert not netadapter.netns_exists(netconf.netns_name(cid))
+    assert not netadapter.link_exists(netnames.host_veth_name(cid))
+    assert not netadapter.netns_exists(netnames.netns_name(cid))
     assert not (dmn.root / "network" / "endpoints" / f"{cid}.json").exists()
     assert netadapter.link_exists(bridge)           # like Docker, the bridge stays
     assert "gone" not in dmn("network", "ls").stdout
     dmn("network", "prune", "-f")
     assert not netadapter.link_exists(bridge)
-    assert netadapter.nft_table_text("ip", netconf.table_name(bridge)) is None
+    assert netadapter.nft_table_text("ip", nftables.table_name(bridge)) is None
 
 
 def test_none_mode_has_only_loopback(dmn, busybox_ref):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from reconciler.adapters import network as netadapter
-from reconciler.core import netconf
+from reconciler.core import netnames, nftables
 from tests.fixtures.containers import assert_nothing_left, inspect, wait_until
 from tests.fixtures.nginx import NGINX_PAGE
 from tests.fixtures.registry import free_port
@@ -120,14 +120,14 @@ def test_rm_leaves_nothing(dmx, nginx_image, no_network_leaks, test_network):
     cid = _run_nginx(dmx, nginx_image, "web", "--ip", ip, "-p", f"{port}:80")
     no_network_leaks.add(cid)
     _assert_nginx_page(f"http://127.0.0.1:{port}/")
-    table = netconf.table_name(test_network["bridge-name"])
+    table = nftables.table_name(test_network["bridge-name"])
     assert ip in netadapter.nft_table_text("ip", table)
 
     dmx("rm", "-f", "web")
     assert "web" not in dmx("ps", "-a").stdout
     assert_nothing_left(dmx.root, [cid])
     assert no_network_leaks.leftovers() == []
-    assert not netadapter.link_exists(netconf.host_veth_name(cid))
+    assert not netadapter.link_exists(netnames.host_veth_name(cid))
     rules = netadapter.nft_table_text("ip", table) or ""
     assert ip not in rules and f"dport {port}" not in rules
     refused = subprocess.run(["curl", "-s", "--noproxy", "*", "--max-time", "5", f"http://127.0.0.1:{port}/"],

@@ -1,15 +1,15 @@
-"""core.netconf: addresses, MACs, IPAM, port specs, the nftables ruleset, hosts and resolv.conf."""
+"""core.ipam, portmapping, nftables, hostsfile, resolvconf, netmode, netnames: addresses, MACs, IPAM, port specs, the ruleset, hosts and resolv.conf."""
 
 from __future__ import annotations
 
 import pytest
 
-from reconciler.core import netconf
+from reconciler.core import hostsfile, ipam, netmode, netnames, nftables, portmapping, resolvconf
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
-from reconciler.core.netconf import PortMapping
+from reconciler.core.portmapping import PortMapping
 
-SUBNET = netconf.Subnet.parse("10.77.0.0/16")
-SMALL = netconf.Subnet.parse("10.9.9.0/30")
+SUBNET = ipam.Subnet.parse("10.77.0.0/16")
+SMALL = ipam.Subnet.parse("10.9.9.0/30")
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -54,7 +54,7 @@ def test_allocate_never_gives_gateway_or_broadcast_and_reports_exhaustion():
 @pytest.mark.parametrize("text", ["10.77.0.1/16", "10.77.0.0/31", "nonsense"])
 def test_bad_subnets(text):
     with pytest.raises(NetworkError):
-        netconf.Subnet.parse(text)
+        ipam.Subnet.parse(text)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -64,7 +64,7 @@ def test_bad_subnets(text):
     ("fe:ff:ff:ff:ff:ff", "fe:ff:ff:ff:ff:ff"),
 ])
 def test_mac_accepted(text, expected):
-    assert netconf.check_mac(text) == expected
+    assert ipam.check_mac(text) == expected
 
 
 @pytest.mark.parametrize("text,why", [
@@ -79,7 +79,7 @@ def test_mac_accepted(text, expected):
 ])
 def test_mac_refused(text, why):
     with pytest.raises(InvalidArgument, match=why):
-        netconf.check_mac(text)
+        ipam.check_mac(text)
 
 
 @pytest.mark.parametrize("ip,mac", [
@@ -87,7 +87,7 @@ def test_mac_refused(text, why):
     ("172.17.0.2", "02:42:ac:11:00:02"),
 ])
 def test_mac_derived_from_ip_as_docker(ip, mac):
-    assert netconf.mac_for_ip(ip) == mac
+    assert ipam.mac_for_ip(ip) == mac
 
 
 @pytest.mark.parametrize("spec,expected", [
@@ -103,7 +103,7 @@ def test_mac_derived_from_ip_as_docker(ip, mac):
     ("80-81", [PortMapping("", 0, 80), PortMapping("", 0, 81)]),
 ])
 def test_port_specs(spec, expected):
-    assert netconf.parse_port_spec(spec) == expected
+    assert portmapping.parse_port_spec(spec) == expected
 
 
 @pytest.mark.parametrize("spec,why", [
@@ -121,15 +121,15 @@ def test_port_specs(spec, expected):
 ])
 def test_bad_port_specs(spec, why):
     with pytest.raises(InvalidArgument, match=why):
-        netconf.parse_port_spec(spec)
+        portmapping.parse_port_spec(spec)
 
 
 def test_same_host_port_twice_in_one_container_refused():
     with pytest.raises(InvalidArgument, match="given twice"):
-        netconf.parse_ports(["8080:80", "8080:81"])
+        portmapping.parse_ports(["8080:80", "8080:81"])
     # tcp and udp on one port, or two specific host addresses, do not clash
-    assert len(netconf.parse_ports(["8080:80", "8080:80/udp"])) == 2
-    assert len(netconf.parse_ports(["127.0.0.1:8080:80", "127.0.0.2:8080:80"])) == 2
+    assert len(portmapping.parse_ports(["8080:80", "8080:80/udp"])) == 2
+    assert len(portmapping.parse_ports(["127.0.0.1:8080:80", "127.0.0.2:8080:80"])) == 2
 
 
 @pytest.mark.parametrize("wanted,theirs,clash", [
@@ -141,8 +141,8 @@ def test_same_host_port_twice_in_one_container_refused():
     ("8081:80", "8080:80", False),
 ])
 def test_port_conflicts_between_containers(wanted, theirs, clash):
-    check = lambda: netconf.check_port_conflicts(netconf.parse_port_spec(wanted),  # noqa: E731
-                                                 {"web": netconf.parse_port_spec(theirs)})
+    check = lambda: portmapping.check_port_conflicts(portmapping.parse_port_spec(wanted),  # noqa: E731
+                                                 {"web": portmapping.parse_port_spec(theirs)})
     if clash:
         with pytest.raises(ConflictError, match="already published by container 'web'"):
             check()
@@ -155,34 +155,34 @@ def test_port_conflicts_between_containers(wanted, theirs, clash):
     ("container:web", "container:web"),
 ])
 def test_network_modes(text, mode):
-    assert str(netconf.parse_network_mode(text)) == mode
+    assert str(netmode.parse_network_mode(text)) == mode
 
 
 @pytest.mark.parametrize("text", ["container:", "macvlan", "Bridge"])
 def test_bad_network_modes(text):
     with pytest.raises(InvalidArgument):
-        netconf.parse_network_mode(text)
+        netmode.parse_network_mode(text)
 
 
 def test_overlap_ignores_default_route_and_reports_what_overlaps():
     host = [("route via eth0:", "0.0.0.0/0"), ("address on eth0:", "192.0.2.2/24"),
             ("route via wg0:", "10.0.0.0/8")]
-    assert netconf.overlapping(SUBNET.network, host) == ["route via wg0: 10.0.0.0/8"]
-    assert netconf.overlapping(netconf.Subnet.parse("172.31.0.0/16").network, host) == []
+    assert ipam.overlapping(SUBNET.network, host) == ["route via wg0: 10.0.0.0/8"]
+    assert ipam.overlapping(ipam.Subnet.parse("172.31.0.0/16").network, host) == []
 
 
 def test_host_names_fit_in_interface_names():
     cid = "0123456789abcdef" * 4
-    assert netconf.host_veth_name(cid) == "vdm0123456789"
-    assert len(netconf.host_veth_name(cid)) <= 15
-    assert netconf.netns_name(cid) == "dm-0123456789abcdef0123456789abcdef"
-    assert netconf.table_name("dmt42") == "dm-dmt42"
+    assert netnames.host_veth_name(cid) == "vdm0123456789"
+    assert len(netnames.host_veth_name(cid)) <= 15
+    assert netnames.netns_name(cid) == "dm-0123456789abcdef0123456789abcdef"
+    assert nftables.table_name("dmt42") == "dm-dmt42"
 
 
 def test_ruleset_replaces_only_our_table_and_dnats_both_paths():
-    eps = [netconf.Endpoint("a" * 64, "10.77.0.2", (PortMapping("", 8080, 80),)),
-           netconf.Endpoint("b" * 64, "10.77.0.3", (PortMapping("127.0.0.1", 5353, 53, "udp"),))]
-    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", eps)
+    eps = [nftables.Endpoint("a" * 64, "10.77.0.2", (PortMapping("", 8080, 80),)),
+           nftables.Endpoint("b" * 64, "10.77.0.3", (PortMapping("127.0.0.1", 5353, 53, "udp"),))]
+    text = nftables.render_ruleset("dmt1", "10.77.0.0/16", eps)
     lines = [line.strip() for line in text.splitlines()]
     # create-then-delete-then-define: one transaction that works whether or not the table exists
     assert lines[:3] == ["table ip dm-dmt1", "delete table ip dm-dmt1", "table ip dm-dmt1 {"]
@@ -208,10 +208,10 @@ def _chain(text: str, name: str) -> list[str]:
 def test_port_published_on_loopback_is_not_dnated_for_other_hosts(host_ip):
     # A neighbour can send dst=127.0.0.1 to our NIC; only the host's own connections (output)
     # may be DNATed to a loopback-bound port.
-    eps = [netconf.Endpoint("a" * 64, "10.77.0.2", (PortMapping(host_ip, 8080, 80),
+    eps = [nftables.Endpoint("a" * 64, "10.77.0.2", (PortMapping(host_ip, 8080, 80),
                                                      PortMapping("", 8443, 443),
                                                      PortMapping("192.0.2.7", 8000, 8000)))]
-    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", eps)
+    text = nftables.render_ruleset("dmt1", "10.77.0.0/16", eps)
     assert _chain(text, "prerouting") == [
         "fib daddr type local tcp dport 8443 dnat to 10.77.0.2:443",
         "ip daddr 192.0.2.7 tcp dport 8000 dnat to 10.77.0.2:8000",
@@ -221,7 +221,7 @@ def test_port_published_on_loopback_is_not_dnated_for_other_hosts(host_ip):
 
 
 def test_forward_passes_only_replies_published_ports_and_own_traffic_into_the_bridge():
-    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", [])
+    text = nftables.render_ruleset("dmt1", "10.77.0.0/16", [])
     assert _chain(text, "forward") == [
         'iifname "dmt1" accept',                                   # container to anywhere
         'oifname "dmt1" ct state established,related accept',      # replies
@@ -233,14 +233,14 @@ def test_forward_passes_only_replies_published_ports_and_own_traffic_into_the_br
 
 
 def test_ruleset_without_containers_still_masquerades():
-    text = netconf.render_ruleset("dmt1", "10.77.0.0/16", [])
+    text = nftables.render_ruleset("dmt1", "10.77.0.0/16", [])
     assert "dnat to" not in text and "masquerade" in text
 
 
 def test_hosts_lists_self_and_peers_sorted_by_address():
-    own = netconf.HostEntry("10.77.0.3", ("abc123", "web", "web", "svc"))
-    peers = [netconf.HostEntry("10.77.0.10", ("db",)), netconf.HostEntry("10.77.0.2", ("cache", "redis"))]
-    text = netconf.render_hosts(own, peers)
+    own = hostsfile.HostEntry("10.77.0.3", ("abc123", "web", "web", "svc"))
+    peers = [hostsfile.HostEntry("10.77.0.10", ("db",)), hostsfile.HostEntry("10.77.0.2", ("cache", "redis"))]
+    text = hostsfile.render_hosts(own, peers)
     lines = text.splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost"
     assert lines[-3:] == ["10.77.0.3\tabc123 web svc", "10.77.0.2\tcache redis", "10.77.0.10\tdb"]
@@ -248,7 +248,7 @@ def test_hosts_lists_self_and_peers_sorted_by_address():
 
 
 def test_hosts_without_address_maps_hostname_to_loopback():
-    assert netconf.render_hosts(None, hostname="box").splitlines()[-1] == "127.0.0.1\tbox"
+    assert hostsfile.render_hosts(None, hostname="box").splitlines()[-1] == "127.0.0.1\tbox"
 
 
 @pytest.mark.parametrize("host,kept,fallback", [
@@ -262,14 +262,14 @@ def test_hosts_without_address_maps_hostname_to_loopback():
     ("", [], True),
 ])
 def test_resolv_conf_drops_loopback_nameservers(host, kept, fallback):
-    out = netconf.render_resolv_conf(host).splitlines()
+    out = resolvconf.render_resolv_conf(host).splitlines()
     for line in kept:
         assert line in out
     assert not any(line.startswith("nameserver 127.") or line == "nameserver ::1" for line in out)
     assert ("nameserver 8.8.8.8" in out) == fallback
 
 
-L = netconf.Lease
+L = ipam.Lease
 
 
 @pytest.mark.parametrize("leases,ip,mac,expected", [
@@ -283,7 +283,7 @@ L = netconf.Lease
     ([L("a", "10.77.0.7", "02:42:0a:4d:00:02")], None, "02:00:00:00:00:01", ("10.77.0.2", "02:00:00:00:00:01")),
 ])
 def test_choose_address(leases, ip, mac, expected):
-    got = netconf.choose_address(SUBNET, leases, ip, mac)
+    got = ipam.choose_address(SUBNET, leases, ip, mac)
     assert (str(got[0]), got[1]) == expected
 
 
@@ -294,15 +294,15 @@ def test_choose_address(leases, ip, mac, expected):
 ])
 def test_choose_address_conflicts(leases, ip, mac, message):
     with pytest.raises(ConflictError, match=message):
-        netconf.choose_address(SUBNET, leases, ip, mac)
+        ipam.choose_address(SUBNET, leases, ip, mac)
 
 
 def test_ephemeral_host_ports_skip_published_ones():
-    wanted = netconf.parse_ports(["80", "127.0.0.1::81", "8080:82", "53/udp"])
+    wanted = portmapping.parse_ports(["80", "127.0.0.1::81", "8080:82", "53/udp"])
     published = [PortMapping("", 40000, 1), PortMapping("127.0.0.1", 40002, 1, "udp")]
     pool = iter(range(40000, 40010))
-    got = netconf.with_host_ports(wanted, lambda m: pool, published)
+    got = portmapping.with_host_ports(wanted, lambda m: pool, published)
     assert got == [PortMapping("", 40001, 80), PortMapping("127.0.0.1", 40002, 81),
                    PortMapping("", 8080, 82), PortMapping("", 40003, 53, "udp")]
     with pytest.raises(NetworkError, match="no free host port left to publish 80/tcp"):
-        netconf.with_host_ports(netconf.parse_ports(["80"]), lambda m: [40000], published)
+        portmapping.with_host_ports(portmapping.parse_ports(["80"]), lambda m: [40000], published)
