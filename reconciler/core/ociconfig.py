@@ -503,8 +503,11 @@ def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser
 
     user_mounts: list[dict] = []
     for vol, dest in mounts.volumes:
+        # "ro" alone remounts only the top of the rbind tree read-only: the source's submounts
+        # would stay writable. runc 1.1's "rro" sets MOUNT_ATTR_RDONLY on the whole tree
+        # (mount_setattr with AT_RECURSIVE, as Docker 25+ does for :ro).
         user_mounts.append({"destination": dest, "type": "bind", "source": vol.source,
-                            "options": ["rbind", "rprivate"] + (["ro"] if vol.read_only else [])})
+                            "options": ["rbind", "rprivate"] + (["ro", "rro"] if vol.read_only else [])})
     for tmp, dest in mounts.tmpfs:
         opts = list(tmp.options)
         base = [o for o in ("nosuid", "nodev", "noexec") if not (o == "noexec" and "exec" in opts)]

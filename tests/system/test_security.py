@@ -112,3 +112,23 @@ def test_bundle_config_is_written(dmc, busybox, root):
     cfg = json.loads((Path(root) / "overlay-containers" / cid / "config.json").read_text())
     assert cfg["linux"]["cgroupsPath"].endswith(cid)
     assert any(m["destination"] == "/etc/resolv.conf" for m in cfg["mounts"])
+
+
+def test_ro_bind_is_read_only_all_the_way_down(dmc, busybox, tmp_path):
+    """-v DIR:/x:ro makes DIR's submounts read-only too (runc's rro), as Docker 25+ does: a plain
+    ro remount covers only the top mount, leaving /x/sub writable from the container."""
+    import subprocess
+    top = tmp_path / "ro-top"
+    sub = top / "sub"
+    sub.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "dm-test-rro", str(sub)], check=True)
+    try:
+        p = sh(dmc, busybox, "touch /x/top-file; echo top=$?; touch /x/sub/file 2>&1; echo sub=$?",
+               "-v", f"{top}:/x:ro", check=False)
+        assert "top=0" not in p.stdout
+        assert "sub=0" not in p.stdout
+        assert "Read-only file system" in p.stdout
+        (sub / "from-host").write_text("the host still writes")      # ro is the container's view only
+        assert not (sub / "file").exists() and not (top / "top-file").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], check=False)

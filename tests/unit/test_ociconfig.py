@@ -163,6 +163,8 @@ def test_etc_files_and_user_mounts():
     cfg = build(mounts=plan, read_only=True)
     by = {m["destination"]: m for m in cfg["mounts"]}
     assert by["/data"]["type"] == "bind" and "ro" in by["/data"]["options"]
+    assert "rro" in by["/data"]["options"]          # submounts of /host/a are read-only too
+    assert not {"ro", "rro"} & set(by["/dev/shm"]["options"])
     assert by["/dev/shm"]["source"] == "/h/shm" and [m["destination"] for m in cfg["mounts"]].count("/dev/shm") == 1
     assert "noexec" not in by["/cache"]["options"] and "size=1m" in by["/cache"]["options"]
     assert by["/etc/hosts"]["source"] == "/c/hosts"
