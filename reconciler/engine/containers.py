@@ -592,7 +592,7 @@ def _host_rlimits() -> dict[str, int]:
 def _rootfs_reader(rootfs: str) -> Callable[[str], str | None]:
     def readlink(rel: str) -> str | None:
         try:
-            return os.readlink(rootfs + rel)
+            return os.readlink(f"{rootfs}{rel}")
         except OSError:
             return None
     return readlink
@@ -638,7 +638,7 @@ def _mkdir_in_rootfs(rootfs: str, path: str) -> None:
     cur = ""
     for comp in [c for c in path.split("/") if c]:
         cur = resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
-        full = rootfs + cur
+        full = f"{rootfs}{cur}"
         if os.path.islink(full):
             return
         if not os.path.exists(full):

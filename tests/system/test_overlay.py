@@ -69,8 +69,7 @@ def test_rootfs_layers_upper_wins_writes_go_to_diff_and_remove_leaves_nothing(la
     lowers = make_layers(layout, 3)
     overlay.create_rw_layer(layout, CID)
     merged = overlay.mount_rootfs(layout, CID, lowers)
-    assert merged == f"{layout.rw_layer_dir(CID)}/merged"     # a str, as the interface says
-    merged = Path(merged)
+    assert merged == Path(layout.rw_layer_dir(CID), "merged")
     assert sorted(p.name for p in merged.iterdir()) == ["layer-0", "layer-1", "layer-2", "top"]
     assert (merged / "top").read_text() == "2"
     (merged / "new").write_text("hello")
@@ -141,7 +140,7 @@ def test_mount_twice_is_one_mount(layout):
     overlay.create_rw_layer(layout, CID)
     overlay.mount_rootfs(layout, CID, lowers)
     overlay.mount_rootfs(layout, CID, lowers)
-    assert overlay.mounts_under(layout.root) == [f"{layout.rw_layer_dir(CID)}/merged"]
+    assert overlay.mounts_under(layout.root) == [Path(layout.rw_layer_dir(CID), "merged")]
     with open("/proc/self/mountinfo") as f:
         assert sum(f"{layout.rw_layer_dir(CID)}/merged" in line for line in f) == 1
     overlay.remove_rw_layer(layout, CID)
