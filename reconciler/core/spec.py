@@ -544,9 +544,11 @@ def _merge_and_normalize(docs, env, errors: _Errors, *, subnet, host_cpus, read_
             continue                            # malformed: the schema errors say how
         if s is not None:
             services[svc] = s
-        if s is not None and s.state != "absent" and s.image not in images:
+        if s is None or not isinstance(s.image, str):
+            continue                            # no image name to plan for: the schema says why
+        if s.state != "absent" and s.image not in images:
             images[s.image] = ImageSpec(s.image, "present", pull_policy)
-        elif s is not None and s.state != "absent" and images[s.image].state == "absent":
+        elif s.state != "absent" and images[s.image].state == "absent":
             errors.add(("containers", svc, "image"), f"{show(s.image)} is listed under images "
                        f"with state: absent but this container uses it")
 
@@ -728,7 +730,7 @@ def _check_addresses(services: dict[str, ServiceSpec], errors: _Errors, subnet: 
     for name, s in services.items():
         if s.state == "absent":
             continue
-        if s.ip:
+        if s.ip and isinstance(s.ip, str):          # anything else: the schema says what is wrong
             path = ("containers", name, "ip")
             try:
                 ip = ipaddress.IPv4Address(s.ip)
@@ -748,6 +750,8 @@ def _check_addresses(services: dict[str, ServiceSpec], errors: _Errors, subnet: 
             seen_ip.setdefault(s.ip, name)
         if s.mac:
             path = ("containers", name, "mac")
+            if not isinstance(s.mac, str) or not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", s.mac):
+                continue                        # malformed: the schema says so
             if int(s.mac.split(":")[0], 16) & 1:
                 errors.add(path, f"{show(s.mac)} is a multicast address (the first byte must be even)")
             if s.mac in seen_mac:
@@ -761,6 +765,8 @@ def _check_dependencies(services: dict[str, ServiceSpec], errors: _Errors) -> li
     for name, s in services.items():
         for i, dep in enumerate(s.depends_on):
             path = ("containers", name, "depends_on", i)
+            if not isinstance(dep, str):
+                continue                        # the schema says what is wrong
             if dep == name:
                 errors.add(path, f"{show(name)} depends on itself")
             elif dep not in services:
@@ -777,7 +783,7 @@ def _check_dependencies(services: dict[str, ServiceSpec], errors: _Errors) -> li
         state[n] = 1
         stack.append(n)
         for d in services[n].depends_on:
-            if d not in services or d == n:
+            if not isinstance(d, str) or d not in services or d == n:
                 continue
             if state.get(d) == 1:
                 cycle = stack[stack.index(d):] + [d]
