@@ -278,6 +278,8 @@ def parse_manifest(raw: bytes, media_type: str | None) -> Index | ImageManifest:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise _bad(f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise _bad("nested too deeply") from None
     if not isinstance(body, dict):
         raise _bad("not a JSON object")
     kind = _detect_type(served, body)
