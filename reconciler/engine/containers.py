@@ -681,7 +681,7 @@ def _build_bundle(engine, rec: dict, rootfs: str, netns: str | None) -> None:
         from reconciler.core.limits import to_oci_resources
         res = to_oci_resources(opts.resources, swap_accounting=cgroups.swap_accounting())
     config = oc.build_config(
-        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=rootfs,
+        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=_host_rlimits(),
         resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,

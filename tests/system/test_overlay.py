@@ -13,6 +13,7 @@ import pytest
 from reconciler.adapters import overlay
 from reconciler.core.errors import QuotaUnsupported, StorageError
 from reconciler.core.layout import Layout
+from tests.fixtures.containers import inspect
 
 CID = "c0ffee" * 10 + "abcd"
 
@@ -291,3 +292,15 @@ def test_a_torn_quota_record_does_not_block_removal(layout):
     (rw_dir(layout) / "quota.json").write_text('{"projid": ')
     overlay.remove_rw_layer(layout, CID)
     assert not rw_dir(layout).exists()
+
+
+def test_rm_of_a_container_that_made_a_1200_deep_tree_leaves_nothing(dmc, busybox, root):
+    """Deeper than Python's recursion limit: removal must not depend on it."""
+    deep = "i=0; while [ $i -lt 1200 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done; echo x > leaf"
+    dmc("run", "--name", "deep", "--network", "none", busybox, "sh", "-c", deep)
+    cid = inspect(dmc, "deep")["Id"]
+    assert Path(root, "overlay", cid, "diff", *["d"] * 1200, "leaf").read_text() == "x\n"
+    dmc("rm", "deep")
+    assert dmc("ps", "-aq").stdout == ""
+    assert not Path(root, "overlay", cid).exists()
+    assert not Path(root, "overlay-containers", cid).exists()
