@@ -67,6 +67,8 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
             data = jsontext.loads(text)
         except ValueError as e:         # json.JSONDecodeError
             raise ConfigError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: must be a JSON object of settings")
     unknown = sorted(set(data) - set(DEFAULTS))
