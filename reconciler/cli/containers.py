@@ -94,7 +94,7 @@ def _storage_size(items) -> int | None:
 
 
 def build_options(p: dict, *, auto_remove: bool = False):
-    from reconciler.core.ociconfig import parse_env_file
+    from reconciler.core.envfile import parse_env_file
     from reconciler.engine.containers import CreateOptions
     env: list[str] = []
     for path in p.get("env_files") or ():

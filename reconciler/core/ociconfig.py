@@ -327,25 +327,6 @@ def merge_env(base: list[str], overrides: list[str]) -> list[str]:
     return list(out.values())
 
 
-def parse_env_file(text: str, source: str, lookup: Callable[[str], str | None]) -> list[str]:
-    """Docker's --env-file: KEY=VALUE lines, # comments, bare KEY taken from the caller's env."""
-    out = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not key or any(c.isspace() for c in key):
-            raise InvalidArgument(f"{source}:{n}: variable {key!r} contains whitespaces")
-        if sep:
-            out.append(f"{key}={value}")
-        else:
-            v = lookup(key)
-            if v is not None:
-                out.append(f"{key}={v}")
-    return out
-
-
 _HOSTNAME_ENDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _HOSTNAME_CHARS = _HOSTNAME_ENDS | {".", "-"}
 

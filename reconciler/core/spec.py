@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
+from reconciler.core.envfile import parse_env_file
 from reconciler.core.labels import RESERVED_PREFIX as RESERVED_LABEL_PREFIX
 from reconciler.core.errors import InvalidArgument, SpecError
 from reconciler.core.limits import Resources, parse_resources
@@ -427,26 +428,6 @@ def _name_path(err, path: Path_) -> Path_:
 # loading
 
 
-def parse_env_file(text: str, file: str) -> list[tuple[str, str]]:
-    """NAME=value lines; blank lines and # comments skipped; matching outer quotes removed."""
-    out = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
-            raise SpecError(f"{show(raw)} is not NAME=value", file=file, line=n)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out.append((name, value))
-    return out
-
-
 def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping[str, str] | None = None,
                *, subnet: str | None = None, host_cpus: int = 1,
                read_env_file: Callable[[str, str], str] | None = None,
@@ -599,9 +580,9 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
             errors.add(p, f"env_file {show(name)}: {e.strerror or e}")
             continue
         try:
-            merged_env.update(parse_env_file(text, name))
-        except SpecError as e:
-            errors.items.append(e)
+            merged_env.update(item.split("=", 1) for item in parse_env_file(text, name, env.get))
+        except InvalidArgument as e:
+            errors.items.append(SpecError(e.message))
     raw_env = c.get("env")
     if isinstance(raw_env, dict):
         for k, v in raw_env.items():

@@ -67,13 +67,6 @@ def test_hostname_workdir_user_stop_signal():
         spec(stop_signal="SIGNOPE")
 
 
-def test_env_file_parsing():
-    env = oc.parse_env_file("# c\n\nA=1\nB\nC=x=y\nMISSING\n", "f", {"B": "from-env"}.get)
-    assert env == ["A=1", "B=from-env", "C=x=y"]
-    with pytest.raises(InvalidArgument, match="f:1"):
-        oc.parse_env_file("BAD KEY=1\n", "f", lambda k: None)
-
-
 @pytest.mark.parametrize("user,expected", [
     ("", oc.ExecUser(0, 0, (), "/root")),
     ("root", oc.ExecUser(0, 0, (), "/root")),
