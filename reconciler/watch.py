@@ -2,12 +2,13 @@
 
 Reconciles at start, after every change under DIR (debounced; the spec is read again each
 time), on SIGHUP, when a container's process ends (conmon's exit file), and every --interval
-seconds, which repairs any drift: a container that died, was removed or was killed from outside. The watcher is the restart authority for stack containers
-(they are created without a runtime restart policy): an exited container is started again as
-its spec's `restart` says, with a per-container exponential backoff (1 s doubling to 5 min,
-forgotten after 10 min of clean running) kept on disk in the container's directory
-(restart-backoff.json), so `ps` can show `Restarting (1) 4 seconds ago` and a restarted
-watcher keeps it. A crash-looping container never makes the loop spin: the loop only wakes on
+seconds, which repairs any drift: a container that died, was removed or was killed from
+outside. The watcher is the restart authority for stack containers (they are created without
+a runtime restart policy): the plan starts an exited container again as its spec's `restart`
+says (core.restart decides; the action's reason is a PolicyRestart), and the watcher holds each
+restart back by a per-container exponential backoff (1 s doubling to 5 min, forgotten after 10
+min of clean running) that engine.backoff keeps on disk, so `ps` can show `Restarting (1) 4
+seconds ago` and a restarted watcher keeps it. A crash-looping container never makes the loop spin: the loop only wakes on
 a change, a signal, the interval or the next due restart.
 
 An invalid spec is reported and the last good one is kept. SIGTERM/SIGINT stop the watcher
@@ -16,7 +17,6 @@ after the reconcile in progress (containers keep running).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import threading
@@ -25,66 +25,9 @@ from pathlib import Path
 
 import structlog
 
-from reconciler.adapters import statefiles
+from reconciler.core.actions import Action, Kind, PolicyRestart
 from reconciler.core.errors import DockerMiniError, SpecError
-from reconciler.core.plan import Action
-from reconciler.engine.observe import RESTART_BACKOFF_FILE as BACKOFF_FILE, restart_backoff
-
-FIRST_DELAY = 1.0
-MAX_DELAY = 300.0
-CLEAN_RUN_RESET = 600.0
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Backoff:
-    """Per-container restart backoff, on disk under the container's directory."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def path(self, container_id: str) -> Path:
-        return Path(self.engine.layout.container_dir(container_id)) / BACKOFF_FILE
-
-    def read(self, container_id: str) -> dict:
-        return restart_backoff(self.engine, container_id) or {}
-
-    def restart_counts(self, ids) -> dict[str, int]:
-        return {cid: self.read(cid).get("count", 0) for cid in ids}
-
-    def due(self, container_id: str, now: float) -> float:
-        """When this container may be restarted next (epoch seconds)."""
-        entry = self._current(container_id, now)
-        return entry.get("last_restart", 0) + entry.get("delay", 0) if entry else 0.0
-
-    def _current(self, container_id: str, now: float) -> dict:
-        """The entry, or {} once the container has run long enough to start over."""
-        entry = self.read(container_id)
-        if entry and now - entry.get("last_restart", 0) > CLEAN_RUN_RESET + entry.get("delay", 0):
-            return {}
-        return entry
-
-    def record_restart(self, container_id: str, policy: str, exit_code, now: float) -> dict:
-        entry = self._current(container_id, now)
-        count = entry.get("count", 0) + 1
-        delay = FIRST_DELAY if not entry else min(entry.get("delay", FIRST_DELAY) * 2, MAX_DELAY)
-        entry = {"count": count, "delay": delay, "last_restart": now, "policy": policy,
-                 "last_exit_code": exit_code, "restarted_at": _iso(now), "next_restart": None}
-        self._write(container_id, entry)
-        return entry
-
-    def hold(self, container_id: str, policy: str, exit_code, due: float) -> None:
-        """The container waits for its restart: ps shows it as Restarting."""
-        entry = self.read(container_id)
-        if entry.get("next_restart") != _iso(due):
-            entry.update({"next_restart": _iso(due), "policy": policy, "last_exit_code": exit_code})
-            self._write(container_id, entry)
-
-    def _write(self, container_id: str, entry: dict) -> None:
-        if self.path(container_id).parent.is_dir():      # never recreate a removed container's dir
-            statefiles.write_json(self.path(container_id), entry)
+from reconciler.engine import backoff
 
 
 class Watcher:
@@ -96,7 +39,6 @@ class Watcher:
         self.debounce = debounce
         self.log = structlog.get_logger("docker-mini.watch")
         self.stack = None                     # the last good spec
-        self.backoff = Backoff(engine)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload = True                   # read the spec on the next pass
@@ -221,7 +163,7 @@ class Watcher:
         try:
             ids = [c.id for c in self._stack_rows(stack)]
             result = stacks.apply(self.engine, stack, restart_policies=True,
-                                  restart_counts=self.backoff.restart_counts(ids),
+                                  restart_counts=backoff.restart_counts(self.engine, ids),
                                   filter_actions=self._gate_restarts, progress=self._progress)
         except DockerMiniError as e:
             self.log.error("reconcile failed", stack=stack.name, error=str(e))
@@ -245,24 +187,22 @@ class Watcher:
             if any(d in held for d in a.deps):
                 held.add(a.id)                  # waits for a held restart: the next pass
                 continue
-            if a.kind != "start" or "restart policy" not in a.cause:
+            if a.kind != Kind.START or not isinstance(a.reason, PolicyRestart):
                 out.append(a)
                 continue
             cid = a.details.get("id", "")
-            due = self.backoff.due(cid, now)
-            svc = self.stack.containers.get(a.details.get("service", ""))
-            policy = svc.restart if svc else "?"
-            code = _exit_code(a.cause)
+            policy, code = str(a.reason.policy), a.reason.exit_code
+            due = backoff.due(self.engine, cid, now)
             if due > now:
-                self.backoff.hold(cid, policy, code, due)
+                backoff.hold(self.engine, cid, policy, code, due)
                 self._next_restart = due if self._next_restart is None else min(self._next_restart, due)
                 held.add(a.id)
                 self.log.info("restart delayed", container=a.target, cause=a.cause,
                               in_seconds=round(due - now, 1))
                 continue
-            entry = self.backoff.record_restart(cid, policy, code, now)
-            self.log.info("restarting", container=a.target, cause=a.cause, restart=entry["count"],
-                          next_delay=entry["delay"])
+            entry = backoff.record_restart(self.engine, cid, policy, code, now)
+            self.log.info("restarting", container=a.target, cause=a.cause, restart=entry.count,
+                          next_delay=entry.delay)
             out.append(a)
         return out
 
@@ -272,11 +212,3 @@ class Watcher:
         level = self.log.info if status == "done" else self.log.error
         level(status, action=action.kind, target=action.target, cause=action.cause, detail=text)
 
-
-def _exit_code(cause: str):
-    if cause.startswith("exited (") and ")" in cause:
-        try:
-            return int(cause[len("exited ("):cause.index(")")])
-        except ValueError:
-            return None
-    return None

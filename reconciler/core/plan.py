@@ -1,7 +1,11 @@
-"""The plan: desired stack x observed state -> ordered actions, each with its cause. Pure.
+"""The plan: desired stack x observed state -> ordered actions, each with its reason. Pure.
 
 Only containers labelled with the stack's name are ever touched; a container of another stack
 (or of none) that holds a name the stack wants makes that create fail, it is never removed.
+
+An action's kind is a `Kind`, its reason a small value (the exit code and restart policy of a
+restart, the fields that changed for a recreate, ...): code decides on those fields; `cause`,
+the text users read, is derived from them.
 
 Actions carry the ids of the actions they need first (`deps`), so execute can run independent
 ones side by side and skip the dependents of a failure:
@@ -16,10 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from reconciler.core.actions import (Absent, Action, Change, Changed, Dead, Down, ImageChanged,  # noqa: F401
+                                     ImageMissing, Kind, KINDS, LimitsChanged, NewContainer, NotFound,
+                                     NotInSpec, NotRunning, NoSpecHash, PolicyRestart, PullAlways,
+                                     Reason, SpecChanged, UnknownHashVersion, WantedStopped,
+                                     limits_change, short_size)
 from reconciler.core.limits import Resources
+from reconciler.core.restart import RestartPolicy, should_restart
 from reconciler.core.spec import ServiceSpec, Stack, hash_version, spec_hash
 
-KINDS = ("pull", "stop", "remove", "create", "recreate", "update_resources", "start", "remove_image")
 RUNNING = ("running", "paused", "restarting")
 
 
@@ -43,22 +52,6 @@ class ObservedContainer:
 class Observed:
     images: Mapping[str, str] = field(default_factory=dict)   # image ref as in the spec -> local image id
     containers: Mapping[str, ObservedContainer] = field(default_factory=dict)   # by name
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    target: str                          # container name, or image ref for pull/remove_image
-    cause: str
-    details: Mapping = field(default_factory=dict, compare=False, hash=False)
-    deps: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return f"{self.kind}:{self.target}"
-
-    def __str__(self) -> str:
-        return f"{self.kind:<16} {self.target}  ({self.cause})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,9 +88,9 @@ class _Planner:
         self.removals: list[str] = []
         self.runs: dict[str, str] = {}      # service -> id of the action that makes it run
 
-    def add(self, kind: str, target: str, cause: str, deps=(), **details) -> Action:
+    def add(self, kind: Kind, target: str, reason: Reason, deps=(), **details) -> Action:
         deps = tuple(d for d in dict.fromkeys(deps) if d in self.ids)
-        action = Action(kind, target, cause, details, deps)
+        action = Action(kind, target, reason, details, deps)
         self.actions.append(action)
         self.ids.add(action.id)
         return action
@@ -110,15 +103,15 @@ class _Planner:
                 continue
             local = self.observed.images.get(img.ref)
             if img.pull == "always":
-                self.add("pull", img.ref, "pull policy: always")
+                self.add(Kind.PULL, img.ref, PullAlways())
             elif local is None and img.pull == "missing":
-                self.add("pull", img.ref, "not present")
+                self.add(Kind.PULL, img.ref, ImageMissing())
 
     def unwanted_images(self) -> None:
-        after = [a.id for a in self.actions if a.kind in ("remove", "recreate")]
+        after = [a.id for a in self.actions if a.kind in (Kind.REMOVE, Kind.RECREATE)]
         for img in self.desired.images:
             if img.state == "absent" and img.ref in self.observed.images:
-                self.add("remove_image", img.ref, "state: absent", after)
+                self.add(Kind.REMOVE_IMAGE, img.ref, Absent(), after)
 
     # containers --------------------------------------------------------------------------
 
@@ -132,30 +125,30 @@ class _Planner:
         for c in doomed:
             spec = self.desired.containers.get(c.service or "")
             in_spec = spec is not None and spec.container_name == c.name
-            cause = "state: absent" if in_spec else "not in spec"
+            reason = Absent() if in_spec else NotInSpec()
             deps = ()
             if c.status in RUNNING:
                 # a container still in the spec is stopped only after those that depend on it
                 after = self.dependent_stops(spec.name) if in_spec else []
-                stop = self.add("stop", c.name, cause, after, id=c.id)
+                stop = self.add(Kind.STOP, c.name, reason, after, id=c.id)
                 deps = (stop.id,)
-            self.removals.append(self.add("remove", c.name, cause, deps, id=c.id).id)
+            self.removals.append(self.add(Kind.REMOVE, c.name, reason, deps, id=c.id).id)
 
     def service(self, spec: ServiceSpec, restart_policies: bool) -> None:
         c = self.observed.containers.get(spec.container_name)
-        pull = f"pull:{spec.image}"
+        pull = f"{Kind.PULL}:{spec.image}"
         needs = [self.runs[d] for d in spec.depends_on if d in self.runs]
         if c is None or c.stack != self.desired.name:
-            create = self.add("create", spec.container_name, "not found", [pull, *self.removals],
+            create = self.add(Kind.CREATE, spec.container_name, NotFound(), [pull, *self.removals],
                               service=spec.name)
             if spec.state == "running":
-                self.runs[spec.name] = self.add("start", spec.container_name, "new container",
+                self.runs[spec.name] = self.add(Kind.START, spec.container_name, NewContainer(),
                                                 [create.id, *needs], service=spec.name).id
             return
 
-        reasons = _recreate_reasons(spec, c, self.observed.images.get(spec.image))
-        if reasons:
-            action = self.add("recreate", spec.container_name, "; ".join(reasons),
+        changes = recreate_changes(spec, c, self.observed.images.get(spec.image))
+        if changes:
+            action = self.add(Kind.RECREATE, spec.container_name, Changed(changes),
                               [pull, *self.removals, *needs], service=spec.name, id=c.id,
                               start=spec.state == "running")
             if spec.state == "running":
@@ -163,105 +156,62 @@ class _Planner:
             return
 
         if c.resources is not None and c.resources != spec.resources:
-            self.add("update_resources", spec.container_name, limits_change(c.resources, spec.resources),
+            self.add(Kind.UPDATE_RESOURCES, spec.container_name, LimitsChanged(c.resources, spec.resources),
                      service=spec.name, id=c.id)
 
         if spec.state != "running" or c.status in RUNNING:
             return
-        cause = _start_cause(spec, c, restart_policies)
-        if cause:
-            self.runs[spec.name] = self.add("start", spec.container_name, cause, needs,
+        reason = start_reason(spec, c, restart_policies)
+        if reason is not None:
+            self.runs[spec.name] = self.add(Kind.START, spec.container_name, reason, needs,
                                             service=spec.name, id=c.id).id
 
     def stop_wanted(self, spec: ServiceSpec) -> None:
         c = self.observed.containers.get(spec.container_name)
         if c is None or c.stack != self.desired.name or c.status not in RUNNING:
             return
-        self.add("stop", spec.container_name, "state: stopped", self.dependent_stops(spec.name),
+        self.add(Kind.STOP, spec.container_name, WantedStopped(), self.dependent_stops(spec.name),
                  service=spec.name, id=c.id)
 
     def dependent_stops(self, service: str) -> list[str]:
         """The ids of the stop actions of the services that depend on `service` (add() keeps
         those that were planned)."""
-        return [f"stop:{s.container_name}" for s in self.desired.containers.values()
+        return [f"{Kind.STOP}:{s.container_name}" for s in self.desired.containers.values()
                 if service in s.depends_on]
 
 
-def _recreate_reasons(spec: ServiceSpec, c: ObservedContainer, image_id: str | None) -> list[str]:
+def recreate_changes(spec: ServiceSpec, c: ObservedContainer, image_id: str | None) -> tuple[Change, ...]:
     if c.status == "dead":
-        return ["dead (left half-made or half-removed)"]
-    reasons = []
+        return (Dead(),)
+    changes: list[Change] = []
     version = hash_version(c.spec_hash or "")
     if not c.spec_hash:
-        reasons.append("no spec hash label")
+        changes.append(NoSpecHash())
     else:
         try:
             wanted = spec_hash(spec.hashed_fields(), version)
         except ValueError:
-            reasons.append(f"spec hash version {version} unknown")
+            changes.append(UnknownHashVersion(version))
         else:
             if wanted != c.spec_hash:
-                reasons.append(spec_change(c.spec, spec.hashed_fields()))
+                changes.append(spec_change(c.spec, spec.hashed_fields()))
     # not present locally: a pull is planned first, and apply plans again after it
     if image_id is not None and c.image_digest != image_id:
-        reasons.append("image digest changed")
-    return reasons
+        changes.append(ImageChanged(c.image_digest, image_id))
+    return tuple(changes)
 
 
-def spec_change(old: Mapping | None, new: Mapping) -> str:
+def spec_change(old: Mapping | None, new: Mapping) -> SpecChanged:
     if not isinstance(old, Mapping):
-        return "spec changed"
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return "spec changed: " + ", ".join(keys) if keys else "spec changed"
+        return SpecChanged()
+    return SpecChanged(tuple(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))))
 
 
-def _start_cause(spec: ServiceSpec, c: ObservedContainer, restart_policies: bool) -> str | None:
-    if c.status == "created":
-        return "not running"
-    exited = f"exited ({c.exit_code})" if c.exit_code is not None else c.status
-    if not restart_policies:
-        return f"not running: {exited}"
-    if c.manually_stopped:
-        return None                      # as Docker: a stop by hand holds until the next apply
-    policy, _, limit = spec.restart.partition(":")
-    if policy in ("always", "unless-stopped"):
-        return f"{exited}, restart policy {spec.restart}"
-    if policy == "on-failure" and c.exit_code not in (0, None):
-        if limit and c.restart_count >= int(limit):
-            return None
-        return f"{exited}, restart policy {spec.restart}"
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# describing limit changes
-
-
-def short_size(n: int) -> str:
-    for unit, factor in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
-        if n and n % factor == 0:
-            return f"{n // factor}{unit}"
-    return str(n)
-
-
-def _limit_values(r: Resources) -> dict[str, str]:
-    return {
-        "memory": short_size(r.memory) if r.memory else "unlimited",
-        "memory_swap": ("unlimited" if r.memory_swap == -1 else
-                        short_size(r.memory_swap) if r.memory_swap else "default"),
-        "cpus": f"{r.nano_cpus / 1e9:g}" if r.nano_cpus else "unset",
-        "cpu_period": str(r.cpu_period) if r.cpu_period else "unset",
-        "cpu_quota": str(r.cpu_quota) if r.cpu_quota else "unset",
-        "cpuset": r.cpuset_cpus or "any",
-        "pids": str(r.pids_limit) if r.pids_limit is not None else "unlimited",
-        "memory_reservation": short_size(r.memory_reservation) if r.memory_reservation else "unset",
-    }
-
-
-def limits_change(old: Resources, new: Resources) -> str:
-    """'memory 64m -> 128m, pids 100 -> 200' (swap left out when it follows memory by default)."""
-    a, b = _limit_values(old), _limit_values(new)
-    derived_swap = old.memory_swap == 2 * old.memory and new.memory_swap == 2 * new.memory
-    parts = [f"{k} {a[k]} -> {b[k]}" for k in a
-             if a[k] != b[k] and not (k == "memory_swap" and derived_swap and a["memory"] != b["memory"])]
-    return ", ".join(parts) or "limits changed"
+def start_reason(spec: ServiceSpec, c: ObservedContainer, restart_policies: bool) -> Reason | None:
+    if c.status == "created" or not restart_policies:
+        return NotRunning(c.status, c.exit_code)
+    policy = RestartPolicy.parse(spec.restart)
+    # as Docker: a stop by hand holds until the next apply
+    if not should_restart(policy, c.exit_code, c.restart_count, c.manually_stopped):
+        return None
+    return PolicyRestart(c.status, c.exit_code, policy, c.restart_count)

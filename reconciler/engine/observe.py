@@ -3,7 +3,7 @@ every container (the planner itself keeps to this stack's), with labels, status 
 
 from __future__ import annotations
 
-from reconciler.core.errors import DockerMiniError
+from reconciler.engine.backoff import is_restarting  # noqa: F401  (ps: a held restart shows as Restarting)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from reconciler.core.spec import Stack
 
 # core.spec and core.plan (yaml, dataclasses, ~40 ms) are imported by the functions that plan:
-# `ps` imports this module only for is_restarting.
+# `ps` imports this module only for is_restarting (engine.backoff's).
 
 # container.json statuses that mean a create or a remove was cut short (kill -9): the planner
 # recreates such a container.
@@ -84,34 +84,3 @@ def stack_containers(engine, stack_name: str) -> list:
     from reconciler.engine import containers
     return [r for r in containers.list_containers(engine, all=True)
             if (r.labels or {}).get(STACK) == stack_name]
-
-
-RESTART_BACKOFF_FILE = "restart-backoff.json"     # written by the watcher (reconciler/watch.py)
-
-
-def restart_backoff(engine, container_id: str) -> dict | None:
-    """The watcher's restart state of a stack container, or None: count, delay, policy,
-    last_exit_code, restarted_at and next_restart (ISO time while a restart is held back)."""
-    from reconciler.adapters import statefiles
-    try:
-        return statefiles.read_json(f"{engine.layout.container_dir(container_id)}/{RESTART_BACKOFF_FILE}",
-                                 default=None)
-    except DockerMiniError:
-        return None
-
-
-def is_restarting(engine, container_id: str, status: str, now: float, stale_after: float = 600.0) -> bool:
-    """For `ps`: an exited container whose restart the watcher holds back shows as
-    `Restarting (CODE) N seconds ago` (Docker's words). A hold more than stale_after seconds
-    overdue means no watcher is acting on it any more."""
-    if status != "exited":
-        return False
-    entry = restart_backoff(engine, container_id)
-    if not entry or not entry.get("next_restart"):
-        return False
-    import datetime as dt
-    try:
-        due = dt.datetime.fromisoformat(entry["next_restart"].replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return False
-    return now - due < stale_after

@@ -17,7 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from reconciler.core.errors import SpecError
-from reconciler.core.plan import Action, plan
+from reconciler.core.actions import Action, Down, Kind
+from reconciler.core.plan import plan
 from reconciler.core.spec import Stack, ValidCache, load_stack
 from reconciler.engine.execute import Outcome, Progress, execute
 from reconciler.engine.observe import observe
@@ -141,22 +142,22 @@ def apply(engine, stack: Stack, *, dry_run: bool = False, progress: Progress | N
         result = ApplyResult(stack, actions, dry_run=dry_run)
         if not actions:
             return result
-        pulls = [a for a in actions if a.kind == "pull"]
+        pulls = [a for a in actions if a.kind == Kind.PULL]
         if pulls:
             first = execute(engine, stack, pulls, progress=progress)
             result.outcome.done += first.done
             result.outcome.failed += first.failed
             # planned again: a pulled image may have changed which containers need recreating
             rest = [a for a in plan_stack(engine, stack, restart_policies=restart_policies,
-                                          restart_counts=restart_counts) if a.kind != "pull"]
+                                          restart_counts=restart_counts) if a.kind != Kind.PULL]
             if filter_actions is not None:
                 # what the filter let through before the pulls is not filtered again (the
                 # watcher's backoff would count the same restart twice and hold it back)
                 approved = {a.id for a in actions}
                 passed = approved | {a.id for a in filter_actions([a for a in rest if a.id not in approved])}
                 rest = [a for a in rest if a.id in passed]
-            before = [(a.kind, a.target, a.cause) for a in actions if a.kind != "pull"]
-            if on_plan is not None and [(a.kind, a.target, a.cause) for a in rest] != before:
+            before = [(a.kind, a.target, a.reason) for a in actions if a.kind != Kind.PULL]
+            if on_plan is not None and [(a.kind, a.target, a.reason) for a in rest] != before:
                 on_plan(rest)                    # what the pulled images changed
             rest, skipped = _after_pulls(rest, first)
             for action, why in skipped:
@@ -202,7 +203,7 @@ def down(engine, stack: Stack, *, remove_images: bool = False, progress: Progres
     gone = down_stack(stack, remove_images)
 
     def relabel(actions):
-        return [dataclasses.replace(a, cause="down") for a in actions]
+        return [dataclasses.replace(a, reason=Down()) for a in actions]
 
     return apply(engine, gone, progress=progress, on_plan=on_plan, filter_actions=relabel,
                  dry_run=dry_run)

@@ -201,7 +201,7 @@ def test_pull_always_recreates_only_when_the_image_changed(net, dmc, image_build
 def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tmp_path):
     # The scheduler alone (actions run by a stand-in): the order and the skipping are its job.
     from reconciler.core.errors import ContainerRuntimeError
-    from reconciler.core.plan import Action
+    from reconciler.core.actions import Action, NewContainer, NotFound
     from reconciler.core.spec import Stack
     from reconciler.engine import execute as ex
 
@@ -213,15 +213,15 @@ def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tm
             raise ContainerRuntimeError("db would not start")
 
     monkeypatch.setattr(ex, "run_action", fake)
-    actions = [Action("create", "s-db", "not found"),
-               Action("start", "s-db", "new container", deps=("create:s-db",)),
-               Action("create", "s-web", "not found"),
-               Action("start", "s-web", "new container", deps=("create:s-web", "start:s-db")),
-               Action("start", "s-client", "new container", deps=("start:s-web",)),
-               Action("create", "s-other", "not found")]
+    actions = [Action("create", "s-db", NotFound()),
+               Action("start", "s-db", NewContainer(), deps=("create:s-db",)),
+               Action("create", "s-web", NotFound()),
+               Action("start", "s-web", NewContainer(), deps=("create:s-web", "start:s-db")),
+               Action("start", "s-client", NewContainer(), deps=("start:s-web",)),
+               Action("create", "s-other", NotFound())]
     seen = []
     from reconciler.core.config import parse_config
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
 
     out = ex.execute(Engine(tmp_path, parse_config(None)), Stack("s", (), {}), actions, progress=lambda a, st, t: seen.append((a.id, st)))
     assert [a.id for a, _ in out.failed] == ["start:s-db"]
@@ -239,14 +239,15 @@ def test_a_restart_the_filter_let_through_is_not_filtered_again_after_pulls(monk
     the same plan, apply plans again after pulling and must not hand that restart to the filter
     a second time (it would count twice and be held back forever)."""
     from reconciler.core.config import parse_config
-    from reconciler.core.plan import Action
+    from reconciler.core.actions import Action, ImageMissing, PolicyRestart
+    from reconciler.core.restart import RestartPolicy
     from reconciler.core.spec import Stack
     from reconciler.engine import stacks
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
     from reconciler.engine.execute import Outcome
 
-    pull = Action("pull", "img", "not present")
-    restart = Action("start", "s-web", "exited (1), restart policy always")
+    pull = Action("pull", "img", ImageMissing())
+    restart = Action("start", "s-web", PolicyRestart("exited", 1, RestartPolicy("always")))
     monkeypatch.setattr(stacks, "plan_stack", lambda *a, **k: [pull, restart])
     ran = []
 

@@ -208,33 +208,6 @@ def test_sighup_rereads_the_spec(watch, dmc, busybox_ref, tmp_path):
     assert any(e["event"] == "reload requested" for e in w.events())
 
 
-def test_backoff_doubles_to_five_minutes_and_resets_after_ten_clean_minutes(tmp_path):
-    from reconciler.core.config import parse_config
-    from reconciler.engine.context import Engine
-    from reconciler.watch import Backoff
-
-    engine = Engine(tmp_path / "root", parse_config(None))
-    cid = "c" * 64
-    Path(engine.layout.container_dir(cid)).mkdir(parents=True)
-    b = Backoff(engine)
-    now = 1_000_000.0
-    assert b.due(cid, now) == 0.0                       # never restarted: at once
-    delays = []
-    for _ in range(11):
-        now = max(now, b.due(cid, now))
-        delays.append(b.record_restart(cid, "always", 1, now)["delay"])
-    assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
-    assert b.restart_counts([cid]) == {cid: 11}
-    assert b.due(cid, now + 1) == now + 300             # held back
-    later = now + 300 + 600 + 1                         # ran cleanly for ten minutes
-    assert b.due(cid, later) == 0.0
-    assert b.record_restart(cid, "always", 1, later)["count"] == 1
-    # a removed container's directory is never brought back by the backoff
-    gone = "d" * 64
-    b.record_restart(gone, "always", 1, now)
-    assert not Path(engine.layout.container_dir(gone)).exists()
-
-
 def test_watch_a_single_file(watch, dmc, busybox_ref, tmp_path):
     spec = write_spec(tmp_path / "one.yaml", busybox_ref, {"web": "    network: none\n    env: {V: '1'}\n"})
     w = watch(spec, interval=30)

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.limits import Resources
+from reconciler.core.actions import (Absent, Changed, Dead, ImageChanged, Kind, LimitsChanged,
+                                     NotInSpec, NotRunning, PolicyRestart, SpecChanged)
 from reconciler.core.plan import Observed, ObservedContainer, limits_change, plan
+from reconciler.core.restart import RestartPolicy
 from reconciler.core.spec import load_stack
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "specs" / "stack.schema.json").read_text())
@@ -278,7 +281,10 @@ def test_watch_restarts_per_policy(policy, code, count, cause):
     s = stack(f"  web:\n    image: {IMG}\n    restart: {policy}\n")
     obs = converged(s, web={"status": "exited", "exit_code": code, "restart_count": count})
     expected = [("start", "shop-web", cause)] if cause else []
-    assert summary(plan(s, observed(obs), restart_policies=True)) == expected
+    actions = plan(s, observed(obs), restart_policies=True)
+    assert summary(actions) == expected
+    if cause:   # the watcher decides on these fields, never on the text
+        assert actions[0].reason == PolicyRestart("exited", code, RestartPolicy.parse(policy), count)
 
 
 def test_watch_leaves_a_container_stopped_by_hand_but_apply_starts_it():
@@ -388,3 +394,35 @@ def test_actions_only_depend_on_earlier_actions():
     for a in actions:
         assert set(a.deps) <= seen, a
         seen.add(a.id)
+
+
+# --- reasons as data: what code decides on, the cause derived from it ---------------------------
+
+
+def _reasons_case(name):
+    old, new = stack(WEB_DB), stack(WEB_DB.replace("MODE: prod", "MODE: dev").replace("64m", "96m"))
+    gone = stack(WEB_DB.split("  web:")[0])
+    cases = {
+        "spec and image": (new, observed(converged(old, db={"image_digest": ID}), images={IMG: NEW_ID}),
+                           False, ("recreate", "shop-web"),
+                           Changed((SpecChanged(("env",)), ImageChanged(ID, NEW_ID)))),
+        "limits": (new, observed(converged(old)), False, ("update_resources", "shop-db"),
+                   LimitsChanged(old.containers["db"].resources, new.containers["db"].resources)),
+        "dead": (old, observed(converged(old, web={"status": "dead"})), False, ("recreate", "shop-web"),
+                 Changed((Dead(),))),
+        "exited": (old, observed(converged(old, web={"status": "exited", "exit_code": 7})), False,
+                   ("start", "shop-web"), NotRunning("exited", 7)),
+        "not in spec": (gone, observed(converged(old)), False, ("stop", "shop-web"), NotInSpec()),
+        "absent": (stack(WEB_DB + "    state: absent\n"), observed(converged(old)), False,
+                   ("remove", "shop-web"), Absent()),
+    }
+    return cases[name]
+
+
+@pytest.mark.parametrize("name", ["spec and image", "limits", "dead", "exited", "not in spec", "absent"])
+def test_reasons_are_values(name):
+    desired, obs, policies, (kind, target), reason = _reasons_case(name)
+    action = next(a for a in plan(desired, obs, restart_policies=policies)
+                  if (a.kind, a.target) == (kind, target))
+    assert action.kind is Kind(kind)
+    assert action.reason == reason and action.cause == str(reason)
