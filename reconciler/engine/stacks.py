@@ -9,9 +9,11 @@ can change an image's digest and with it which containers must be recreated.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,24 +41,81 @@ def schema() -> dict:
         raise SpecError(f"the stack schema {SCHEMA_PATH} is missing from this installation") from None
 
 
+MAX_FILE_BYTES = 1 << 20        # one spec or env file; more is refused, never read to the end
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def read_spec_file(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of one regular file, or a SpecError naming it. Fails closed: a dangling symlink,
+    a FIFO (never opened: it would block), a device, a directory, a file larger than `limit`
+    (at most limit+1 bytes are read) or one not UTF-8 is an error, never an empty file."""
+    try:
+        st = path.stat()                               # follows a symlink to what it names
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise SpecError(f"{path}: a dangling symlink (to {os.readlink(path)}): cannot read") from None
+        raise SpecError(f"{path}: No such file or directory") from None
+    except OSError as e:                               # ELOOP, EACCES, ENAMETOOLONG...
+        raise SpecError(f"{path}: cannot read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise SpecError(f"{path}: {what}, not a regular file: cannot read it as a spec")
+    try:
+        # O_NONBLOCK: had it become a FIFO since the stat, the open must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError(f"{path}: not a regular file: cannot read it as a spec")
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise SpecError(f"{path}: larger than {limit >> 10} KiB: not read as a spec")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}): cannot read") from None
+
+
+def _is_spec_name(name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix in (".yaml", ".yml")
+
+
 def spec_sources(path: str | Path) -> list[tuple[str, str]]:
-    """(file name, text) of a spec file, or of every *.yaml/*.yml in a directory (sorted)."""
+    """(file name, text) of a spec file, or of every *.yaml/*.yml in a directory (sorted).
+
+    Every entry named *.yaml/*.yml must be a readable regular file (or a symlink to one): one
+    that is not is an error naming it, never an absence, which would plan the removal of the
+    containers it defines. Every bad entry is reported, not only the first."""
     p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()
-                       and not f.name.startswith("."))
-        if not files:
-            raise SpecError(f"{p}: no *.yaml files in this directory")
-    elif p.exists():
-        files = [p]
-    else:
-        raise SpecError(f"{p}: no such file or directory")
-    out = []
+    try:
+        is_dir = stat.S_ISDIR(p.stat().st_mode)
+    except FileNotFoundError:
+        is_dir = False
+    except OSError as e:
+        raise SpecError(f"{p}: cannot read: {e.strerror or e}") from None
+    if not is_dir:
+        return [(str(p), read_spec_file(p))]
+    try:
+        files = sorted(p / name for name in os.listdir(p) if _is_spec_name(name))
+    except OSError as e:
+        raise SpecError(f"{p}: cannot list this directory: {e.strerror or e}") from None
+    if not files:
+        raise SpecError(f"{p}: no *.yaml files in this directory")
+    out, errors = [], []
     for f in files:
         try:
-            out.append((str(f), f.read_text()))
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"{f}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+            out.append((str(f), read_spec_file(f)))
+        except SpecError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        err = SpecError("\n".join(str(e) for e in errors))
+        err.errors = errors
+        raise err
     return out
 
 
@@ -87,7 +146,12 @@ class FileValidCache(ValidCache):
 
 
 def _read_env_file(spec_file: str, name: str) -> str:
-    return (Path(spec_file).parent / name).read_text()
+    """load_stack's callback: OSError when the file cannot be read (the loader names the key)."""
+    path = Path(spec_file).parent / name
+    try:
+        return read_spec_file(path)
+    except SpecError as e:
+        raise OSError(errno.EINVAL, e.message.removeprefix(f"{path}: ")) from None
 
 
 def load(engine, path: str | Path, env: dict | None = None) -> Stack:
