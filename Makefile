@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PKGS := runc conmon nftables libarchive13 docker-registry skopeo umoci busybox-static \
             e2fsprogs iproute2 util-linux apache2-utils python3-venv strace
 # Peers the benchmarks compare against.
-BENCH_PKGS := podman
+BENCH_PKGS := podman docker.io docker-compose
 
 .PHONY: deps deps-apt deps-bench venv unit test lint demo bench clean
 
@@ -31,13 +31,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	# compat mode: a plain path entry instead of an import hook, ~10 ms less on every command
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
-	# pip's generated `docker-mini` wrapper imports re (~6 ms of every command) only to tidy a
-	# Windows argv[0]: the command is these three lines
-	printf '#!%s\nimport sys\nfrom reconciler.cli import main\nsys.exit(main())\n' "$(abspath $(PY))" > $(VENV)/bin/docker-mini
-	# this environment may set PYTHONDONTWRITEBYTECODE: compile once so commands don't on every run
-	$(PY) -m compileall -q reconciler
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
 lint: venv
