@@ -8,14 +8,13 @@ capabilities, masked paths, seccomp.
 from __future__ import annotations
 
 import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.core import seccomp
 from reconciler.core.errors import InvalidArgument
-from reconciler.core.record import FrozenRecord, Record
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Callable
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_SIGNAL = "SIGTERM"
@@ -78,7 +77,6 @@ def parse_signal(value: str | int) -> int:
     name = text.upper().removeprefix("SIG")
     if name in SIGNALS:
         return SIGNALS[name]
-    import re
     m = re.fullmatch(r"RTMIN(?:\+(\d+))?|RTMAX(?:-(\d+))?", name)
     if m:
         n = 34 + int(m.group(1) or 0) if name.startswith("RTMIN") else 64 - int(m.group(2) or 0)
@@ -112,11 +110,11 @@ def effective_capabilities(cap_add: list[str], cap_drop: list[str]) -> list[str]
     return [c for c in ALL_CAPABILITIES if c in caps]
 
 
-class Ulimit(FrozenRecord):
-    __slots__ = ("name", "soft", "hard")
-
-    def __init__(self, name: str, soft: int, hard: int):
-        self._set(name, soft, hard)       # name: "nofile"
+@dataclass(frozen=True)
+class Ulimit:
+    name: str           # "nofile"
+    soft: int
+    hard: int
 
 
 def _limit_value(text: str, spec: str) -> int:
@@ -145,11 +143,10 @@ def parse_ulimit(spec: str) -> Ulimit:
     return Ulimit(name, soft, hard)
 
 
-class SecurityOptions(FrozenRecord):
-    __slots__ = ("no_new_privileges", "seccomp")
-
-    def __init__(self, no_new_privileges: bool = False, seccomp: bool = True):
-        self._set(no_new_privileges, seccomp)
+@dataclass(frozen=True)
+class SecurityOptions:
+    no_new_privileges: bool = False
+    seccomp: bool = True
 
 
 def parse_security_opts(opts: list[str]) -> SecurityOptions:
@@ -183,13 +180,11 @@ def parse_security_opts(opts: list[str]) -> SecurityOptions:
     return SecurityOptions(nnp, sec)
 
 
-class Volume(FrozenRecord):
-    __slots__ = ("source", "destination", "read_only")
-
-    def __init__(self, source: str, destination: str, read_only: bool = False):
-        # source: absolute host path; destination: absolute container path (normalized, not
-        # yet resolved)
-        self._set(source, destination, read_only)
+@dataclass(frozen=True)
+class Volume:
+    source: str             # absolute host path
+    destination: str        # absolute container path (normalized, not yet resolved)
+    read_only: bool = False
 
 
 def parse_volume(spec: str) -> Volume:
@@ -213,11 +208,10 @@ def parse_volume(spec: str) -> Volume:
     return Volume(posixpath.normpath(source), dest, "ro" in flags)
 
 
-class Tmpfs(FrozenRecord):
-    __slots__ = ("destination", "options")
-
-    def __init__(self, destination: str, options: tuple[str, ...] = ()):
-        self._set(destination, options)
+@dataclass(frozen=True)
+class Tmpfs:
+    destination: str
+    options: tuple[str, ...] = ()
 
 
 def parse_tmpfs(spec: str) -> Tmpfs:
@@ -229,7 +223,6 @@ def parse_tmpfs(spec: str) -> Tmpfs:
     if dest == "/":
         raise InvalidArgument(f"invalid --tmpfs {spec!r}: cannot mount over /")
     options = tuple(o.strip() for o in opts.split(",") if o.strip()) if opts else ()
-    import re
     for o in options:
         if not re.fullmatch(r"[a-z_]+(=[\w.%]+)?", o):
             raise InvalidArgument(f"invalid --tmpfs {spec!r}: bad option {o!r}")
@@ -238,11 +231,12 @@ def parse_tmpfs(spec: str) -> Tmpfs:
 
 # --- users -------------------------------------------------------------------------------
 
-class ExecUser(FrozenRecord):
-    __slots__ = ("uid", "gid", "additional_gids", "home")
-
-    def __init__(self, uid: int, gid: int, additional_gids: tuple[int, ...] = (), home: str = "/"):
-        self._set(uid, gid, additional_gids, home)
+@dataclass(frozen=True)
+class ExecUser:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    home: str = "/"
 
 
 def _parse_db(text: str | None, fields_min: int) -> list[list[str]]:
@@ -300,19 +294,16 @@ def resolve_user(user: str | None, passwd: str | None, group: str | None) -> Exe
 
 # --- the process -------------------------------------------------------------------------
 
-class ProcessSpec(Record):
-    __slots__ = ("args", "env", "cwd", "user", "hostname", "stop_signal", "entrypoint", "cmd")
-
-    def __init__(self, args: list[str], env: list[str], cwd: str, user: str, hostname: str,
-                 stop_signal: str, entrypoint: list[str] | None = None, cmd: list[str] | None = None):
-        self.args = args
-        self.env = env
-        self.cwd = cwd
-        self.user = user                  # as asked ("" = image default root)
-        self.hostname = hostname
-        self.stop_signal = stop_signal
-        self.entrypoint = [] if entrypoint is None else entrypoint
-        self.cmd = [] if cmd is None else cmd
+@dataclass
+class ProcessSpec:
+    args: list[str]
+    env: list[str]
+    cwd: str
+    user: str                   # as asked ("" = image default root)
+    hostname: str
+    stop_signal: str
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
 
 
 def _env_key(item: str) -> str:
@@ -450,15 +441,12 @@ def rlimits(ulimits: list[str], host_hard: dict[str, int]) -> list[dict]:
     return out
 
 
-class MountPlan(Record):
+@dataclass
+class MountPlan:
     """Mounts whose destinations were already resolved inside the rootfs by the engine."""
-    __slots__ = ("volumes", "tmpfs", "etc_files")
-
-    def __init__(self, volumes: list[tuple[Volume, str]] | None = None,
-                 tmpfs: list[tuple[Tmpfs, str]] | None = None, etc_files: dict[str, str] | None = None):
-        self.volumes = [] if volumes is None else volumes          # (volume, resolved dest)
-        self.tmpfs = [] if tmpfs is None else tmpfs
-        self.etc_files = {} if etc_files is None else etc_files    # "/etc/hosts" -> host file
+    volumes: list[tuple[Volume, str]] = field(default_factory=list)    # (volume, resolved dest)
+    tmpfs: list[tuple[Tmpfs, str]] = field(default_factory=list)
+    etc_files: dict[str, str] = field(default_factory=dict)            # "/etc/hosts" -> host file
 
 
 def build_config(*, container_id: str, process: ProcessSpec, exec_user: ExecUser, rootfs: str,
