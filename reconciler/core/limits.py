@@ -8,13 +8,13 @@ and --cpus becomes a CFS quota over a 100 ms period.
 
 from __future__ import annotations
 
-from reconciler.core.errors import InvalidArgument
-from reconciler.core.record import FrozenRecord
-from reconciler.core.units import parse_size
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from reconciler.core.errors import InvalidArgument
+from reconciler.core.units import parse_size
 
 MIN_MEMORY = 6 * 1024 * 1024          # Docker's linuxMinMemory
 NANO_CPUS_PERIOD = 100_000            # µs: the period Docker uses for --cpus
@@ -22,28 +22,24 @@ MIN_CPU_PERIOD, MAX_CPU_PERIOD = 1000, 1_000_000
 MIN_CPU_QUOTA = 1000
 
 
-class Resources(FrozenRecord):
-    __slots__ = ("memory", "memory_swap", "memory_reservation", "nano_cpus", "cpu_period",
-                 "cpu_quota", "cpuset_cpus", "pids_limit")
-
-    def __init__(self, memory: int = 0, memory_swap: int = 0, memory_reservation: int = 0,
-                 nano_cpus: int = 0, cpu_period: int = 0, cpu_quota: int = 0,
-                 cpuset_cpus: str = "", pids_limit: int | None = None):
-        self._set(memory,               # bytes, 0 = unlimited
-                  memory_swap,          # memory + swap in bytes; -1 = unlimited swap, 0 = unset
-                  memory_reservation,   # soft limit in bytes, 0 = unset
-                  nano_cpus,            # 1e9 = one CPU, 0 = unset
-                  cpu_period,           # µs, 0 = unset
-                  cpu_quota,            # µs, 0 = unset, -1 = unlimited
-                  cpuset_cpus,          # "0-1,3", "" = any
-                  pids_limit)           # None = unlimited
+@dataclass(frozen=True)
+class Resources:
+    memory: int = 0                 # bytes, 0 = unlimited
+    memory_swap: int = 0            # memory + swap in bytes; -1 = unlimited swap, 0 = unset
+    memory_reservation: int = 0     # soft limit in bytes, 0 = unset
+    nano_cpus: int = 0              # 1e9 = one CPU, 0 = unset
+    cpu_period: int = 0             # µs, 0 = unset
+    cpu_quota: int = 0              # µs, 0 = unset, -1 = unlimited
+    cpuset_cpus: str = ""           # "0-1,3", "" = any
+    pids_limit: int | None = None   # None = unlimited
 
     def to_dict(self) -> dict[str, Any]:
-        return self.as_dict()
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Resources:
-        return cls(**{k: v for k, v in (data or {}).items() if k in cls.__slots__})
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
     @property
     def is_unlimited(self) -> bool:
@@ -91,7 +87,6 @@ def _size(value: Any, flag: str, allow_unlimited: bool = False) -> int | None:
 def _nano_cpus(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    from fractions import Fraction      # only for --cpus: it imports decimal
     try:
         cpus = Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError):

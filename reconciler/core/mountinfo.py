@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from reconciler.core.record import FrozenRecord
+import re
+from dataclasses import dataclass
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-class Mount(FrozenRecord):
-    __slots__ = ("point", "fstype", "source", "options")   # options: the superblock's
-
-    def __init__(self, point: str, fstype: str, source: str, options: str):
-        self._set(point, fstype, source, options)
+@dataclass(frozen=True)
+class Mount:
+    point: str
+    fstype: str
+    source: str
+    options: str        # the superblock's
 
 
 def parse(text: str) -> list[Mount]:
@@ -27,7 +31,4 @@ def parse(text: str) -> list[Mount]:
 
 
 def _unescape(field: str) -> str:
-    if "\\" not in field:     # the usual case: no octal escapes, no regular expression needed
-        return field
-    import re
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
