@@ -10,26 +10,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from reconciler.core.digest import digest_hex
-from reconciler.core.record import FrozenRecord
 
 
-def _normalized(path: str) -> str:
-    """The spelling pathlib gives a path ("/a//b/./" -> "/a/b"), as the root's was when Layout
-    returned pathlib paths: one root spelled two ways must name the same files, and the same
-    socket dir (a hash of the root, see engine.containers._socket_dir)."""
-    lead = "//" if path.startswith("//") and not path.startswith("///") else "/" if path.startswith("/") else ""
-    return lead + "/".join(p for p in path.split("/") if p and p != ".") or "."
-
-
-class Layout(FrozenRecord):
-    """Paths are plain strings (os.PathLike accepted for the root): pathlib costs ~10 ms of
-    imports on every command."""
-    __slots__ = ("root",)
+@dataclass(frozen=True)
+class Layout:
+    """The root is kept in the spelling pathlib gives it ("/a//b/./" -> "/a/b"): one root
+    spelled two ways must name the same files, and the same socket dir (a hash of the root,
+    see engine.containers.store.socket_dir)."""
+    root: str
 
     def __init__(self, root: str | os.PathLike):
-        self._set(_normalized(os.fspath(root)))
+        object.__setattr__(self, "root", str(PurePosixPath(os.fspath(root))))
 
     # images and layers
     @property
