@@ -21,23 +21,25 @@ DEFAULTS: dict = {
     "runtime": "runc",
     "conmon": "conmon",
     "log-max-size": "10m",
+    "max-layer-size": None,         # bytes of one layer's uncompressed tar; None: unlimited, as Docker
 }
 
 
 class Config(FrozenRecord):
     __slots__ = ("default_host", "registry_transformation", "root", "bridge_name", "bridge_subnet",
-                 "insecure_registries", "runtime", "conmon", "log_max_size", "source")
+                 "insecure_registries", "runtime", "conmon", "log_max_size", "max_layer_size", "source")
 
     def __init__(self, default_host: str = DEFAULTS["default-host"],
                  registry_transformation: dict | None = None, root: str = DEFAULT_ROOT,
                  bridge_name: str = DEFAULTS["bridge-name"],
                  bridge_subnet: str = DEFAULTS["bridge-subnet"], insecure_registries: tuple = (),
                  runtime: str = DEFAULTS["runtime"], conmon: str = DEFAULTS["conmon"],
-                 log_max_size: int = 10 << 20, source: str = "<defaults>"):
+                 log_max_size: int = 10 << 20, max_layer_size: int | None = None,
+                 source: str = "<defaults>"):
         if registry_transformation is None:
             registry_transformation = dict(DEFAULTS["registry-transformation"])
         self._set(default_host, registry_transformation, root, bridge_name, bridge_subnet,
-                  insecure_registries, runtime, conmon, log_max_size, source)
+                  insecure_registries, runtime, conmon, log_max_size, max_layer_size, source)
 
 
 def _expect(kind, value, key: str, source: str):
@@ -92,6 +94,17 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         log_max = parse_size(merged["log-max-size"], "log-max-size")
     except InvalidArgument as e:
         raise ConfigError(f"{source}: key {e.message}") from None
+    max_layer = merged["max-layer-size"]
+    if max_layer is not None:
+        if isinstance(max_layer, bool) or not isinstance(max_layer, (str, int)):
+            raise ConfigError(f"{source}: key 'max-layer-size' must be a size such as \"512m\", or null "
+                              f"for no limit; got {max_layer!r}")
+        try:
+            max_layer = parse_size(max_layer, "max-layer-size")
+        except InvalidArgument as e:
+            raise ConfigError(f"{source}: key {e.message}") from None
+        if max_layer == 0:
+            raise ConfigError(f"{source}: key 'max-layer-size' must be more than 0 (null for no limit)")
     return Config(
         default_host=merged["default-host"],
         registry_transformation=dict(transformation),
@@ -102,5 +115,6 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         runtime=merged["runtime"],
         conmon=merged["conmon"],
         log_max_size=log_max,
+        max_layer_size=max_layer,
         source=source,
     )

@@ -72,7 +72,8 @@ class Engine:
     def layers(self):
         if self._layers is None:
             from reconciler.adapters.layerstore import LayerStore
-            self._layers = LayerStore(self.layout, statefiles)
+            self._layers = LayerStore(self.layout, statefiles, max_layer_size=self.config.max_layer_size,
+                                      config_source=self.config.source)
         return self._layers
 
     @property
