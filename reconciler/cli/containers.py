@@ -2,58 +2,60 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 
-from reconciler.cli import flags
+import click
+
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
 from reconciler.core.labels import STACK as STACK_LABEL
 
 # run and create: options end at the image, the rest is the container's command line
-RUN_SETTINGS = {"interspersed": False, "usage": "IMAGE [COMMAND] [ARG...]"}
+RUN_SETTINGS = {"context_settings": {"allow_interspersed_args": False}}
 
 
 def _container_options(f):
     """The flags `create` and `run` share (Docker's names)."""
     opts = [
-        flags.option("--name", help="Assign a name to the container."),
-        flags.option("-e", "--env", "env", multiple=True, help="Set environment variables (K=V, or K from your env)."),
-        flags.option("--env-file", "env_files", multiple=True, type=flags.Path(dir_okay=False),
+        click.option("--name", help="Assign a name to the container."),
+        click.option("-e", "--env", "env", multiple=True, help="Set environment variables (K=V, or K from your env)."),
+        click.option("--env-file", "env_files", multiple=True, type=click.Path(dir_okay=False),
                      help="Read in a file of environment variables."),
-        flags.option("-w", "--workdir", help="Working directory inside the container."),
-        flags.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
-        flags.option("-h", "--hostname", help="Container host name."),
-        flags.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
-        flags.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
-        flags.option("--cap-add", multiple=True, help="Add Linux capabilities."),
-        flags.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
-        flags.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
-        flags.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
-        flags.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
-        flags.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
-        flags.option("--network", "--net", "network", default="bridge", show_default=True,
+        click.option("-w", "--workdir", help="Working directory inside the container."),
+        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        click.option("-h", "--hostname", help="Container host name."),
+        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities."),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+        click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
+        click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
+        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
+        click.option("--network", "--net", "network", default="bridge", show_default=True,
                      help="Connect a container to a network (bridge, none, host, container:NAME)."),
-        flags.option("--ip", help="IPv4 address."),
-        flags.option("--mac-address", "mac", help="Container MAC address."),
-        flags.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
-        flags.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container (k=v)."),
-        flags.option("--restart", default="no", show_default=True, help="Restart policy."),
-        flags.option("--stop-signal", help="Signal to stop the container."),
-        flags.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
-        flags.option("-m", "--memory", help="Memory limit."),
-        flags.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 unlimited."),
-        flags.option("--cpus", help="Number of CPUs."),
-        flags.option("--cpu-period", help="Limit CPU CFS period."),
-        flags.option("--cpu-quota", help="Limit CPU CFS quota."),
-        flags.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
-        flags.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)."),
-        flags.option("--storage-opt", multiple=True, help="Storage driver options (size=1g)."),
-        flags.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
-        flags.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
-        flags.argument("image"),
-        flags.argument("command", nargs=-1, type=flags.UNPROCESSED),
+        click.option("--ip", help="IPv4 address."),
+        click.option("--mac-address", "mac", help="Container MAC address."),
+        click.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
+        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container (k=v)."),
+        click.option("--restart", default="no", show_default=True, help="Restart policy."),
+        click.option("--stop-signal", help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
+        click.option("-m", "--memory", help="Memory limit."),
+        click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 unlimited."),
+        click.option("--cpus", help="Number of CPUs."),
+        click.option("--cpu-period", help="Limit CPU CFS period."),
+        click.option("--cpu-quota", help="Limit CPU CFS quota."),
+        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--storage-opt", multiple=True, help="Storage driver options (size=1g)."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.argument("image"),
+        click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[COMMAND] [ARG...]"),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -125,14 +127,14 @@ def build_options(p: dict, *, auto_remove: bool = False):
         auto_remove=auto_remove)
 
 
-@flags.command(**RUN_SETTINGS)
+@click.command("create", **RUN_SETTINGS)
 @_container_options
-@flags.pass_context
+@click.pass_context
 def create(ctx, **params):
     """Create a new container (prints its id)."""
     from reconciler.engine import containers
     rec = containers.create(engine_from(ctx), build_options(params))
-    flags.echo(rec["id"])
+    click.echo(rec["id"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,15 +160,13 @@ def stream_output(sock) -> None:
 
 
 def connect_attach(engine, rec: dict):
-    # _socket, the C type under socket.socket: connect, recv, shutdown and close are all we use,
-    # and importing socket (its enum classes) took 2.5 ms here, between `runc create` and
-    # `runc start`, while the created container waits
-    import _socket
+    import socket
+
     from reconciler.engine.containers import attach_socket_path
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         sock.connect(str(attach_socket_path(engine, rec)))
-        sock.shutdown(_socket.SHUT_WR)   # no stdin from us: the container sees EOF only if -i
+        sock.shutdown(socket.SHUT_WR)   # no stdin from us: the container sees EOF only if -i
     except BaseException:
         sock.close()
         raise
@@ -220,22 +220,24 @@ def _start_or_remove(engine, rec: dict, auto_remove: bool, **start_options) -> N
         raise
 
 
-@flags.command(**RUN_SETTINGS)
-@flags.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
-@flags.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
-@flags.option("--detach-keys", help='Keys that detach from -i/-t (default "ctrl-p,ctrl-q").')
-@flags.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward received signals (without -t).")
+@click.command("run", **RUN_SETTINGS)
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID.")
+@click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits.")
+@click.option("--detach-keys", help='Keys that detach from -i/-t (default "ctrl-p,ctrl-q").')
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Forward received signals (without -t).")
 @_container_options
-@flags.pass_context
+@click.pass_context
 def run(ctx, detach, auto_remove, **params):
-    """Create and start a container; in the foreground its output streams and its exit code is ours."""
+    """Create and start a container.
+
+    In the foreground its output streams and its exit code is ours."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
     opts = build_options(params, auto_remove=auto_remove)
     rec = containers.create(engine, opts)
     if detach:
         _start_or_remove(engine, rec, auto_remove)
-        flags.echo(rec["id"])
+        click.echo(rec["id"])
         return
     if opts.tty or opts.interactive:
         from reconciler.cli import interactive
@@ -258,30 +260,32 @@ def run(ctx, detach, auto_remove, **params):
 # lifecycle
 
 
-containers_argument = flags.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
-time_option = flags.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
+containers_argument = click.argument("containers_", metavar="CONTAINER...", nargs=-1, required=True)
+time_option = click.option("-t", "--time", "timeout", type=int, help="Seconds to wait for stop before killing it.")
 
 
-def _each(names, fn, echo: bool = True) -> None:
+def _each(ctx: click.Context, names, fn, echo: bool = True) -> None:
+    """Docker's way with several names: each one done is printed, each failure is reported, and
+    the command exits 1 if any failed."""
     failed = False
     for name in names:
         try:
             fn(name)
             if echo:
-                flags.echo(name)
+                click.echo(name)
         except errors.DockerMiniError as e:
             failed = True
-            flags.echo(f"docker-mini: error: {e}", err=True)
+            click.echo(f"docker-mini: error: {e}", err=True)
     if failed:
-        raise flags.Exit(1)
+        ctx.exit(1)
 
 
-@flags.command()
-@flags.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
-@flags.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
-@flags.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
+@click.command("start")
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach the container's STDIN (with -a).")
+@click.option("--detach-keys", help='Keys that detach from -a (default "ctrl-p,ctrl-q").')
 @containers_argument
-@flags.pass_context
+@click.pass_context
 def start(ctx, attach, interactive, detach_keys, containers_):
     """Start one or more stopped containers."""
     from reconciler.engine import containers
@@ -302,68 +306,97 @@ def start(ctx, attach, interactive, detach_keys, containers_):
             except OSError:
                 sock = None
         ctx.exit(_follow_and_wait(engine, rec, sock))
-    _each(containers_, lambda n: containers.start(engine, n))
+    _each(ctx, containers_, lambda n: containers.start(engine, n))
 
 
-def _stopping_command(name: str, doc: str):
-    """stop and restart: the same flags, engine.containers' operation of the same name on each."""
-    @flags.command(name, help=doc)
-    @time_option
-    @containers_argument
-    @flags.pass_context
-    def command(ctx, timeout, containers_):
-        from reconciler.engine import containers
-        engine = engine_from(ctx)
-        operation = getattr(containers, name)
-        _each(containers_, lambda n: operation(engine, n, timeout))
-    return command
+def _report_each(ctx: click.Context, results) -> None:
+    """What engine.bulk answers, reported as Docker does: each name done is printed, each
+    failure gets its line, and the command exits 1 if any failed."""
+    from reconciler.cli.common import error_text
+
+    failed = False
+    for name, error in results:
+        if error is None:
+            click.echo(name)
+        else:
+            failed = True
+            click.echo(f"docker-mini: error: {error_text(error, ctx.info_name)}", err=True)
+    if failed:
+        ctx.exit(1)
 
 
-stop = _stopping_command("stop", "Stop one or more running containers.")
+def _many(ctx: click.Context, names, one, bulk) -> None:
+    """One name: the engine's operation on it; several: engine.bulk's, which overlaps the waits."""
+    if len(names) == 1:
+        _each(ctx, names, one)
+    else:
+        _report_each(ctx, bulk())
 
 
-@flags.command()
-@flags.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
+@click.command("stop")
+@time_option
 @containers_argument
-@flags.pass_context
+@click.pass_context
+def stop(ctx, timeout, containers_):
+    """Stop one or more running containers."""
+    from reconciler.engine import bulk, containers
+    engine = engine_from(ctx)
+    _many(ctx, containers_, lambda n: containers.stop(engine, n, timeout),
+          lambda: bulk.stop_many(engine, containers_, timeout))
+
+
+@click.command("kill")
+@click.option("-s", "--signal", "signal_", default="KILL", show_default=True, help="Signal to send.")
+@containers_argument
+@click.pass_context
 def kill(ctx, signal_, containers_):
     """Kill one or more running containers."""
     from reconciler.core.ociconfig import parse_signal
-    from reconciler.engine import containers
+    from reconciler.engine import bulk, containers
     parse_signal(signal_)
     engine = engine_from(ctx)
-    _each(containers_, lambda n: containers.kill(engine, n, signal_))
+    _many(ctx, containers_, lambda n: containers.kill(engine, n, signal_),
+          lambda: bulk.kill_many(engine, containers_, signal_))
 
 
-restart = _stopping_command("restart", "Restart one or more containers.")
-
-
-@flags.command()
-@flags.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
-@flags.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
+@click.command("restart")
+@time_option
 @containers_argument
-@flags.pass_context
-def rm(ctx, force, volumes, containers_):
-    """Remove one or more containers."""
+@click.pass_context
+def restart(ctx, timeout, containers_):
+    """Restart one or more containers."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
-    _each(containers_, lambda n: containers.remove(engine, n, force=force))
+    _each(ctx, containers_, lambda n: containers.restart(engine, n, timeout))
 
 
-@flags.command()
+@click.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (SIGKILL).")
+@click.option("-v", "--volumes", is_flag=True, help="Accepted for Docker compatibility (no anonymous volumes).")
 @containers_argument
-@flags.pass_context
+@click.pass_context
+def rm(ctx, force, volumes, containers_):
+    """Remove one or more containers."""
+    from reconciler.engine import bulk, containers
+    engine = engine_from(ctx)
+    _many(ctx, containers_, lambda n: containers.remove(engine, n, force=force),
+          lambda: bulk.remove_many(engine, containers_, force=force))
+
+
+@click.command("wait")
+@containers_argument
+@click.pass_context
 def wait(ctx, containers_):
     """Block until one or more containers stop, then print their exit codes."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
-    _each(containers_, lambda n: flags.echo(containers.wait(engine, n)), echo=False)
+    _each(ctx, containers_, lambda n: click.echo(containers.wait(engine, n)), echo=False)
 
 
-@flags.command("container-cleanup", hidden=True)
-@flags.argument("container_id")
-@flags.argument("token", required=False)
-@flags.pass_context
+@click.command("container-cleanup", hidden=True)
+@click.argument("container_id")
+@click.argument("token", required=False)
+@click.pass_context
 def cleanup(ctx, container_id, token):
     """(internal) Run by conmon when a container's process ends."""
     from reconciler.engine import containers
@@ -406,6 +439,9 @@ def ports_text(ports: list) -> str:
 
 
 
+PS_FILTERS = ("label", "name", "id", "status", "ancestor")
+
+
 def _matches(c, filters: list[tuple[str, str]]) -> bool:
     for key, value in filters:
         if key == "label":
@@ -424,8 +460,6 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
         elif key == "ancestor":
             if value not in (c.image, c.image_id) and not c.image_id.removeprefix("sha256:").startswith(value):
                 return False
-        else:
-            raise errors.InvalidArgument(f"invalid filter {key!r}", hint="use label, name, id, status or ancestor")
     return True
 
 
@@ -460,13 +494,13 @@ def _held_for_restart(engine, c, now: float) -> bool:
     return is_restarting(engine, c.id, c.status, now)
 
 
-@flags.command()
-@flags.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
-@flags.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
-@flags.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@flags.option("-f", "--filter", "filters", multiple=True, help="Filter output (label=, name=, id=, status=, ancestor=).")
-@flags.option("--format", "fmt", help="json, table, or a template like '{{.ID}} {{.Names}}'.")
-@flags.pass_context
+@click.command("ps")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (label=, name=, id=, status=, ancestor=).")
+@click.option("--format", "fmt", help="json, table, or a template like '{{.ID}} {{.Names}}'.")
+@click.pass_context
 def ps(ctx, all_, quiet, no_trunc, filters, fmt):
     """List containers."""
     from reconciler.engine import containers
@@ -476,6 +510,8 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
         key, sep, value = f.partition("=")
         if not sep:
             raise errors.InvalidArgument(f"bad filter {f!r}: expected key=value")
+        if key.strip() not in PS_FILTERS:
+            raise errors.InvalidArgument(f"invalid filter {key.strip()!r}", hint="use " + ", ".join(PS_FILTERS))
         parsed.append((key.strip(), value.strip()))
     if any(k == "status" for k, _ in parsed):
         all_ = True
@@ -487,8 +523,8 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
         return
     rows = [_row(c, now, no_trunc, _held_for_restart(engine, c, now)) for c in items]
     if fmt == "json":
-        from reconciler.core import jsontext
-        out.write("".join(jsontext.dumps({k: v for k, v in r.items() if k != "Stack"}) + "\n" for r in rows))
+        out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
+                          for r in rows))
         return
     if fmt and fmt != "table":
         from reconciler.cli.formatting import render_template
@@ -516,12 +552,12 @@ def _docker_ts(ts: str) -> str:
     return ts.replace("+00:00", "Z")
 
 
-@flags.command()
-@flags.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
-@flags.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
-@flags.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
-@flags.argument("container")
-@flags.pass_context
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
+@click.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.argument("container")
+@click.pass_context
 def logs(ctx, follow, tail, timestamps, container):
     """Fetch the logs of a container."""
     from reconciler.engine import containers

@@ -4,7 +4,7 @@ monitor (nothing has to outlive it), its output goes straight to ours and to the
 from __future__ import annotations
 
 import os
-import _signal as signal     # the signal module's enums cost ~3 ms of imports
+import signal
 
 from reconciler.core import errors
 

@@ -7,7 +7,8 @@ import sys
 import threading
 import time
 
-from reconciler.cli import flags
+import click
+
 from reconciler.cli.common import engine_from
 from reconciler.cli.formatting import human_duration, parse_time
 
@@ -85,11 +86,11 @@ class _PlainProgress:
             self.out.flush()
 
 
-@flags.command()
-@flags.argument("ref", metavar="NAME[:TAG|@DIGEST]")
-@flags.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of a multi-platform image.")
-@flags.option("-q", "--quiet", is_flag=True, help="Print only the image's reference.")
-@flags.pass_context
+@click.command("pull")
+@click.argument("ref", metavar="NAME[:TAG|@DIGEST]")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull this platform of a multi-platform image.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image's reference.")
+@click.pass_context
 def pull(ctx, ref, platform, quiet):
     """Pull an image from a registry."""
     from reconciler.core.reference import parse_reference
@@ -100,18 +101,18 @@ def pull(ctx, ref, platform, quiet):
     progress = None
     if not quiet:
         if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            flags.echo("Using default tag: latest")
+            click.echo("Using default tag: latest")
         progress = _TerminalProgress(sys.stdout) if sys.stdout.isatty() else _PlainProgress(sys.stdout)
     images.pull(engine, ref, platform=platform, progress=progress)
-    flags.echo(str(parsed))
+    click.echo(str(parsed))
 
 
-@flags.command("images")
-@flags.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
-@flags.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
-@flags.option("--format", "fmt", type=flags.Choice(["table", "json"]), default="table", show_default=True)
-@flags.option("--no-trunc", is_flag=True, help="Do not truncate the image IDs.")
-@flags.pass_context
+@click.command("images")
+@click.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
+@click.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the image IDs.")
+@click.pass_context
 def images(ctx, repository, quiet, fmt, no_trunc):
     """List images: REPOSITORY TAG IMAGE ID CREATED SIZE."""
     from reconciler.core.reference import parse_reference
@@ -127,11 +128,11 @@ def images(ctx, repository, quiet, fmt, no_trunc):
                 and (not explicit_tag or r["tag"] == wanted.tag)]
     if quiet:
         for r in rows:
-            flags.echo(r["id"] if no_trunc else r["short_id"])
+            click.echo(r["id"] if no_trunc else r["short_id"])
         return
     if fmt == "json":
         for r in rows:
-            flags.echo(json.dumps({
+            click.echo(json.dumps({
                 "ID": r["id"] if no_trunc else r["short_id"], "Repository": r["repository"], "Tag": r["tag"],
                 "Digest": r["digest"] or "<none>", "CreatedAt": r["created"],
                 "CreatedSince": created_ago(r["created"]), "Size": human_size(r["size"]),
@@ -143,28 +144,28 @@ def images(ctx, repository, quiet, fmt, no_trunc):
                       created_ago(r["created"]), human_size(r["size"])))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
-        flags.echo("   ".join(c.ljust(w) for c, w in zip(row, widths)) + "   " + row[-1])
+        click.echo("   ".join(c.ljust(w) for c, w in zip(row, widths)) + "   " + row[-1])
 
 
-@flags.command()
-@flags.argument("names", nargs=-1, required=True, metavar="IMAGE...")
-@flags.option("-f", "--force", is_flag=True, help="Remove even if stopped containers use it; untag "
+@click.command("rmi")
+@click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("-f", "--force", is_flag=True, help="Remove even if stopped containers use it; untag "
                                                   "images referenced in several repositories.")
-@flags.pass_context
+@click.pass_context
 def rmi(ctx, names, force):
     """Remove images (their layers too, unless another image shares them)."""
     from reconciler.engine import images as eng
 
     engine = engine_from(ctx)
-    eng.remove_images(engine, list(names), force=force, report=lambda kind, what: flags.echo(f"{kind}: {what}"))
+    eng.remove_images(engine, list(names), force=force, report=lambda kind, what: click.echo(f"{kind}: {what}"))
 
 
-@flags.command()
-@flags.argument("server", required=False)
-@flags.option("-u", "--username", help="Username.")
-@flags.option("-p", "--password", help="Password (prefer --password-stdin).")
-@flags.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@flags.pass_context
+@click.command("login")
+@click.argument("server", required=False)
+@click.option("-u", "--username", help="Username.")
+@click.option("-p", "--password", help="Password (prefer --password-stdin).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
 def login(ctx, server, username, password, password_stdin):
     """Log in to a registry (credentials stored 0600 under the root)."""
     from reconciler.core.errors import InvalidArgument
@@ -177,19 +178,19 @@ def login(ctx, server, username, password, password_stdin):
             raise InvalidArgument("must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\r\n")
     if password and not password_stdin:
-        flags.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
+        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
     if not username:
-        username = flags.prompt("Username")
+        username = click.prompt("Username")
     if not password:
-        password = flags.prompt("Password", hide_input=True)
+        password = click.prompt("Password", hide_input=True)
     engine = engine_from(ctx)
     auth.login(engine, server, username, password)
-    flags.echo("Login Succeeded")
+    click.echo("Login Succeeded")
 
 
-@flags.command()
-@flags.argument("server", required=False)
-@flags.pass_context
+@click.command("logout")
+@click.argument("server", required=False)
+@click.pass_context
 def logout(ctx, server):
     """Forget the credentials stored for a registry."""
     from reconciler.engine import auth
@@ -197,6 +198,6 @@ def logout(ctx, server):
     engine = engine_from(ctx)
     shown = auth.logout(engine, server)
     if shown is None:
-        flags.echo(f"Not logged in to {server or engine.config.default_host}")
+        click.echo(f"Not logged in to {server or engine.config.default_host}")
     else:
-        flags.echo(f"Removing login credentials for {shown}")
+        click.echo(f"Removing login credentials for {shown}")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 
-from reconciler.cli import flags
+import click
+
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
 
 
-@flags.command()
-@flags.option("-f", "--format", "fmt", help="Format the output using a template ('{{.State.Status}}', '{{json .Config}}').")
-@flags.option("--type", "kind", type=flags.Choice(["container", "image"]), help="Only look for this kind of object.")
-@flags.argument("names", metavar="NAME|ID...", nargs=-1, required=True)
-@flags.pass_context
+@click.command("inspect")
+@click.option("-f", "--format", "fmt", help="Format the output using a template ('{{.State.Status}}', '{{json .Config}}').")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only look for this kind of object.")
+@click.argument("names", metavar="NAME|ID...", nargs=-1, required=True)
+@click.pass_context
 def inspect(ctx, fmt, kind, names):
     """Return low-level information on containers or images."""
     from reconciler.cli.formatting import render_template
@@ -36,7 +37,7 @@ def inspect(ctx, fmt, kind, names):
                 obj = None
         if obj is None:
             failed = True
-            flags.echo(f"docker-mini: error: No such object: {name}", err=True)
+            click.echo(f"docker-mini: error: No such object: {name}", err=True)
             continue
         found.append(obj)
     if fmt:
@@ -44,4 +45,4 @@ def inspect(ctx, fmt, kind, names):
     else:
         sys.stdout.write(json.dumps(found, indent=4) + "\n")
     if failed:
-        raise flags.Exit(1)
+        ctx.exit(1)

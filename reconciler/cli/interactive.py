@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
-from reconciler.cli import flags
+import click
+
 from reconciler.cli.common import engine_from
 from reconciler.core import errors
 from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
@@ -27,7 +28,7 @@ def session_code(outcome) -> int:
     return 0 if outcome.detached else int(outcome.exit_code or 0)
 
 
-def exit_with(ctx: flags.Context, outcome) -> None:
+def exit_with(ctx: click.Context, outcome) -> None:
     sys.stdout.flush()
     code = session_code(outcome)
     if code:
@@ -41,7 +42,7 @@ def stdio_for(attach_stdin: bool):
     return Stdio(stdin=0 if attach_stdin else None, stdout=1, stderr=2)
 
 
-def run_session(ctx: flags.Context, engine, rec: dict, *, auto_remove: bool = False) -> int:
+def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = False) -> int:
     """`run -i/-t` in the foreground (called by cli.containers.run once the container exists):
     start it attached, the user's stdin going in when -i. The exit code, 0 when detached."""
     from reconciler.engine import interactive
@@ -62,7 +63,7 @@ def run_session(ctx: flags.Context, engine, rec: dict, *, auto_remove: bool = Fa
     return session_code(outcome)
 
 
-def start_session(ctx: flags.Context, engine, rec: dict) -> int:
+def start_session(ctx: click.Context, engine, rec: dict) -> int:
     """`start -a[i]` of a container created with -i or -t (called by cli.containers.start)."""
     from reconciler.engine import interactive
 
@@ -75,13 +76,13 @@ def start_session(ctx: flags.Context, engine, rec: dict) -> int:
     return session_code(outcome)
 
 
-@flags.command(interspersed=False)
-@flags.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
-@flags.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
-@flags.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
+@click.command("attach", context_settings={"allow_interspersed_args": False})
+@click.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, show_default=True,
               help="Forward the signals the CLI receives to the container (not with a terminal).")
-@flags.argument("container")
-@flags.pass_context
+@click.argument("container")
+@click.pass_context
 def attach(ctx, detach_keys, no_stdin, sig_proxy, container):
     """Attach your terminal to a running container's input and output.
 
@@ -95,18 +96,18 @@ def attach(ctx, detach_keys, no_stdin, sig_proxy, container):
     exit_with(ctx, outcome)
 
 
-@flags.command(interspersed=False, usage="CONTAINER COMMAND [ARG...]")
-@flags.option("-i", "--interactive", is_flag=True, help="Keep stdin open and send it to the command.")
-@flags.option("-t", "--tty", is_flag=True, help="Allocate a terminal (sets TERM=xterm).")
-@flags.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
-@flags.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
+@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open and send it to the command.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a terminal (sets TERM=xterm).")
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-e", "--env", multiple=True, metavar="KEY=VALUE",
               help="Set an environment variable (KEY alone: take it from your environment).")
-@flags.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container.")
-@flags.option("-u", "--user", metavar="USER[:GROUP]", help="User name or uid (and group) to run as.")
-@flags.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
-@flags.argument("container")
-@flags.argument("command", nargs=-1, required=True)
-@flags.pass_context
+@click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container.")
+@click.option("-u", "--user", metavar="USER[:GROUP]", help="User name or uid (and group) to run as.")
+@click.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="COMMAND [ARG...]")
+@click.pass_context
 def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, container, command):
     """Run a command in a running container.
 

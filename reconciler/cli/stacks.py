@@ -6,15 +6,15 @@ Exit codes: 0 converged (or nothing to do), 2 changes pending (plan, apply --dry
 
 from __future__ import annotations
 
+import click
 
-from reconciler.cli import flags
 from reconciler.cli.common import engine_from
 from reconciler.core.errors import SpecError
 
 EXIT_PENDING = 2
 EXIT_FAILED = 1
 
-spec_option = flags.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
+spec_option = click.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
                            help="A stack spec, or a directory of *.yaml files forming one stack.")
 
 
@@ -25,18 +25,18 @@ def _load(ctx, spec: str):
     try:
         return engine, stacks.load(engine, spec)
     except SpecError as e:
-        flags.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
+        click.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
         ctx.exit(EXIT_FAILED)
 
 
 def print_plan(name: str, actions) -> None:
     if not actions:
-        flags.echo(f"{name}: converged, nothing to do")
+        click.echo(f"{name}: converged, nothing to do")
         return
-    flags.echo(f"{name}: {len(actions)} action{'s' if len(actions) != 1 else ''}")
+    click.echo(f"{name}: {len(actions)} action{'s' if len(actions) != 1 else ''}")
     width = max(len(a.target) for a in actions)
     for a in actions:
-        flags.echo(f"  {a.kind:<16} {a.target:<{width}}  {a.cause}")
+        click.echo(f"  {a.kind:<16} {a.target:<{width}}  {a.cause}")
 
 
 def progress(action, status: str, text: str | None) -> None:
@@ -45,23 +45,23 @@ def progress(action, status: str, text: str | None) -> None:
     label = {"done": "done", "failed": "FAILED", "skipped": "skipped"}[status]
     line = f"  {label:<8} {action.kind} {action.target}"
     if status == "done":
-        flags.echo(f"{line}  ({text})")
+        click.echo(f"{line}  ({text})")
     else:
-        flags.echo(f"{line}: {text}", err=status == "failed")
+        click.echo(f"{line}: {text}", err=status == "failed")
 
 
 def _finish(ctx, name: str, result) -> None:
     outcome = result.outcome
-    flags.echo(f"{name}: {outcome.summary()}")
+    click.echo(f"{name}: {outcome.summary()}")
     if not outcome.ok:
         for action, why in outcome.failed:
-            flags.echo(f"docker-mini: {action.kind} {action.target} failed: {why}", err=True)
+            click.echo(f"docker-mini: {action.kind} {action.target} failed: {why}", err=True)
         ctx.exit(EXIT_FAILED)
 
 
-@flags.command()
+@click.command("plan")
 @spec_option
-@flags.pass_context
+@click.pass_context
 def plan(ctx, spec):
     """Show what `apply` would do, and why (exit 2 when changes are pending)."""
     from reconciler.engine import stacks
@@ -83,10 +83,10 @@ def _converge(ctx, spec: str, dry_run: bool, operation) -> None:
         _finish(ctx, stack.name, result)
 
 
-@flags.command()
+@click.command("apply")
 @spec_option
-@flags.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
-@flags.pass_context
+@click.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
+@click.pass_context
 def apply(ctx, spec, dry_run):
     """Converge the host to a stack spec: pull, create, start, update, stop, remove."""
     from reconciler.engine import stacks
@@ -94,11 +94,11 @@ def apply(ctx, spec, dry_run):
     _converge(ctx, spec, dry_run, stacks.apply)
 
 
-@flags.command()
+@click.command("down")
 @spec_option
-@flags.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
-@flags.option("--dry-run", is_flag=True, help="Print the plan only.")
-@flags.pass_context
+@click.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
+@click.option("--dry-run", is_flag=True, help="Print the plan only.")
+@click.pass_context
 def down(ctx, spec, rmi, dry_run):
     """Stop and remove a stack's containers (its images too with --rmi)."""
     from reconciler.engine import stacks
@@ -106,22 +106,26 @@ def down(ctx, spec, rmi, dry_run):
     _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi, **kw))
 
 
-@flags.command()
-@flags.argument("directory", type=flags.Path(exists=True, file_okay=True))
-@flags.option("--interval", default=10.0, show_default=True, type=flags.FloatRange(0.2, None),
+@click.command("watch")
+@click.argument("directory", type=click.Path(exists=True, file_okay=True))
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.2, None),
               metavar="SECONDS", help="Reconcile at least this often (repairs drift).")
-@flags.option("--debounce", default=0.5, show_default=True, type=flags.FloatRange(0, None),
+@click.option("--debounce", default=0.5, show_default=True, type=click.FloatRange(0, None),
               metavar="SECONDS", help="Wait this long after the last change to the spec.")
-@flags.pass_context
+@click.pass_context
 def watch(ctx, directory, interval, debounce):
-    """Keep the host converged to the spec in DIRECTORY: at start, on every change, and every
-    --interval seconds; restart policies with backoff. SIGTERM stops it (containers keep running),
-    SIGHUP reloads."""
+    """Keep the host converged to the spec in DIRECTORY.
+
+    At start, on every change, and every --interval seconds; restart policies with backoff.
+    SIGTERM stops it (containers keep running), SIGHUP reloads."""
     from reconciler import log
     from reconciler.watch import Watcher
 
-    settings_level = ctx.find_root().params.get("log_level") or "warning"
-    log.configure("info" if settings_level == "warning" else settings_level)
+    root = ctx.find_root()
+    level = root.params.get("log_level") or "warning"
+    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        level = "info"        # a watcher's log is what it is for: its events unless told otherwise
+    log.configure_structlog(level)
     engine = engine_from(ctx)
     watcher = Watcher(engine, directory, interval=interval, debounce=debounce)
     ctx.exit(watcher.run())

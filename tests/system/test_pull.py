@@ -205,7 +205,7 @@ def test_kill_9_mid_pull_leaves_nothing_complete_and_next_pull_succeeds(dm, big_
 
 def test_bad_reference_and_unknown_image(dm, registry):
     proc = dm("pull", "Busybox:latest", check=False)
-    assert proc.returncode == 2 and "invalid reference" in proc.stderr
+    assert proc.returncode == 1 and "invalid reference" in proc.stderr
     proc = dm("pull", f"{registry.addr}/test/does-not-exist:latest", check=False)
     assert proc.returncode == 1 and "not found" in proc.stderr.lower()
     assert_nothing_registered(dm.root)
