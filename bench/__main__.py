@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import traceback
 
 BENCHMARKS = ["pull", "run", "stack"]
 
@@ -18,11 +20,18 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
+    # a bench stopped by SIGTERM or SIGHUP still runs its cleanups (private dockerd, mounts, bridges)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     failed = 0
     for name in names:
         print(f"== {name} ==", flush=True)
-        module = importlib.import_module(f"bench.{name}")
-        failed += module.main() != 0
+        try:
+            failed += importlib.import_module(f"bench.{name}").main() != 0
+        except Exception:       # one broken benchmark (or engine) does not hide the others' figures
+            traceback.print_exc()
+            print(f"{name}: failed", flush=True)
+            failed += 1
     return 1 if failed else 0
 
 

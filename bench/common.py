@@ -44,16 +44,6 @@ def interleaved(peers: dict, runs: int) -> dict[str, list[float]]:
     return times
 
 
-def docker_engine_available() -> bool:
-    """Whether a Docker engine answers here (the client alone cannot run containers)."""
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
 def unmount_under(path: Path) -> None:
     """Lazily unmount every mount below path, deepest first."""
     from reconciler.adapters.overlay import mounts_under
