@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,10 +47,16 @@ def interleaved(peers: dict, runs: int) -> dict[str, list[float]]:
 
 
 def unmount_under(path: Path) -> None:
-    """Lazily unmount every mount below path, deepest first."""
-    from reconciler.adapters.overlay import mounts_under
-    for m in mounts_under(path):
-        subprocess.run(["umount", "-l", m], capture_output=True)
+    """Lazily unmount every mount at or below path, deepest first (from the mount table itself:
+    the cleanup must not depend on the engine's internals working)."""
+    prefix = os.path.realpath(path)
+    points = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+        if point == prefix or point.startswith(prefix + "/"):
+            points.add(point)
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import docker_mini_command, scratch, timed
+from bench.common import docker_mini_command, scratch, timed, unmount_under
 from bench.dockerd import Dockerd, DockerUnavailable, private_dockerd
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,8 +105,8 @@ def docker_mini_once(work: Path, ref: str, n: int, run: int, results: dict) -> N
     spec = spec_dir / "stack.yaml"
     spec.write_text(spec_text(ref, n))
     r = results.setdefault(n, {"apply": [], "down": [], "noop": []})
-    subprocess.run([*base, "pull", "-q", ref], check=True, capture_output=True, cwd=REPO)
     try:
+        _checked([*base, "pull", "-q", ref], "pull", cwd=REPO)
         r["apply"].append(_checked([*base, "apply", "-f", str(spec)], f"apply of {n}", cwd=REPO))
         if run == 0:
             for _ in range(NOOP_RUNS):
@@ -120,7 +120,7 @@ def docker_mini_once(work: Path, ref: str, n: int, run: int, results: dict) -> N
     finally:
         subprocess.run([*base, "down", "-f", str(spec)], capture_output=True, cwd=REPO)
         subprocess.run([*base, "network", "prune", "-f"], capture_output=True, cwd=REPO)
-        subprocess.run(["umount", "-R", "-l", str(root)], capture_output=True)
+        unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -168,6 +168,9 @@ def _target(label: str, value: float, target: float) -> bool:
 
 def report(dm: dict, compose: dict, compose_error: str | None) -> bool:
     ok = True
+    # only what completed: a size whose apply/up or down failed has no median for it
+    dm = {n: r for n, r in dm.items() if r["apply"] and r["down"]}
+    compose = {n: r for n, r in compose.items() if r["up"] and r["down"]}
     print("stack: busybox `sleep 3600` (PID 1 ignores SIGTERM, default 10 s grace), bridge + static IPs, "
           "memory 16m; CLI wall times, medians")
     for n, r in sorted(dm.items()):
@@ -241,10 +244,17 @@ def main() -> int:
             for n in sorted(set(SIZES) | set(COMPOSE_SIZES)):
                 if n > TARGET_SIZE and run > 0:
                     continue
+                # a failure at one size is reported and the others still run
                 if n in SIZES:
-                    docker_mini_once(work, ref, n, run, dm)
+                    try:
+                        docker_mini_once(work, ref, n, run, dm)
+                    except RuntimeError as e:
+                        print(f"  docker-mini at {n}: {e}", flush=True)
                 if docker and n in COMPOSE_SIZES:
-                    compose_once(work, docker, ref, n, compose)
+                    try:
+                        compose_once(work, docker, ref, n, compose)
+                    except RuntimeError as e:
+                        print(f"  docker-compose at {n}: {e}", flush=True)
                 print(f"  (run {run + 1}: {n} containers done)", flush=True)
     return 0 if report(dm, compose, compose_error) else 1
 
