@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.core import jsontext
+import ipaddress
+import json
+from dataclasses import dataclass, field
+
 from reconciler.core.errors import ConfigError, InvalidArgument
-from reconciler.core.ipv4 import parse_ipv4
-from reconciler.core.record import FrozenRecord
 from reconciler.core.units import parse_size
 
 DEFAULT_CONFIG_PATH = "/etc/docker-mini/configs/constants.json"
@@ -25,21 +26,19 @@ DEFAULTS: dict = {
 }
 
 
-class Config(FrozenRecord):
-    __slots__ = ("default_host", "registry_transformation", "root", "bridge_name", "bridge_subnet",
-                 "insecure_registries", "runtime", "conmon", "log_max_size", "max_layer_size", "source")
-
-    def __init__(self, default_host: str = DEFAULTS["default-host"],
-                 registry_transformation: dict | None = None, root: str = DEFAULT_ROOT,
-                 bridge_name: str = DEFAULTS["bridge-name"],
-                 bridge_subnet: str = DEFAULTS["bridge-subnet"], insecure_registries: tuple = (),
-                 runtime: str = DEFAULTS["runtime"], conmon: str = DEFAULTS["conmon"],
-                 log_max_size: int = 10 << 20, max_layer_size: int | None = None,
-                 source: str = "<defaults>"):
-        if registry_transformation is None:
-            registry_transformation = dict(DEFAULTS["registry-transformation"])
-        self._set(default_host, registry_transformation, root, bridge_name, bridge_subnet,
-                  insecure_registries, runtime, conmon, log_max_size, max_layer_size, source)
+@dataclass(frozen=True)
+class Config:
+    default_host: str = DEFAULTS["default-host"]
+    registry_transformation: dict = field(default_factory=lambda: dict(DEFAULTS["registry-transformation"]))
+    root: str = DEFAULT_ROOT
+    bridge_name: str = DEFAULTS["bridge-name"]
+    bridge_subnet: str = DEFAULTS["bridge-subnet"]
+    insecure_registries: tuple = ()
+    runtime: str = DEFAULTS["runtime"]
+    conmon: str = DEFAULTS["conmon"]
+    log_max_size: int = 10 << 20
+    max_layer_size: int | None = None
+    source: str = "<defaults>"
 
 
 def _expect(kind, value, key: str, source: str):
@@ -48,26 +47,13 @@ def _expect(kind, value, key: str, source: str):
     return value
 
 
-def _ipv4_network(text: str) -> tuple[str, int]:
-    """(canonical "a.b.c.d/n", n) as ipaddress.IPv4Network(text) sees it. The usual spelling is
-    checked without importing ipaddress."""
-    address, slash, prefix = text.partition("/")
-    value = parse_ipv4(address)
-    if slash and value is not None and prefix.isascii() and prefix.isdigit() and int(prefix) <= 32 \
-            and not value & ((1 << (32 - int(prefix))) - 1):
-        return f"{address}/{int(prefix)}", int(prefix)
-    import ipaddress       # anything else (host bits set, a netmask, garbage): its verdict and words
-    net = ipaddress.IPv4Network(text)
-    return str(net), net.prefixlen
-
-
 def parse_config(text: str | None, source: str = "<defaults>") -> Config:
     """Parse constants.json text (None means defaults only). Unknown keys and bad values raise."""
     data: dict = {}
     if text is not None:
         try:
-            data = jsontext.loads(text)
-        except ValueError as e:         # json.JSONDecodeError
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
             raise ConfigError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
         except RecursionError:
             raise ConfigError(f"{source}: not valid JSON: nested too deeply") from None
@@ -85,10 +71,10 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
     if not 1 <= len(merged["bridge-name"]) <= 15:
         raise ConfigError(f"{source}: key 'bridge-name' must be 1-15 characters (a Linux interface name)")
     try:
-        net, prefixlen = _ipv4_network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
+        net = ipaddress.IPv4Network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
     except ValueError as e:
         raise ConfigError(f"{source}: key 'bridge-subnet': {e}") from None
-    if prefixlen > 30:
+    if net.prefixlen > 30:
         raise ConfigError(f"{source}: key 'bridge-subnet': {net} is too small for containers")
     try:
         log_max = parse_size(merged["log-max-size"], "log-max-size")
@@ -110,7 +96,7 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         registry_transformation=dict(transformation),
         root=merged["root"],
         bridge_name=merged["bridge-name"],
-        bridge_subnet=net,
+        bridge_subnet=str(net),
         insecure_registries=tuple(insecure),
         runtime=merged["runtime"],
         conmon=merged["conmon"],
