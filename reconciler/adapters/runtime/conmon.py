@@ -9,24 +9,24 @@ conmon learns its pipes from its environment, each variable naming an fd it inhe
                      --exec-attach waits for a second one before it runs runc)
     _OCI_ATTACHPIPE  an exec session with --exec-attach says here that its attach socket exists
 
-Only os at import time: `run` imports this package, and subprocess and select cost it time.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import subprocess
 
-from reconciler.core import jsontext
 from reconciler.core.errors import ContainerRuntimeError
 
 
-def launch(args: list[str], cwd: str, fds: dict[str, int], *,
+def launch(args: list[str | os.PathLike], cwd: str | os.PathLike, fds: dict[str, int], *,
            error: type[ContainerRuntimeError] = ContainerRuntimeError) -> None:
     """Run conmon (args) in its own session with each of fds passed under its variable's name,
     and wait until it has daemonized: the process started here exits once the monitor runs on
     by itself. fds are closed here in any case (conmon has its copies). Raises error with
     conmon's stderr when it could not run or failed."""
-    import subprocess
     env = {**os.environ, **{name: str(fd) for name, fd in fds.items()}}
     env.pop("NOTIFY_SOCKET", None)
     try:
@@ -56,7 +56,6 @@ class SyncPipe:
     def next_message(self, timeout: float | None) -> dict | None:
         """The next message, or None once conmon closed the pipe without one (it ended).
         timeout: seconds to wait for it, None to wait as long as it takes."""
-        import select
         while b"\n" not in self._buf:
             ready, _, _ = select.select([self.fd], [], [], timeout)
             if not ready:
@@ -70,7 +69,7 @@ class SyncPipe:
         if not line:
             return None
         try:
-            return jsontext.loads(line)
+            return json.loads(line)
         except ValueError:
             raise self.error(f"conmon sent an unreadable message: {line[:200]!r}") from None
 

@@ -15,18 +15,17 @@ Every failure is ExecFailed: the engine reads its message to tell the user what 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import select
 import signal
+from pathlib import Path
 
 from reconciler.adapters.runtime.conmon import SyncPipe, launch as launch_conmon
-from reconciler.core import jsontext
 from reconciler.core.errors import ExecFailed
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
-
+log = logging.getLogger(__name__)
 SYNC_TIMEOUT = 60.0
 
 
@@ -45,10 +44,8 @@ class ExecSession:
     def start(self) -> int:
         """Let conmon run `runc exec`; the process's host pid."""
         if self._start_w is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):     # conmon is gone: the sync pipe says why
                 os.write(self._start_w, b"0")
-            except BrokenPipeError:
-                pass
             self._close_start()
         msg = self._sync.next_message(SYNC_TIMEOUT)
         if msg is None:
@@ -73,7 +70,8 @@ class ExecSession:
             return
         try:
             pid = int((self.dir / "conmon.pid").read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError) as e:
+            log.debug("exec session %s: no conmon pid to stop (%s)", self.dir.name, e)
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -92,13 +90,13 @@ class ExecSession:
             self._start_w = None
 
 
-def launch(*, conmon: str, runc: str, runc_root: str, container_id: str, exec_id: str,
+def launch(*, conmon: str | os.PathLike, runc: str | os.PathLike, runc_root: str | os.PathLike, container_id: str, exec_id: str,
            directory: Path, process: dict, terminal: bool, stdin: bool, attach: bool) -> ExecSession:
     """Start conmon for one exec session. With attach=True it waits until the attach socket is
     ready and holds `runc exec` back until ExecSession.start()."""
     directory.mkdir(parents=True, mode=0o700)
     (directory / "exit").mkdir()
-    (directory / "process.json").write_text(jsontext.dumps(process))
+    (directory / "process.json").write_text(json.dumps(process))
     args = [conmon, "--api-version", "-c", container_id, "-u", exec_id, "-n", exec_id,
             "-r", runc, "--runtime-arg", "--root", "--runtime-arg", str(runc_root),
             "-b", str(directory), "-p", str(directory / "pid"), "-P", str(directory / "conmon.pid"),
