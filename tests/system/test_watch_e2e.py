@@ -6,88 +6,11 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.fixtures.stacks import inspect, names, net, pid, write_spec  # noqa: F401 (net: fixture)
-
-WAIT = 60.0            # an upper bound for polling, never a timing claim
-
-
-class Watch:
-    def __init__(self, dm, directory: Path, tmp_path: Path, interval: float = 1.0):
-        self.log_path = tmp_path / "watch.log"
-        self.log_file = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "reconciler", "--root", str(dm.root), "--config", str(dm.config_file),
-               "watch", str(directory), "--interval", str(interval), "--debounce", "0.2"]
-        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-    def events(self) -> list[dict]:
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"event": "(not json)", "line": line})
-        return out
-
-    def wait_for(self, what: str, predicate, timeout: float = WAIT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"watcher exited: {self.log_path.read_text()}"
-            result = predicate()
-            if result:
-                return result
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; watcher log:\n{self.log_path.read_text()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
-        return self.proc.returncode
-
-
-@pytest.fixture
-def watch(net, dmc, tmp_path):
-    started = []
-
-    def start(directory, **kw):
-        w = Watch(dmc, directory, tmp_path, **kw)
-        started.append(w)
-        return w
-
-    yield start
-    for w in started:
-        w.stop()
-
-
-def running_pid(dm, name):
-    proc = dm("inspect", name, check=False)
-    if proc.returncode != 0:
-        return None
-    state = json.loads(proc.stdout)[0]["State"]
-    return state["Pid"] if state["Running"] else None
-
-
-def running_env(dm, name) -> list:
-    """The Env of a running container, or [] while it is missing (a recreate in flight)."""
-    proc = dm("inspect", name, check=False)
-    if proc.returncode != 0:
-        return []
-    info = json.loads(proc.stdout)[0]
-    return info["Config"]["Env"] if info["State"]["Running"] else []
+from tests.fixtures.stacks import (inspect, names, net, pid, running_env, running_pid,  # noqa: F401 (fixtures)
+                                   watch, write_spec)
 
 
 def test_watch_repairs_drift_applies_edits_and_keeps_the_last_good_spec(watch, dmc, busybox_ref, tmp_path):
