@@ -6,79 +6,76 @@ there is one (/sys/fs/cgroup/<path>). A hybrid host (v1 controllers plus an empt
 /sys/fs/cgroup/unified, like this one) counts as v1.
 
 The cgroup lives until `runc delete`: read the OOM state after the container exited and before
-deleting it (see the Containers notes in notes/interfaces.md). Paths are plain strings.
+deleting it (see the Containers notes in notes/interfaces.md).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from reconciler.core.record import FrozenRecord
+from reconciler.core.mountinfo import parse
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 _V1_UNLIMITED = 1 << 62          # memory.limit_in_bytes reads 0x7FFFFFFFFFFFF000 when unlimited
 
 
 def cgroup_version() -> int:
-    return 2 if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers") else 1
+    return 2 if (CGROUP_ROOT / "cgroup.controllers").exists() else 1
 
 
-_v1_mounts_seen: dict[str, str] | None = None
+def _v1_mounts() -> dict[str, Path]:
+    """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct)."""
+    return dict(_read_v1_mounts())
 
 
-def _v1_mounts() -> dict[str, str]:
-    """Controller -> mount point of its v1 hierarchy (handles joint mounts like cpu,cpuacct).
-    Read once per process: hosts mount their cgroup hierarchies at boot, and `rm` or `apply`
+@functools.cache
+def _read_v1_mounts() -> dict[str, Path]:
+    """Read once per process: hosts mount their cgroup hierarchies at boot, and `rm` or `apply`
     of many containers would otherwise parse /proc/cgroups and the mount table per container."""
-    global _v1_mounts_seen
-    if _v1_mounts_seen is None:
-        _v1_mounts_seen = _read_v1_mounts()
-    return dict(_v1_mounts_seen)
-
-
-def _read_v1_mounts() -> dict[str, str]:
-    from reconciler.core.mountinfo import parse
-    found: dict[str, str] = {}
+    found: dict[str, Path] = {}
     known = _v1_subsystems()
-    with open("/proc/self/mountinfo") as f:
-        table = parse(f.read())
-    for m in table:
+    for m in parse(Path("/proc/self/mountinfo").read_text()):
         if m.fstype == "cgroup2":     # hybrid: the controller-less v2 tree runc also uses
-            found.setdefault("unified", m.point)
+            found.setdefault("unified", Path(m.point))
         if m.fstype != "cgroup":
             continue
         for opt in m.options.split(","):
             if opt in known or opt.startswith("name="):
-                found.setdefault(opt, m.point)
+                found.setdefault(opt, Path(m.point))
     return found
 
 
 def _v1_subsystems() -> set[str]:
-    with open("/proc/cgroups") as f:
-        return {line.split()[0] for line in f if not line.startswith("#")}
+    lines = Path("/proc/cgroups").read_text().splitlines()
+    return {line.split()[0] for line in lines if line and not line.startswith("#")}
 
 
-class Cgroup(FrozenRecord):
-    __slots__ = ("version", "paths")
+@dataclass(frozen=True)
+class Cgroup:
+    version: int
+    # on v1: every mounted hierarchy ("memory", "cpu", ..., "name=systemd", and "unified" on a
+    # hybrid host) -> its dir; on v2: {"": dir}
+    paths: dict[str, Path] = field(default_factory=dict)
 
-    def __init__(self, version: int, paths: dict[str, str] | None = None):
-        # paths on v1: every mounted hierarchy ("memory", "cpu", ..., "name=systemd", and
-        # "unified" on a hybrid host) -> dir; on v2: {"": dir}
-        self._set(version, {} if paths is None else paths)
-
-    def dir(self, controller: str) -> str | None:
+    def dir(self, controller: str) -> Path | None:
         return self.paths.get("" if self.version == 2 else controller)
 
     def exists(self) -> bool:
-        return any(os.path.isdir(p) for p in self.paths.values())
+        return any(p.is_dir() for p in self.paths.values())
 
     def read(self, controller: str, name: str) -> str | None:
         d = self.dir(controller)
         if d is None:
             return None
         try:
-            with open(f"{d}/{name}") as f:
-                return f.read().strip()
+            return (d / name).read_text().strip()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -89,13 +86,12 @@ def find_cgroup(cgroups_path: str | None = None, pid: int | None = None) -> Cgro
     version = cgroup_version()
     if pid is not None:
         rel: dict[str, str] = {}
-        with open(f"/proc/{pid}/cgroup") as f:
-            for line in f:
-                hid, ctrls, path = line.rstrip("\n").split(":", 2)
-                if hid == "0":
-                    rel["unified" if version == 1 else ""] = path
-                for ctrl in ctrls.split(","):
-                    rel[ctrl] = path
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            hid, ctrls, path = line.split(":", 2)
+            if hid == "0":
+                rel["unified" if version == 1 else ""] = path
+            for ctrl in ctrls.split(","):
+                rel[ctrl] = path
         if version == 2:
             return Cgroup(2, {"": _under(CGROUP_ROOT, rel.get("", "/"))})
         mounts = _v1_mounts()
@@ -108,10 +104,9 @@ def find_cgroup(cgroups_path: str | None = None, pid: int | None = None) -> Cgro
     return Cgroup(1, {c: _under(mount, cgroups_path) for c, mount in mounts.items()})
 
 
-def _under(mount: str, cgroup: str) -> str:
+def _under(mount: Path, cgroup: str) -> Path:
     """The directory of cgroup ("/a/b", "a/b" or "/") in the hierarchy mounted at mount."""
-    parts = [p for p in cgroup.split("/") if p and p != "."]     # as pathlib joins them
-    return "/".join([mount.rstrip("/") or "", *parts]) if parts else mount
+    return mount / cgroup.lstrip("/")
 
 
 def _number(text: str | None, unlimited_at: int | None = None) -> int | None:
@@ -124,17 +119,14 @@ def _number(text: str | None, unlimited_at: int | None = None) -> int | None:
     return value
 
 
-class CgroupLimits(FrozenRecord):
-    __slots__ = ("memory", "memory_swap", "cpu_quota", "cpu_period", "cpuset_cpus", "pids_max")
-
-    def __init__(self, memory: int | None, memory_swap: int | None, cpu_quota: int | None,
-                 cpu_period: int | None, cpuset_cpus: str, pids_max: int | None):
-        self._set(memory,           # bytes; None = unlimited
-                  memory_swap,      # memory + swap, bytes (Docker's MemorySwap); None = unlimited
-                  cpu_quota,        # µs per period; None = unlimited
-                  cpu_period,       # µs
-                  cpuset_cpus,      # "" = not restricted by this cgroup
-                  pids_max)         # None = unlimited
+@dataclass(frozen=True)
+class CgroupLimits:
+    memory: int | None          # bytes; None = unlimited
+    memory_swap: int | None     # memory + swap, bytes (Docker's MemorySwap); None = unlimited
+    cpu_quota: int | None       # µs per period; None = unlimited
+    cpu_period: int | None      # µs
+    cpuset_cpus: str            # "" = not restricted by this cgroup
+    pids_max: int | None        # None = unlimited
 
 
 def read_limits(cg: Cgroup) -> CgroupLimits:
@@ -157,13 +149,11 @@ def read_limits(cg: Cgroup) -> CgroupLimits:
         pids_max=_number(cg.read("pids", "pids.max")))
 
 
-class OomState(FrozenRecord):
-    __slots__ = ("oom_kills", "under_oom", "limit_hits")
-
-    def __init__(self, oom_kills: int, under_oom: bool, limit_hits: int):
-        self._set(oom_kills,        # processes the OOM killer killed in this cgroup
-                  under_oom,        # v1: the cgroup is in OOM right now (OOM killer disabled)
-                  limit_hits)       # times usage hit the limit (v1 memory[.memsw].failcnt, v2 "max")
+@dataclass(frozen=True)
+class OomState:
+    oom_kills: int      # processes the OOM killer killed in this cgroup
+    under_oom: bool     # v1: the cgroup is in OOM right now (OOM killer disabled)
+    limit_hits: int     # times usage hit the limit (v1 memory[.memsw].failcnt, v2 "max")
 
     @property
     def oom_killed(self) -> bool:
@@ -201,26 +191,26 @@ def read_oom(cg: Cgroup) -> OomState | None:
 def host_cpuset() -> str:
     """The CPUs containers may use (the root cpuset), e.g. "0-1": for --cpuset-cpus checks."""
     if cgroup_version() == 2:
-        path = f"{CGROUP_ROOT}/cpuset.cpus.effective"
+        path = CGROUP_ROOT / "cpuset.cpus.effective"
     else:
         mount = _v1_mounts().get("cpuset")
-        path = f"{mount}/cpuset.cpus" if mount else None
+        path = mount / "cpuset.cpus" if mount else None
     if path is None:
         return ""
     try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
+        return path.read_text().strip()
+    except OSError as e:
+        log.debug("no host cpuset: %s", e)
         return ""
 
 
 def swap_accounting() -> bool:
     """Whether the kernel limits memory+swap (v1: memsw files exist; v2: memory.swap.max)."""
     if cgroup_version() == 2:
-        return any(os.path.exists(f"{CGROUP_ROOT}/{name}/memory.swap.max")
-                   for name in os.listdir(CGROUP_ROOT) if not name.startswith("."))
+        return any((d / "memory.swap.max").exists()
+                   for d in CGROUP_ROOT.iterdir() if not d.name.startswith("."))
     mount = _v1_mounts().get("memory")
-    return bool(mount and os.path.exists(f"{mount}/memory.memsw.limit_in_bytes"))
+    return bool(mount and (mount / "memory.memsw.limit_in_bytes").exists())
 
 
 def host_cpus() -> int:
@@ -232,9 +222,11 @@ def remove_cgroup(cg: Cgroup) -> bool:
     `runc delete`. A cgroup with live processes (EBUSY) is left alone. True if none remains."""
     for d in cg.paths.values():
         try:
-            os.rmdir(d)
-        except OSError:
-            pass    # gone already, or still has processes or child groups: not ours to force
+            d.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as e:    # still has processes or child groups: not ours to force
+            log.debug("cgroup %s stays: %s", d, e)
     return not cg.exists()
 
 
@@ -248,7 +240,6 @@ def remove_leftover(cgroups_path: str, wait: float = 0.5) -> bool:
     while cg.exists():
         if remove_cgroup(cg):
             return True
-        import time
         deadline = deadline or time.monotonic() + wait
         if time.monotonic() > deadline:
             return False

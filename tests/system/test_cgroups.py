@@ -87,7 +87,7 @@ def test_reads_the_limits_runc_applied_by_path_and_by_pid(bundle):
     by_path = cgroups.find_cgroup(cgroups_path=bundle.cgroups_path)
     by_pid = cgroups.find_cgroup(pid=bundle.state()["pid"])
     assert by_path == by_pid
-    assert by_path.dir("memory") == f"/sys/fs/cgroup/memory/{PARENT}/{bundle.id}"
+    assert by_path.dir("memory") == Path(f"/sys/fs/cgroup/memory/{PARENT}/{bundle.id}")
     limits = cgroups.read_limits(by_path)
     assert limits == cgroups.CgroupLimits(memory=64 * MiB, memory_swap=128 * MiB, cpu_quota=50000,
                                           cpu_period=100000, cpuset_cpus="1", pids_max=42)
