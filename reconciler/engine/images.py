@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 
-from reconciler.adapters.runtime import pid_alive
+from reconciler.engine.containers import store
 from reconciler.core.digest import chain_ids, digest_hex, sha256_of
 from reconciler.core.errors import (DockerMiniError, ImageInUse, ImageNotFound, IntegrityError,
                                     InvalidReference, RegistryError, StorageError,
@@ -304,11 +304,11 @@ def inspect_image(engine, name: str) -> dict:
 
 def _containers_using(engine) -> list[dict]:
     """[{id, image_id, layer, running}] for every container on disk."""
-    from reconciler.engine import containers
     out = []
-    for rec in containers.all_records(engine):
+    for rec in store.all_records(engine):
         state = rec.get("state") or {}
-        running = state.get("status") == "running" and pid_alive(state.get("pid") or 0, state.get("pid_start"))
+        running = (state.get("status") == "running"
+                   and engine.processes.pid_alive(state.get("pid") or 0, state.get("pid_start")))
         out.append({"id": rec["id"], "image_id": rec.get("image_id") or "", "layer": rec.get("image_layer"),
                     "running": running})
     return out

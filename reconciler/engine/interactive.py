@@ -158,7 +158,7 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
             if size:
                 client.resize(bundle / "ctl", *size)
 
-    claim = containers.foreground(engine, record["id"]) if auto_remove else contextlib.nullcontext()
+    claim = containers.ForegroundClaim(engine, record["id"]) if auto_remove else contextlib.nullcontext()
     with claim:
         try:
             try:
@@ -185,7 +185,7 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
         # Detached or interrupted: the exit command removes it when it ends. If it ended while we
         # still held the claim, the exit command has already passed it by: remove it now.
         with contextlib.suppress(errors.DockerMiniError):
-            if containers.observe(engine, containers.resolve(engine, record["id"]))["status"] == "exited":
+            if containers.current_state(engine, containers.resolve(engine, record["id"]))["status"] == "exited":
                 containers.remove(engine, record["id"], force=True)
     return outcome
 

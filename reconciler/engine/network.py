@@ -34,6 +34,7 @@ from reconciler.core import hostsfile, ipam, netmode, netnames, nftables, portma
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, InvalidArgument, NetworkError
+from reconciler.engine.containers import store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -198,9 +199,8 @@ def _public(ep: dict) -> dict:
 
 def _resolve_container(engine, name_or_id: str) -> str:
     """The id of a container of this root by name, id or unique id prefix (the lifecycle's rules)."""
-    from reconciler.engine import containers
     try:
-        return containers.resolve(engine, name_or_id)["id"]
+        return store.resolve(engine, name_or_id)["id"]
     except ContainerNotFound:
         raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})") from None
 
@@ -311,17 +311,15 @@ def _joined_netns(engine, ep: dict) -> str | None:
 
 
 def _process_netns(engine, cid: str) -> str | None:
-    from reconciler.adapters import statefiles
     try:
-        rec = statefiles.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None) or {}
+        rec = store.load(engine, cid) or {}
     except DockerMiniError:
         return None
     state = rec.get("state") or {}
     pid = state.get("pid")
     if state.get("status") != "running" or not pid:
         return None
-    from reconciler.adapters.runtime import pid_alive
-    if not pid_alive(pid, state.get("pid_start")):
+    if not engine.processes.pid_alive(pid, state.get("pid_start")):
         return None         # it died unreaped: its pid may be another process's by now
     path = f"/proc/{pid}/ns/net"
     return path if os.path.exists(path) else None
@@ -471,9 +469,8 @@ def release(engine, record: Any) -> None:
 
 def _container_status(engine, cid: str) -> str | None:
     """The recorded status; "unreadable" for a torn record (left alone: `system check` repairs)."""
-    from reconciler.adapters import statefiles
     try:
-        rec = statefiles.read_json(f"{engine.layout.container_dir(cid)}/container.json", default=None)
+        rec = store.load(engine, cid)
     except DockerMiniError:
         return "unreadable"
     if rec is None:

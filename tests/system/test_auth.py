@@ -16,7 +16,7 @@ from reconciler.core.errors import AuthError, ConfigError, InvalidArgument, Inva
 from reconciler.core.manifest import parse_platform
 from reconciler.core.reference import parse_reference
 from reconciler.engine import auth
-from reconciler.engine.context import Engine
+from reconciler.engine.engine import Engine
 
 AMD64 = parse_platform("linux/amd64")
 

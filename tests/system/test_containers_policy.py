@@ -9,7 +9,7 @@ from reconciler.core.config import parse_config
 from reconciler.core.limits import parse_resources
 from reconciler.core.ociconfig import cgroups_path
 from reconciler.engine import containers
-from reconciler.engine.context import Engine
+from reconciler.engine.engine import Engine
 from tests.fixtures.containers import inspect, wait_until
 
 NONE = ("--network", "none")

@@ -125,7 +125,7 @@ def test_rmi_refuses_an_image_a_container_uses(dmc, busybox_ref):
 def test_prune_layers_removes_only_unneeded_layers(dm, registry, busybox_ref):
     from reconciler.core.config import parse_config
     from reconciler.engine import images
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
     from tests.fixtures.images import push_image
     from tests.fixtures.registry import tar_from_dict
 
@@ -177,7 +177,7 @@ def test_store_resolves_names_ids_prefixes_and_refuses_ambiguous_prefixes(root):
 def test_check_storage_finds_and_repairs_crash_leftovers(dm, busybox_ref):
     from reconciler.core.config import parse_config
     from reconciler.engine import images
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
 
     dm("pull", busybox_ref)
     engine = Engine(dm.root, parse_config(dm.config_file.read_text()))

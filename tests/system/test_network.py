@@ -177,7 +177,7 @@ def test_port_a_host_process_listens_on_refused(fake_containers):
 
 def test_subnet_overlapping_a_host_address_refused(root, tmp_path, no_network_leaks, test_network):
     """An interface of the test's own carries an address inside the subnet asked for."""
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
     dummy = f"dmo{os.getpid() % 100000}"
     base = _subnet(test_network)
     taken = ipaddress.IPv4Network(f"{base.network_address + 64}/26")
@@ -342,7 +342,7 @@ KILLER = r"""
 import json, os, signal, sys
 from reconciler.adapters import network as adapter
 from reconciler.core.config import parse_config
-from reconciler.engine.context import Engine
+from reconciler.engine.engine import Engine
 from reconciler.engine import network
 
 root, config, cid, point = sys.argv[1:5]
@@ -379,7 +379,7 @@ def test_cli_killed_mid_setup_leaves_nothing_after_the_next_command(fake_contain
 
 
 def test_container_created_under_another_bridge_config_is_refused_clearly(fake_containers, root, test_network):
-    from reconciler.engine.context import Engine
+    from reconciler.engine.engine import Engine
     a = fake_containers.create("a")
     other = Engine(root, parse_config(json.dumps({"bridge-name": "dmtother0", "bridge-subnet": "10.254.254.0/24"}),
                                       source="new.json"))

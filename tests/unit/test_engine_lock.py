@@ -6,7 +6,7 @@ import threading
 import time
 
 from reconciler.core.config import parse_config
-from reconciler.engine.context import Engine
+from reconciler.engine.engine import Engine
 
 
 def test_threads_of_one_engine_never_mutate_at_once(tmp_path):
@@ -35,7 +35,7 @@ def test_another_process_waits_for_the_lock(tmp_path):
     code = (
         "import sys, time\n"
         "from reconciler.core.config import parse_config\n"
-        "from reconciler.engine.context import Engine\n"
+        "from reconciler.engine.engine import Engine\n"
         "from reconciler.core.errors import LockTimeout\n"
         f"e = Engine({str(tmp_path / 'root')!r}, parse_config(None))\n"
         "try:\n"

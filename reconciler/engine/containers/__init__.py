@@ -1,0 +1,54 @@
+"""Containers: their records and lifecycle, one module per concern, bottom up:
+
+    store         container.json: load, save, ids, resolve, list (records.ContainerRecord)
+    options       CreateOptions (what create/run is asked for), validation, generated names
+    liveness      whether the process lives (current_state), reap, signal, wait for the exit
+    removal       rm: everything the container owns released and deleted
+    bundle        the OCI config.json, from the record and the mounted rootfs
+    creation      the record, network lease, rw layer and /etc files
+    lifecycle     start, run_attached, stop, kill, restart, wait
+    exit_cleanup  conmon's exit command: reap, then --rm or the restart policy
+    listing, inspect, update, logs   ps, inspect, update, logs
+
+engine.network and engine.images sit between store and liveness: they read records, and the
+lifecycle calls them. pyproject.toml's import-linter contracts keep that order.
+
+The names callers use are importable from here (`containers.start(...)`); each is loaded from
+its module on first use, so `ps` does not load what create and start need.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "store": ("all_records", "attach_socket_path", "load", "now_iso", "resolve",
+              "unreadable_records"),
+    "options": ("CreateOptions", "generate_name"),
+    "liveness": ("KILL_WAIT", "current_state", "is_running", "reap"),
+    "bundle": ("read_in_rootfs",),
+    "creation": ("create",),
+    "lifecycle": ("finish_attached", "kill", "restart", "run_attached", "start", "stop", "wait"),
+    "removal": ("remove",),
+    "exit_cleanup": ("FOREGROUND_LOCK", "ForegroundClaim", "cleanup", "foreground_attached"),
+    "listing": ("ContainerState", "list_containers"),
+    "inspect": ("inspect_container",),
+    "update": ("update_resources",),
+    "logs": ("LogLine", "read_logs"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,121 @@
+"""Creating a container: its record, network lease, rw layer and /etc files.
+
+A record stays "creating" until create has finished everything else: a create killed half-way
+shows in `ps -a` as Dead (never as a usable container) and `rm` removes what it left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from reconciler.core import hostsfile, resolvconf
+from reconciler.core import ociconfig as oc
+from reconciler.core.errors import ConflictError, ImageNotFound
+from reconciler.engine import images, network
+from reconciler.engine.containers.options import CreateOptions, generate_name, normalize
+from reconciler.engine.containers.removal import destroy, removed_if_orphaned
+from reconciler.engine.containers.store import all_records, monitor_paths, now_iso, save, write_file
+
+log = logging.getLogger(__name__)
+
+
+def create(engine, opts: CreateOptions) -> dict:
+    """Create a container; returns its record (container.json's content)."""
+    opts = normalize(opts)
+    try:
+        image = engine.images.resolve(opts.image)
+    except ImageNotFound:
+        image = images.ensure_image(engine, opts.image)
+    image_config = engine.images.config(image)
+    if not isinstance(image_config, dict):
+        image_config = {}
+    lowerdirs = engine.layers.lowerdirs(image.layer) if image.layer else []
+    cid = os.urandom(32).hex()
+    process = oc.process_spec(image_config, container_id=cid, command=opts.command,
+                              entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
+                              user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,
+                              tty=opts.tty)
+    with engine.mutation():
+        records = [r for r in all_records(engine) if not removed_if_orphaned(engine, r)]
+        taken = {r.get("name") for r in records}
+        if opts.name is None:
+            opts.name = generate_name(taken)
+        elif opts.name in taken:
+            other = next(r for r in records if r.get("name") == opts.name)
+            raise ConflictError(f'Conflict. The container name "/{opts.name}" is already in use by '
+                                f'container "{other["id"]}". You have to remove (or rename) that '
+                                f'container to be able to reuse that name.')
+        me = os.getpid()
+        cfg = image_config.get("config") or {}
+        rec = {
+            "id": cid,
+            "name": opts.name,
+            "image": opts.image,
+            "image_id": image.id,
+            "image_digest": image.digest,
+            "image_layer": image.layer,
+            "lowerdirs": lowerdirs,
+            "created": now_iso(),
+            "labels": {**(cfg.get("Labels") or {}), **opts.labels},
+            "options": opts.to_dict(),
+            "path": process.args[0],
+            "args": process.args[1:],
+            "config": {
+                "Hostname": process.hostname, "User": process.user, "Env": process.env,
+                "Cmd": process.cmd, "Entrypoint": process.entrypoint or None,
+                "WorkingDir": process.cwd, "StopSignal": process.stop_signal,
+                "Tty": opts.tty, "OpenStdin": opts.interactive,
+            },
+            "network": {},
+            "state": {"status": "creating", "creator": [me, engine.processes.process_start_time(me)],
+                      "pid": 0, "exit_code": 0, "restart_count": 0, "oom_killed": False, "error": "",
+                      "started_at": None, "finished_at": None},
+        }
+        cdir = engine.layout.container_dir(cid)
+        os.makedirs(cdir, mode=0o700)
+        rec["log_inode"] = _create_log(monitor_paths(engine, cid).log)
+        try:
+            save(engine, rec)
+            # the image was resolved before the lock: an rmi may have won the race since then
+            # (from now on it sees this record and refuses)
+            missing = [d for d in lowerdirs if not os.path.isdir(f"{engine.layout.overlay_dir}/{d}")]
+            if missing:
+                raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
+            rec["network"] = network.prepare(engine, cid, opts) or {}
+            engine.overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
+            _write_etc_files(engine, rec, process.hostname)
+            rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
+            rec["state"]["status"] = "created"
+            # an --rm container is gone once its process ends, which a power cut ends too:
+            # its record need not outlive one (two fsyncs saved per `run --rm`)
+            save(engine, rec, durable=not opts.auto_remove)
+        except BaseException:
+            try:
+                destroy(engine, rec)
+            except Exception as e:
+                log.debug("clean-up of the failed create of %s: %s", cid[:12], e)
+            raise
+    return rec
+
+
+def _write_etc_files(engine, rec: dict, hostname: str) -> None:
+    cdir = engine.layout.container_dir(rec["id"])
+    write_file(f"{cdir}/hostname", f"{hostname}\n".encode(), 0o644)
+    write_file(f"{cdir}/hosts", hostsfile.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    try:
+        with open("/etc/resolv.conf") as f:
+            host_resolv = f.read()
+    except OSError:
+        host_resolv = ""
+    write_file(f"{cdir}/resolv.conf", resolvconf.render_resolv_conf(host_resolv).encode(), 0o644)
+
+
+def _create_log(path: str) -> int:
+    """The empty log, made now so that its inode tells `logs` whether the writer (conmon, or
+    a foreground run) has started it over since (see logs)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)

@@ -1,0 +1,95 @@
+"""After a container's process ends (conmon's exit command, `container-cleanup`): reap it, then
+remove it (--rm) or start it again (its restart policy)."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+
+from reconciler.core import restart
+from reconciler.core.errors import DockerMiniError
+from reconciler.engine.containers.lifecycle import start
+from reconciler.engine.containers.liveness import reap
+from reconciler.engine.containers.removal import remove
+from reconciler.engine.containers.store import load, save
+
+log = logging.getLogger(__name__)
+
+FOREGROUND_LOCK = "foreground.lock"
+
+
+class ForegroundClaim:
+    """Held (`with ForegroundClaim(engine, cid):`) by a CLI that runs a --rm container in the
+    foreground: while it is attached, it removes the container itself once it has its exit
+    code; if it detaches (or dies), the exit command removes the container when it ends, as
+    Docker's daemon would."""
+
+    def __init__(self, engine, container_id: str):
+        self.path = f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}"
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+
+def foreground_attached(engine, container_id: str) -> bool:
+    """Whether a CLI holds the container's ForegroundClaim."""
+    try:
+        fd = os.open(f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def cleanup(engine, container_id: str, token: str | None = None) -> None:
+    """The container's process ended: reap it, then --rm or the restart policy."""
+    if not os.path.isdir(engine.layout.container_dir(container_id)):
+        return                     # removed meanwhile (and maybe its whole root: do not recreate it)
+    with engine.mutation():
+        rec = load(engine, container_id)
+        if rec is None:
+            return
+        st = rec.get("state") or {}
+        if token is not None and st.get("token") != token:
+            return                                  # a later run already replaced this one
+        rec = reap(engine, rec)
+        st = rec["state"]
+        if st.get("status") != "exited":
+            return
+        opts = rec.get("options") or {}
+        if st.get("restarting"):
+            return                                  # restart() starts it again itself
+        if opts.get("auto_remove"):
+            if not foreground_attached(engine, container_id):
+                remove(engine, container_id, force=True)
+            return
+        policy = restart.RestartPolicy.parse(opts.get("restart"))
+        if not restart.should_restart(policy, st.get("exit_code"), st.get("restart_count", 0),
+                                      bool(st.get("manually_stopped"))):
+            return
+        rec["state"]["restart_count"] = st.get("restart_count", 0) + 1
+        save(engine, rec)
+    time.sleep(restart.exit_delay(rec["state"]["restart_count"]))
+    try:
+        with engine.mutation():
+            current = load(engine, container_id)
+            cst = (current or {}).get("state") or {}
+            if current and cst.get("token") == rec["state"].get("token") and not cst.get("manually_stopped"):
+                start(engine, container_id, by_policy=True)
+    except DockerMiniError as e:
+        log.debug("restart of %s by its policy failed: %s", container_id[:12], e)

@@ -1,0 +1,140 @@
+"""Whether a container's process still lives, and reaping it once it does not.
+
+The status on disk is what docker-mini last did; current_state() also reads conmon's exit file
+and the pid, so a container that died alone or was killed from outside shows as exited with its
+real code. The first mutating command that meets such a container reaps it (runc delete,
+network teardown, unmount): see reap().
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from reconciler.engine import network
+from reconciler.engine.containers.store import iso_of_mtime, monitor_paths, now_iso, save
+
+KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
+
+
+def oom_killed(engine, rec: dict) -> bool:
+    paths = monitor_paths(engine, rec["id"])
+    if os.path.exists(paths.oom):
+        return True
+    procs = engine.processes
+    if (rec.get("state") or {}).get("monitor") == "cli":
+        if os.path.exists(procs.exit_file(paths, rec["id"])):
+            return False      # the foreground CLI read the cgroup before runc removed it
+    try:
+        from reconciler.core.ociconfig import cgroups_path
+        cgroups = engine.cgroups
+        state = cgroups.read_oom(cgroups.find_cgroup(cgroups_path(rec["id"])))
+        return bool(state and state.oom_killed)
+    except (ImportError, OSError, ValueError):
+        return False
+
+
+def current_state(engine, rec: dict, grace: float = 0.3) -> dict:
+    """The run state as it really is now (a copy): exit files and pids checked, nothing changed."""
+    procs = engine.processes
+    st = dict(rec.get("state") or {})
+    status = st.get("status")
+    if status == "creating":
+        creator = st.get("creator") or [0, None]
+        st["status"] = "creating" if procs.pid_alive(creator[0], creator[1]) else "dead"
+        return st
+    if status != "running":
+        return st
+    paths = monitor_paths(engine, rec["id"])
+    exit_path = procs.exit_file(paths, rec["id"])
+    code = procs.read_int(exit_path)
+    if code is None and not procs.pid_alive(st.get("pid", 0), st.get("pid_start")):
+        # the process is gone: conmon records its status in a moment (well under a millisecond
+        # usually: poll finely first, so a foreground `run` does not sleep 10 ms for it), unless
+        # conmon died too
+        deadline = time.monotonic() + grace
+        delay = 0.0005
+        while code is None and time.monotonic() < deadline and procs.pid_alive(st.get("conmon_pid", 0)):
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+            code = procs.read_int(exit_path)
+        if code is None:
+            code = procs.read_int(exit_path)
+        if code is None:
+            st.update(status="exited", exit_code=255, finished_at=st.get("finished_at") or now_iso(),
+                      error=f"the container's monitor ({_monitor_name(st)}) disappeared", pid=0)
+            return st
+    if code is not None:
+        st.update(status="exited", exit_code=code, finished_at=iso_of_mtime(exit_path) or now_iso(),
+                  oom_killed=os.path.exists(paths.oom), pid=0)
+    return st
+
+
+def _monitor_name(state: dict) -> str:
+    return "the docker-mini run in front of it" if state.get("monitor") == "cli" else "conmon"
+
+
+def is_running(engine, rec: dict) -> bool:
+    return current_state(engine, rec)["status"] == "running"
+
+
+def reap(engine, rec: dict, save_it: bool = True) -> dict:
+    """Under the lock: a container whose process ended gets its exit recorded and its runtime
+    state, network and rootfs mount released. Idempotent; returns the (updated) record.
+    save_it=False: the caller saves the record next (a crash before that only repeats the reap)."""
+    st = rec.get("state") or {}
+    if st.get("status") != "running":
+        return rec
+    seen = current_state(engine, rec)
+    if seen["status"] == "running":
+        return rec
+    seen["oom_killed"] = bool(seen.get("oom_killed")) or oom_killed(engine, rec)
+    release_runtime(engine, rec)
+    rec["state"] = {**seen, "status": "exited", "pid": 0}
+    if save_it:
+        save(engine, rec)
+    return rec
+
+
+def release_runtime(engine, rec: dict) -> None:
+    """runc state, network wiring and the rootfs mount of a stopped container (best effort
+    where a half-done earlier attempt may already have removed parts)."""
+    cid = rec["id"]
+    engine.runtime.delete(cid, force=True)
+    network_teardown(engine, rec)
+    engine.overlay.unmount_rootfs(engine.layout, cid)
+
+
+def uses_network_setup(rec: dict) -> bool:
+    # --network none needs no host-side wiring: runc makes a fresh namespace with lo only
+    return (rec.get("options") or {}).get("network", "bridge") != "none"
+
+
+def network_teardown(engine, rec: dict) -> None:
+    if uses_network_setup(rec):
+        network.teardown(engine, rec)
+
+
+def wait_exit_file(engine, rec: dict, timeout: float | None) -> int | None:
+    """The exit code once the process has ended, or None after timeout seconds (None: forever)."""
+    procs = engine.processes
+    exit_path = procs.exit_file(monitor_paths(engine, rec["id"]), rec["id"])
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        code = procs.read_int(exit_path)
+        if code is not None:
+            return code
+        seen = current_state(engine, rec, grace=0.5)
+        if seen["status"] != "running":
+            return seen.get("exit_code")
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def send_signal(engine, rec: dict, sig: int) -> bool:
+    """Signal the container's process; False if it is no longer there."""
+    st = rec["state"]
+    return engine.processes.signal_pid(st.get("pid", 0), sig, st.get("pid_start"))

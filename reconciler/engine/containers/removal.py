@@ -1,0 +1,125 @@
+"""Removing a container and everything it owns: runc state, cgroup, network lease, rw layer,
+bundle and logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from reconciler.core.errors import ConflictError, ContainerRuntimeError, DockerMiniError, StorageError
+from reconciler.engine import network
+from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, network_teardown, reap,
+                                                   send_signal, wait_exit_file)
+from reconciler.engine.containers.store import resolve, save, socket_dir
+
+log = logging.getLogger(__name__)
+
+
+def remove(engine, name_or_id: str, force: bool = False) -> None:
+    """Remove a container and everything it owns: runc state, mount, rw layer, network lease,
+    bundle, logs. A running one is refused unless force (then killed first)."""
+    killed = None
+    with engine.mutation():
+        rec = resolve(engine, name_or_id)
+        rec = reap(engine, rec, save_it=False)          # saved below, as "removing"
+        st = current_state(engine, rec)
+        if st["status"] == "running":
+            if not force:
+                raise ConflictError(f"You cannot remove a running container {rec['id']}. Stop the "
+                                    f"container before attempting removal or force remove")
+            send_signal(engine, rec, 9)
+            if wait_exit_file(engine, rec, KILL_WAIT) is None:
+                raise ContainerRuntimeError(f"container {rec['name']} did not exit after SIGKILL")
+            killed = dict(rec)
+            rec = reap(engine, rec)
+        elif st["status"] == "creating":
+            raise ConflictError(f"container {rec['name']} is still being created")
+        rec["state"]["status"] = "removing"
+        try:
+            save(engine, rec)
+        except FileNotFoundError:
+            pass
+        destroy(engine, rec)
+    if killed is not None:
+        # conmon lives on until its exit command (which needs the lock we just released) is done
+        _wait_conmon_gone(engine, killed)
+
+
+def removed_if_orphaned(engine, rec: dict) -> bool:
+    """Under the lock: an ended --rm container whose foreground CLI (its monitor, which removes
+    it) was killed is removed now, as Docker's daemon would have at its end. True if it was."""
+    st = rec.get("state") or {}
+    if not ((rec.get("options") or {}).get("auto_remove") and st.get("monitor") == "cli"
+            and st.get("status") in ("running", "exited") and not st.get("restarting")
+            and not engine.processes.pid_alive(st.get("conmon_pid") or 0)):
+        return False
+    if st.get("status") == "running" and current_state(engine, rec)["status"] == "running":
+        return False                                # it runs on: removed once it has ended
+    try:
+        remove(engine, rec["id"], force=True)
+    except DockerMiniError as e:
+        log.debug("orphaned --rm container %s not removed: %s", rec["id"][:12], e)
+        return False        # not this command's business to fail for: `rm` will say why
+    return True
+
+
+def _wait_conmon_gone(engine, rec: dict, timeout: float = 5.0) -> None:
+    pid = (rec.get("state") or {}).get("conmon_pid") or 0
+    deadline = time.monotonic() + timeout
+    while pid and engine.processes.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def destroy(engine, rec: dict) -> None:
+    """Everything of the container's released and deleted, its record last."""
+    cid = rec["id"]
+    overlay = engine.overlay
+    errors = []
+    for step in (lambda: engine.runtime.delete(cid, force=True),
+                 lambda: _remove_leftover_cgroup(engine, cid),
+                 lambda: network_teardown(engine, rec),
+                 lambda: network.release(engine, rec),
+                 lambda: overlay.remove_rw_layer(engine.layout, cid)):
+        try:
+            step()
+        except DockerMiniError as e:
+            errors.append(e)
+    sock_dir = socket_dir(engine)
+    link = f"{sock_dir}/{cid[:12]}"
+    try:
+        if os.path.islink(link):
+            os.unlink(link)
+    except OSError as e:
+        log.debug("attach socket link %s not removed: %s", link, e)
+    if not sock_dir.startswith(engine.layout.root + "/"):
+        try:
+            os.rmdir(sock_dir)                 # /run/docker-mini/<hash>, once no container uses it
+        except OSError:
+            pass                               # other containers still use it
+    if errors:
+        raise errors[0]
+    cdir = engine.layout.container_dir(cid)
+    containers_dir = engine.layout.containers_dir
+    # rename first, so a crash mid-delete never leaves a half-removed record under its id
+    trash = f"{containers_dir}/.rm-{cid}"
+    try:
+        os.rename(cdir, trash)
+    except FileNotFoundError:
+        pass
+    try:
+        stale = [f"{containers_dir}/{n}" for n in os.listdir(containers_dir) if n.startswith(".rm-")]
+    except FileNotFoundError:
+        stale = []
+    for path in stale:                      # this one, and what a killed rm left
+        try:
+            overlay.remove_tree(path)
+        except OSError as e:
+            log.debug("removed container's directory %s not deleted: %s", path, e)
+
+
+def _remove_leftover_cgroup(engine, cid: str) -> None:
+    from reconciler.core.ociconfig import cgroups_path
+    if not engine.cgroups.remove_leftover(cgroups_path(cid)):
+        raise StorageError(f"the cgroup of container {cid[:12]} cannot be removed: it still has "
+                           f"processes", hint="see /sys/fs/cgroup/*/docker-mini/" + cid)

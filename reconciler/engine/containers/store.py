@@ -1,0 +1,141 @@
+"""The container records on disk: overlay-containers/<id>/container.json, and the paths beside it.
+
+The bottom of engine.containers: load, save, list and resolve records. Nothing here looks at
+processes (see liveness) or changes anything but the record file. Reads take no lock and
+tolerate records that vanish under them; writes happen under engine.mutation().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from reconciler.core.errors import ContainerNotFound, InvalidArgument, StorageError
+from reconciler.core.timestamps import rfc3339
+
+RECORD_FILE = "container.json"
+
+
+def now_iso() -> str:
+    return rfc3339(time.time_ns())
+
+
+def iso_of_mtime(path: str) -> str | None:
+    try:
+        return rfc3339(os.stat(path).st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+def record_path(engine, cid: str) -> str:
+    return f"{engine.layout.container_dir(cid)}/{RECORD_FILE}"
+
+
+def load(engine, cid: str) -> dict | None:
+    try:
+        return engine.state_files.read_json(record_path(engine, cid), default=None)
+    except NotADirectoryError:
+        return None
+
+
+def save(engine, rec: dict, durable: bool = False) -> None:
+    """Atomic always (a killed command leaves the old or the new record); fsynced only for the
+    record create publishes (unless --rm): the running/exited states do not outlive the host anyway."""
+    path = record_path(engine, rec["id"])
+    if durable:
+        engine.state_files.write_json(path, rec)
+    else:
+        write_file(path, (json.dumps(rec, sort_keys=True) + "\n").encode())
+
+
+def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Atomic replace without fsync: for files that are regenerated (config.json, etc files)
+    or whose loss in a power cut does not matter."""
+    directory, name = os.path.split(path)
+    tmp = f"{directory}/.{name}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def ids(engine) -> list[str]:
+    try:
+        return [n for n in os.listdir(engine.layout.containers_dir)
+                if len(n) == 64 and not n.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def load_readable(engine, cid: str) -> dict | None:
+    """The record, or None if it is gone or unreadable. One corrupt record (a torn write after a
+    power cut) must not break ps, names and every other container: `system check` reports it."""
+    try:
+        return load(engine, cid)
+    except StorageError:
+        return None
+
+
+def unreadable_records(engine) -> list[str]:
+    return [cid for cid in ids(engine)
+            if os.path.exists(record_path(engine, cid))
+            and load_readable(engine, cid) is None]
+
+
+def all_records(engine) -> list[dict]:
+    out = []
+    for cid in ids(engine):
+        rec = load_readable(engine, cid)
+        if rec and rec.get("id") == cid:
+            out.append(rec)
+    return out
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def resolve(engine, name_or_id: str) -> dict:
+    """The record of the container named or identified (full id, name, or unique id prefix)."""
+    key = (name_or_id or "").strip().lstrip("/")
+    if not key:
+        raise ContainerNotFound("No such container: (empty name)")
+    known = ids(engine)
+    if key in known:
+        rec = load(engine, key)          # asked for by id: say so if it is unreadable
+        if rec:
+            return rec
+    records = [r for r in (load_readable(engine, c) for c in known) if r]
+    for rec in records:
+        if rec.get("name") == key:
+            return rec
+    hits = [r for r in records if r["id"].startswith(key.lower())] if _HEX.issuperset(key) else []
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise InvalidArgument(f"multiple containers match id prefix {key!r}: give more characters")
+    raise ContainerNotFound(f"No such container: {name_or_id}")
+
+
+def monitor_paths(engine, cid: str):
+    """conmon's files of the container (pid file, exit dir, log, oom marker)."""
+    return engine.processes.MonitorPaths(engine.layout.container_dir(cid))
+
+
+def socket_dir(engine) -> str:
+    """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
+    short = f"{engine.layout.root}/s"
+    if len(short) + 1 + 12 + len("/attach") <= 100:
+        return short
+    import hashlib
+    return "/run/docker-mini/" + hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
+
+
+def attach_socket_path(engine, rec: dict) -> str:
+    """conmon's attach socket of a running container (for attach and foreground run)."""
+    direct = f"{engine.layout.container_dir(rec['id'])}/attach"
+    if len(direct) <= engine.processes.SUN_PATH_MAX:
+        return direct
+    return f"{socket_dir(engine)}/{rec['id'][:12]}/attach"
