@@ -13,10 +13,11 @@ Each function answers [(name, None | the error)] in the order of the names given
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass
 
-from reconciler.core.errors import ContainerNotRunning, DockerMiniError
+from reconciler.core.errors import ContainerNotRunning, ContainerRuntimeError, DockerMiniError
 
 KILL_WAIT = 10.0          # seconds to wait for an exit after SIGKILL (as containers.stop)
 POLL_MAX = 0.05           # the longest sleep between two looks at the waited processes
@@ -74,10 +75,11 @@ def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | No
                     killed=grace == 0)
 
 
-def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
+def poll(waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
     """One look at the waited processes: those that ended (or are beyond help) are returned and
-    taken out of `waiting`; each one past its grace period is sent SIGKILL."""
-    from reconciler.engine import containers
+    taken out of `waiting`; each one past its grace period is sent SIGKILL. Takes no lock: the
+    stop signal already recorded the stop, and a pidfd makes the SIGKILL reach that process only."""
+    from reconciler.adapters.runtime import signal_pid
 
     now = time.monotonic() if now is None else now
     over = []
@@ -86,18 +88,13 @@ def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stop
             over.append(s)
         elif s.deadline is not None and now >= s.deadline:
             if s.killed:
-                s.error = DockerMiniError(f"container {s.name} did not exit after SIGKILL")
+                s.error = ContainerRuntimeError(f"container {s.name} did not exit after SIGKILL")
                 over.append(s)
                 continue
             s.killed = True
             s.deadline = now + KILL_WAIT
-            try:
-                containers.kill(engine, s.id, "KILL")
-            except ContainerNotRunning:
-                over.append(s)
-            except DockerMiniError as e:
-                s.error = e
-                over.append(s)
+            if not signal_pid(s.pid, signal.SIGKILL, s.pid_start):
+                over.append(s)                       # it ended in between
     for s in over:
         waiting.remove(s)
     return over
@@ -115,7 +112,7 @@ def wait_stopped(engine, waiting: list[Stopping]) -> None:
     waiting = list(waiting)
     delay = 0.002
     while waiting:
-        poll(engine, waiting)
+        poll(waiting)
         if waiting:
             time.sleep(poll_delay(waiting, delay=delay))
             delay = min(delay * 1.5, POLL_MAX)

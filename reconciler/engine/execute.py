@@ -2,10 +2,12 @@
 
 An action runs once every action it depends on has succeeded; when one fails, the actions that
 depend on it (directly or not) are skipped and the rest proceeds. Pulls run side by side (they
-wait on the network), and so do the graceful waits of stops (signal, then wait for the
-process to end); every other action, and the teardown after a stop, runs one at a time, because
-the container, lease and nftables state files are read-modify-written under the process-wide
-lock, which threads of one process share.
+wait on the network). A stop, and the stop a recreate begins with, sends its signal as soon as
+its dependents have stopped, then waits in one loop with every other stop (engine.bulk: no
+worker, no lock held), so N stops take about one grace period, not N/workers of them. Every
+other action, and what follows a stop, runs one at a time, because the container, lease and
+nftables state files are read-modify-written under the process-wide lock, which threads of
+one process share.
 
 Recreate keeps the stack from ending with neither container: the old container's options are
 read first, then it is stopped and removed (its name, address and ports are what the new one
@@ -22,11 +24,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from reconciler.core.errors import DockerMiniError, ImageNotFound
-from reconciler.core.plan import Action
+from reconciler.core.actions import Action, Kind
 from reconciler.core import labels as label
 from reconciler.core.spec import ServiceSpec, Stack, canonical_json
+from reconciler.engine import bulk
 
-PARALLEL_KINDS = {"pull"}
+PARALLEL_KINDS = {Kind.PULL}
+STOPPING_KINDS = {Kind.STOP, Kind.RECREATE}     # signal, wait (no worker, no lock), then the rest
+POLL_FIRST, POLL_MAX = 0.002, 0.05              # the waiter's sleeps: short first (TERM-aware
+                                                # processes end in milliseconds), then longer
 
 Progress = Callable[[Action, str, str | None], None]   # (action, "start"|"done"|"failed"|"skipped", text)
 
@@ -52,31 +58,52 @@ class Outcome:
 
 def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress | None = None,
             workers: int = 16) -> Outcome:
+    """Run `actions` in their dependency order. A stop (and a recreate's stop) takes a worker
+    only to send its signal; the wait for the process to end is one loop here for all of them,
+    so every stop whose dependents are stopped waits its grace period at once, however many
+    there are; the teardown after it is queued like any other action."""
     outcome = Outcome()
     report = progress or (lambda *a: None)
     pending = {a.id: a for a in actions}
     state: dict[str, str] = {}                 # id -> done | failed | skipped
     serial = threading.Lock()
+    waiting: list[bulk.Stopping] = []          # stop signal sent, process not ended yet
+    stopping: dict[int, tuple[Action, float]] = {}   # id(Stopping) -> its action, its start
 
-    def run(action: Action) -> float:
-        if action.kind in PARALLEL_KINDS:
-            return _timed(run_action, engine, stack, action)
+    def begin(action: Action):
         t0 = time.monotonic()
-        remaining = None
-        if action.kind == "stop":
-            # the wait for a graceful exit overlaps with other stops; the teardown does not
-            remaining = signal_and_wait(engine, stack, action)
+        if action.kind in PARALLEL_KINDS:
+            run_action(engine, stack, action)
+            return None, time.monotonic() - t0
+        if action.kind in STOPPING_KINDS:
+            s = signal_stop(engine, stack, action)
+            if s is not None:
+                return s, t0
         with serial:
-            t1 = time.monotonic()
-            if remaining is not None:
-                run_stop(engine, action, remaining)
-            else:
-                run_action(engine, stack, action)
-            return (t1 - t0 if remaining is not None else 0.0) + time.monotonic() - t1
+            run_action(engine, stack, action)
+        return None, time.monotonic() - t0
 
+    def finish(action: Action, s: bulk.Stopping, t0: float):
+        if s.error is not None:
+            raise s.error
+        with serial:
+            run_after_stop(engine, stack, action)
+        return None, time.monotonic() - t0
+
+    def succeeded(action: Action, elapsed: float) -> None:
+        state[action.id] = "done"
+        outcome.done.append(action)
+        report(action, "done", f"{elapsed:.2f}s")
+
+    def failed(action: Action, why: str) -> None:
+        state[action.id] = "failed"
+        outcome.failed.append((action, why))
+        report(action, "failed", why)
+
+    delay = POLL_FIRST
     with futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         running: dict[futures.Future, Action] = {}
-        while pending or running:
+        while pending or running or waiting:
             for aid, action in list(pending.items()):
                 bad = [d for d in action.deps if state.get(d) in ("failed", "skipped")]
                 if bad:
@@ -88,8 +115,8 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                 elif all(state.get(d) == "done" for d in action.deps):
                     del pending[aid]
                     report(action, "start", None)
-                    running[pool.submit(engine.delegate(run), action)] = action
-            if not running:
+                    running[pool.submit(engine.delegate(begin), action)] = action
+            if not running and not waiting:
                 # deps naming actions not in this plan: nothing can ever start them
                 for aid, action in list(pending.items()):
                     del pending[aid]
@@ -97,23 +124,34 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                     outcome.skipped.append((action, "needs an action not in the plan"))
                     report(action, "skipped", "needs an action not in the plan")
                 break
-            finished, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            if waiting:
+                timeout = bulk.poll_delay(waiting, delay=delay)
+                delay = min(delay * 1.5, POLL_MAX)
+                if running:
+                    finished, _ = futures.wait(running, timeout=timeout, return_when=futures.FIRST_COMPLETED)
+                else:
+                    time.sleep(timeout)
+                    finished = set()
+            else:
+                finished, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
             for fut in finished:
                 action = running.pop(fut)
                 try:
-                    elapsed = fut.result()
+                    s, value = fut.result()
                 except DockerMiniError as e:
-                    state[action.id] = "failed"
-                    outcome.failed.append((action, str(e)))
-                    report(action, "failed", str(e))
+                    failed(action, str(e))
                 except Exception as e:          # a bug must not hide the rest of the run
-                    state[action.id] = "failed"
-                    outcome.failed.append((action, f"{type(e).__name__}: {e}"))
-                    report(action, "failed", f"{type(e).__name__}: {e}")
+                    failed(action, f"{type(e).__name__}: {e}")
                 else:
-                    state[action.id] = "done"
-                    outcome.done.append(action)
-                    report(action, "done", f"{elapsed:.2f}s")
+                    if s is None:
+                        succeeded(action, value)
+                    else:
+                        waiting.append(s)
+                        stopping[id(s)] = (action, value)
+                        delay = POLL_FIRST
+            for s in bulk.poll(waiting):
+                action, t0 = stopping.pop(id(s))
+                running[pool.submit(engine.delegate(finish), action, s, t0)] = action
     return outcome
 
 
@@ -152,46 +190,33 @@ def run_action(engine, stack: Stack, action: Action) -> None:
         raise DockerMiniError(f"unknown action kind {kind!r}")
 
 
-def signal_and_wait(engine, stack: Stack, action: Action) -> float | None:
-    """First half of a stop, safe to run beside others: send the stop signal and wait (up to
-    the grace period) for the process to end. Returns the grace left for containers.stop
-    (0: it kills at once), or None when there was nothing to signal (stop does it all)."""
-    from reconciler.adapters.runtime import pid_alive
-    from reconciler.engine import containers
-
+def _grace(stack: Stack, action: Action) -> float | None:
     spec = stack.containers.get(action.details.get("service", ""))
-    try:
-        rec = containers.resolve(engine, action.details.get("id") or action.target)
-    except DockerMiniError:
-        return None
-    state, options = rec.get("state") or {}, rec.get("options") or {}
-    pid, pid_start = state.get("pid") or 0, state.get("pid_start")
-    if state.get("status") != "running" or not pid_alive(pid, pid_start):
-        return None
-    grace = spec.stop_grace_period if spec is not None and spec.stop_grace_period is not None else None
-    if grace is None:
-        grace = options.get("stop_timeout")
-    if grace is None:
-        grace = 10
-    if grace <= 0:
-        return None
-    try:
-        containers.kill(engine, rec["id"], signal=(rec.get("config") or {}).get("StopSignal") or "SIGTERM")
-    except DockerMiniError:
-        return None
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not pid_alive(pid, pid_start):
-            return max(0.0, deadline - time.monotonic())
-        time.sleep(0.05)
-    return 0.0
+    return spec.stop_grace_period if spec is not None else None
 
 
-def run_stop(engine, action: Action, remaining: float) -> None:
+def signal_stop(engine, stack: Stack, action: Action) -> bulk.Stopping | None:
+    """First half of a stop or a recreate, quick: send the stop signal (the spec's grace period,
+    else the container's). None when there is nothing to wait for: run_action does it all."""
+    if action.kind == Kind.RECREATE:
+        spec = stack.containers.get(action.details.get("service", ""))
+        local_image(engine, stack, spec.image)           # fails before the old one is touched
+    try:
+        return bulk.begin_stop(engine, action.details.get("id") or action.target, _grace(stack, action))
+    except DockerMiniError:
+        return None                                      # run_action meets it and says why
+
+
+def run_after_stop(engine, stack: Stack, action: Action) -> None:
+    """The rest of a stop or a recreate once the process has ended."""
     from reconciler.engine import containers
 
     target = action.details.get("id") or action.target
-    containers.stop(engine, target, timeout=int(remaining + 0.999) if remaining > 0 else 0)
+    if action.kind == Kind.STOP:
+        containers.stop(engine, target, timeout=0)       # records the stop, releases what it held
+        return
+    spec = stack.containers.get(action.details.get("service", ""))
+    recreate(engine, stack, spec, target, start=action.details.get("start", True), was_running=True)
 
 
 def stack_labels(stack: Stack, spec: ServiceSpec, image_id: str) -> dict[str, str]:
@@ -253,7 +278,9 @@ def create_container(engine, stack: Stack, spec: ServiceSpec) -> dict:
     return containers.create(engine, create_options(stack, spec, image.id))
 
 
-def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool) -> None:
+def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool,
+             was_running: bool | None = None) -> None:
+    """was_running: the old container ran before its stop began (execute stops it first)."""
     from reconciler.engine import containers
     from reconciler.engine.containers import CreateOptions
 
@@ -261,7 +288,8 @@ def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool) -> 
     record = containers.resolve(engine, old)
     old_opts = CreateOptions.from_dict(record.get("options") or {})
     old_opts.name = record.get("name") or old_opts.name
-    was_running = containers.is_running(engine, record)
+    if was_running is None:
+        was_running = containers.is_running(engine, record)
     containers.stop(engine, record["id"], timeout=spec.stop_grace_period)
     containers.remove(engine, record["id"], force=True)
     try:
