@@ -14,13 +14,18 @@ mutation lock for register/remove/untag.
 
 from __future__ import annotations
 
-import os
+import base64
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from reconciler.core import jsontext
 from reconciler.core.digest import digest_hex, sha256_digest, sha256_of
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
-from reconciler.core.record import FrozenRecord
 from reconciler.core.reference import Reference, parse_reference
+from reconciler.core.timestamps import rfc3339
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,51 +41,29 @@ def _id_prefix(text: str) -> str | None:
     return hex_part if 0 < len(hex_part) <= 64 and _HEX.issuperset(hex_part) else None
 
 
-_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
-def _base64(data: bytes) -> str:
-    """Standard base64, as base64.b64encode: by hand, because importing base64 (~1 ms) or
-    binascii (~0.3 ms) costs more than encoding the one short key `run` looks up."""
-    out = []
-    for i in range(0, len(data), 3):
-        chunk = data[i:i + 3]
-        n = int.from_bytes(chunk.ljust(3, b"\0"), "big")
-        out += [_BASE64[n >> 18 & 63], _BASE64[n >> 12 & 63], _BASE64[n >> 6 & 63], _BASE64[n & 63]]
-        if len(chunk) < 3:
-            out[len(chunk) - 3:] = "=" * (3 - len(chunk))
-    return "".join(out)
-
-
 def big_data_file(key: str) -> str:
-    encoded = _base64(key.encode())
+    encoded = base64.b64encode(key.encode()).decode()
     if "/" in encoded:  # never for "sha256:<hex>" keys; refuse rather than write a path
         raise StorageError(f"big-data key {key!r} cannot be a file name")
     return "=" + encoded
 
 
 def now_rfc3339() -> str:
-    import time
-    from reconciler.core.timestamps import rfc3339
     return rfc3339(time.time_ns(), digits=6)
 
 
-class ImageRecord(FrozenRecord):
-    __slots__ = ("id", "digest", "names", "layer", "created", "loaded", "digests",
-                 "big_data_names", "big_data_sizes", "big_data_digests")
-
-    def __init__(self, id: str, digest: str, names: tuple[str, ...], layer: str, created: str,
-                 loaded: str, digests: tuple[str, ...] = (), big_data_names: tuple[str, ...] = (),
-                 big_data_sizes: dict | None = None, big_data_digests: dict | None = None):
-        self._set(id,               # "sha256:<hex>" (digest of the config bytes)
-                  digest,           # the manifest digest it was last pulled by
-                  names,            # canonical references
-                  layer,            # top chain id, "sha256:<hex>"
-                  created, loaded,
-                  digests,          # every manifest digest seen for this config
-                  big_data_names,
-                  {} if big_data_sizes is None else big_data_sizes,
-                  {} if big_data_digests is None else big_data_digests)
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str                     # "sha256:<hex>" (digest of the config bytes)
+    digest: str                 # the manifest digest it was last pulled by
+    names: tuple[str, ...]      # canonical references
+    layer: str                  # top chain id, "sha256:<hex>"
+    created: str
+    loaded: str
+    digests: tuple[str, ...] = ()           # every manifest digest seen for this config
+    big_data_names: tuple[str, ...] = ()
+    big_data_sizes: dict = field(default_factory=dict)
+    big_data_digests: dict = field(default_factory=dict)
 
     @property
     def short_id(self) -> str:
@@ -135,8 +118,8 @@ class ImageStore:
 
     # -- reading
 
-    def _record_path(self, image_id: str) -> str:
-        return f"{self.layout.image_dir(image_id)}/{RECORD_FILE}"
+    def _record_path(self, image_id: str) -> Path:
+        return Path(self.layout.image_dir(image_id), RECORD_FILE)
 
     def get(self, image_id: str) -> ImageRecord | None:
         try:
@@ -147,11 +130,11 @@ class ImageStore:
     def list(self) -> list[ImageRecord]:
         out = []
         try:
-            dirs = os.listdir(self.layout.images_dir)
+            dirs = list(Path(self.layout.images_dir).iterdir())
         except FileNotFoundError:
             return out
-        for name in dirs:
-            rec = self.get(name)
+        for d in dirs:
+            rec = self.get(d.name)
             if rec is not None:
                 out.append(rec)
         out.sort(key=lambda r: (r.loaded, r.id), reverse=True)
@@ -196,13 +179,12 @@ class ImageStore:
         return self.big_data(image, image.id)
 
     def config(self, image: ImageRecord) -> dict:
-        return jsontext.loads(self.config_bytes(image))
+        return json.loads(self.config_bytes(image))
 
     def big_data(self, image: ImageRecord, key: str) -> bytes:
-        d = self.layout.image_dir(image.id)
+        d = Path(self.layout.image_dir(image.id))
         try:
-            with open(f"{d}/{big_data_file(key)}", "rb") as f:
-                return f.read()
+            return (d / big_data_file(key)).read_bytes()
         except FileNotFoundError:
             raise StorageError(f"image {image.short_id}: {key} is missing from {d}",
                                hint="remove the image and pull it again") from None
@@ -218,14 +200,14 @@ class ImageStore:
         images; default the manifest's). extra_big_data: e.g. the index bytes under its digest.
         Returns (record, [(other image, name taken)])."""
         image_id = sha256_of(config_raw)
-        d = self.layout.image_dir(image_id)
-        os.makedirs(d, mode=0o700, exist_ok=True)
+        d = Path(self.layout.image_dir(image_id))
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
         old = self.get(image_id)
         blobs = {image_id: config_raw, manifest_digest: manifest_raw, **(extra_big_data or {})}
         for key, data in blobs.items():
-            path = f"{d}/{big_data_file(key)}"
+            path = d / big_data_file(key)
             try:
-                stored = os.stat(path).st_size
+                stored = path.stat().st_size
             except FileNotFoundError:
                 stored = None
             if stored != len(data):
@@ -258,24 +240,24 @@ class ImageStore:
                 continue
             lost = [n for n in names if n in other.names]
             if lost:
-                self._write(other.replace(names=tuple(n for n in other.names if n not in lost)))
+                self._write(dataclasses.replace(other, names=tuple(n for n in other.names if n not in lost)))
                 taken += [(other, n) for n in lost]
         return record, taken
 
     def untag(self, image: ImageRecord, names: list[str]) -> ImageRecord:
-        updated = image.replace(names=tuple(n for n in image.names if n not in names))
+        updated = dataclasses.replace(image, names=tuple(n for n in image.names if n not in names))
         self._write(updated)
         return updated
 
     def remove(self, image: ImageRecord) -> None:
         """The record goes first (atomically), then the big-data."""
-        d = self.layout.image_dir(image.id)
+        d = Path(self.layout.image_dir(image.id))
         try:
-            os.unlink(f"{d}/{RECORD_FILE}")
-            self.files.fsync_dir(d)
+            (d / RECORD_FILE).unlink()
         except FileNotFoundError:
             pass
-        import shutil      # only removal needs it; run and create resolve images here
+        else:
+            self.files.fsync_dir(d)
         shutil.rmtree(d, ignore_errors=True)
 
     def _write(self, record: ImageRecord) -> None:
