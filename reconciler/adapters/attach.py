@@ -24,10 +24,10 @@ import socket
 import struct
 import termios
 import tty as _tty
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.core.detach_keys import DetachMatcher
-from reconciler.core.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class AttachUnavailable(Exception):
     """Nobody listens on the attach socket (the container is not running)."""
 
 
-def connect(bundle: Path) -> socket.socket:
+def connect(bundle: str | os.PathLike) -> socket.socket:
     """Connect to <bundle>/attach; the path may be longer than a unix socket name allows."""
     try:
         dirfd = os.open(bundle, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -87,7 +87,7 @@ def terminal_size(*fds: int | None) -> tuple[int, int] | None:
     return None
 
 
-def resize(ctl: Path, rows: int, cols: int) -> bool:
+def resize(ctl: str | os.PathLike, rows: int, cols: int) -> bool:
     """Ask conmon to resize the container's terminal. False if conmon is not there."""
     rows, cols = min(rows, MAX_TERMINAL_DIM), min(cols, MAX_TERMINAL_DIM)
     try:
@@ -122,12 +122,10 @@ def raw_terminal(fd: int | None) -> Iterator[None]:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-class StreamResult(Record):
-    __slots__ = ("detached", "interrupted")
-
-    def __init__(self, detached: bool = False, interrupted: int | None = None):
-        self.detached = detached        # the user typed the detach keys: the container runs on
-        self.interrupted = interrupted  # a signal stopped the CLI's session (not forwarded)
+@dataclass(frozen=True)
+class StreamResult:
+    detached: bool = False              # the user typed the detach keys: the container runs on
+    interrupted: int | None = None      # a signal stopped the CLI's session (not forwarded)
 
 
 def send_input(sock: socket.socket, data: bytes) -> None:
