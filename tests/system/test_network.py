@@ -439,7 +439,7 @@ def test_a_dead_targets_reused_pid_is_not_joined(net_engine):
     me = os.getpid()
     record = {"id": cid, "state": {"status": "running", "pid": me, "pid_start": rt.process_start_time(me)}}
     statefiles.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
-    assert network._process_netns(net_engine, cid) == f"/proc/{me}/ns/net"
+    assert network.process_netns(net_engine, cid) == f"/proc/{me}/ns/net"
     record["state"]["pid_start"] -= 1               # the pid now names a younger process
     statefiles.write_json(f"{net_engine.layout.container_dir(cid)}/container.json", record)
-    assert network._process_netns(net_engine, cid) is None
+    assert network.process_netns(net_engine, cid) is None

@@ -1,0 +1,75 @@
+"""The leases on disk: network/endpoints/<container-id>.json, one per container (none for
+--network none), "active" while its wiring is set up."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from reconciler.core import ipam
+from reconciler.core.errors import NetworkError
+
+
+def field_of(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def endpoints_dir(engine) -> str:
+    return f"{engine.layout.network_dir}/endpoints"
+
+
+def endpoint_path(engine, container_id: str) -> str:
+    return f"{endpoints_dir(engine)}/{container_id}.json"
+
+
+def forget_endpoint(engine, container_id: str) -> None:
+    try:
+        os.unlink(endpoint_path(engine, container_id))
+    except FileNotFoundError:
+        pass
+
+
+def read_endpoint(engine, container_id: str) -> dict | None:
+    return engine.state_files.read_json(endpoint_path(engine, container_id), default=None)
+
+
+def write_endpoint(engine, ep: dict) -> None:
+    engine.state_files.write_json(endpoint_path(engine, ep["id"]), ep)
+
+
+def all_endpoints(engine) -> list[dict]:
+    d = endpoints_dir(engine)
+    out = []
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if name.endswith(".json") and not name.startswith("."):
+            try:
+                ep = engine.state_files.read_json(f"{d}/{name}", default=None)
+            except FileNotFoundError:   # released meanwhile
+                continue
+            if ep:
+                out.append(ep)
+    return out
+
+
+def container_id_of(record: Any) -> str:
+    cid = field_of(record, "id")
+    if not cid:
+        raise NetworkError("internal: container record without an id")
+    return cid
+
+
+def bridge_subnet(engine) -> ipam.Subnet:
+    return ipam.Subnet.parse(engine.config.bridge_subnet)
+
+
+def public_view(ep: dict) -> dict:
+    """What the container record keeps under "network" (see engine.containers)."""
+    return {k: v for k, v in ep.items() if k not in ("active",)}

@@ -1,0 +1,86 @@
+"""The container's hosts and resolv.conf, written in place (they are bind-mounted into it)."""
+
+from __future__ import annotations
+
+import os
+
+from reconciler.core import hostsfile, resolvconf
+from reconciler.engine.network.endpoints import all_endpoints
+
+
+def _container_file(engine, cid: str, name: str) -> str:
+    return f"{engine.layout.container_dir(cid)}/{name}"
+
+
+def _read_host_file(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Truncate and write: the file may be bind-mounted into a running container, where a
+    rename would leave the container looking at the old inode."""
+    if not os.path.isdir(os.path.dirname(path)):
+        return  # the container is being removed
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _names(ep: dict, seen_from: dict | None = None) -> tuple[str, ...]:
+    """A container's names in a hosts file. Service names (`db`) are scoped to their stack, as
+    Compose scopes them to its project: another stack's `db` must not answer for ours."""
+    own_stack = seen_from is None or (ep.get("stack") and ep.get("stack") == seen_from.get("stack"))
+    aliases = ep.get("aliases", []) if own_stack else []
+    return tuple([ep.get("hostname") or "", ep.get("name") or "", *aliases])
+
+
+def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
+    if endpoints is None:
+        endpoints = all_endpoints(engine)
+    peers = [hostsfile.HostEntry(e["ip"], _names(e, seen_from=ep)) for e in endpoints
+             if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge" and e.get("ip")
+             and e.get("bridge") == ep.get("bridge")]
+    own = hostsfile.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
+    return hostsfile.render_hosts(own, peers, hostname=ep.get("hostname"))
+
+
+def _host_resolv_conf() -> str:
+    return _read_host_file("/etc/resolv.conf") or ""
+
+
+def write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None,
+                           endpoints: list[dict] | None = None) -> None:
+    cid = ep["id"]
+    if host_mode:
+        hosts = _read_host_file("/etc/hosts")
+        if hosts is None:
+            hosts = hostsfile.render_hosts(None, hostname=ep.get("hostname"))
+        _write_in_place(_container_file(engine, cid, "hosts"), hosts)
+        _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
+        return
+    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep, endpoints))
+    _write_in_place(_container_file(engine, cid, "resolv.conf"), resolvconf.render_resolv_conf(_host_resolv_conf()))
+
+
+def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
+    """Rewrite /etc/hosts of every container set up on our bridge (and of those joined to them)."""
+    if endpoints is None:
+        endpoints = all_endpoints(engine)
+    by_id = {e["id"]: e for e in endpoints}
+    for ep in endpoints:
+        if not ep.get("active"):
+            continue
+        if ep["mode"] == "bridge":
+            _write_in_place(_container_file(engine, ep["id"], "hosts"), render_hosts_for(engine, ep, endpoints))
+        elif ep["mode"].startswith("container:") and ep.get("container") in by_id:
+            target = by_id[ep["container"]]
+            if target.get("ip"):
+                _write_in_place(_container_file(engine, ep["id"], "hosts"),
+                                render_hosts_for(engine, target, endpoints))

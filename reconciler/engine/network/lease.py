@@ -1,0 +1,96 @@
+"""prepare (create time): the network options checked and the lease recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.core import ipam, netmode, portmapping
+from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument
+from reconciler.core.labels import SERVICE as SERVICE_LABEL
+from reconciler.core.labels import STACK as STACK_LABEL
+from reconciler.engine.containers import store
+from reconciler.engine.network.endpoints import (all_endpoints, bridge_subnet, field_of, public_view,
+                                                 write_endpoint)
+from reconciler.engine.network.teardown import cleanup_stale
+
+
+def prepare(engine, container_id: str, opts: Any) -> dict:
+    """Validate the network options and record the lease, before the container exists.
+
+    Raises InvalidArgument for malformed values and ConflictError for an IP, MAC or host port
+    another container of this root already holds. Nothing is created on the host here.
+    """
+    mode = netmode.parse_network_mode(field_of(opts, "network"))
+    ip_text, mac_text = field_of(opts, "ip"), field_of(opts, "mac")
+    ports = portmapping.parse_ports(field_of(opts, "ports") or [])
+    if mode.kind != "bridge":
+        given = [flag for flag, v in (("--ip", ip_text), ("--mac-address", mac_text), ("-p", ports)) if v]
+        if given:
+            raise InvalidArgument(f"{', '.join(given)} cannot be used with --network {mode}",
+                                  hint="static addresses and published ports need the bridge network")
+    labels = field_of(opts, "labels") or {}
+    ep: dict = {
+        "id": container_id,
+        "mode": str(mode),
+        "name": field_of(opts, "name") or container_id[:12],
+        "hostname": field_of(opts, "hostname") or container_id[:12],
+        "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
+        "stack": labels.get(STACK_LABEL, ""),
+        "active": False,
+    }
+    if mode.kind == "none":
+        return public_view(ep)      # nothing to lease, set up or clean: the record's copy is all
+    with engine.mutation():
+        cleanup_stale(engine)
+        if mode.kind == "container":
+            target = resolve_container(engine, mode.container)
+            if target == container_id:
+                raise InvalidArgument("--network container: cannot join the container's own namespace")
+            ep["container"] = target
+        elif mode.kind == "bridge":
+            ep.update(_lease(engine, container_id, ip_text, mac_text, ports))
+        write_endpoint(engine, ep)
+    return public_view(ep)
+
+
+def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
+           ports: list[portmapping.PortMapping]) -> dict:
+    subnet = bridge_subnet(engine)
+    others = [e for e in all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
+    ip, mac = ipam.choose_address(subnet, [ipam.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
+                                     ip_text, mac_text)
+    published = {e["name"]: [portmapping.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
+    portmapping.check_port_conflicts(ports, published)
+    net = engine.netlink
+    ports = portmapping.with_host_ports(ports, lambda m: net.ephemeral_ports(m.host_ip, m.proto),
+                                    [p for theirs in published.values() for p in theirs])
+    check_host_ports(engine, ports)
+    return {
+        "bridge": engine.config.bridge_name,
+        "subnet": str(subnet.network),
+        "ip": str(ip),
+        "prefixlen": subnet.prefixlen,
+        "gateway": str(subnet.gateway),
+        "mac": mac,
+        "ports": [p.to_dict() for p in ports],
+    }
+
+
+def check_host_ports(engine, ports) -> None:
+    net = engine.netlink
+    for m in ports:
+        state = net.host_port_state(m.host_ip, m.host_port, m.proto)
+        where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.proto}"
+        if state == "in-use":
+            raise ConflictError(f"port {where} is already in use by a process on the host",
+                                hint="choose another host port")
+        if state == "not-local":
+            raise InvalidArgument(f"-p {where}: {m.host_ip} is not an address of this host")
+
+
+def resolve_container(engine, name_or_id: str) -> str:
+    """The id of a container of this root by name, id or unique id prefix (the lifecycle's rules)."""
+    try:
+        return store.resolve(engine, name_or_id)["id"]
+    except ContainerNotFound:
+        raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})") from None

@@ -1,0 +1,134 @@
+"""setup (start time): the netns, veth, rules and /etc files of a container."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from reconciler.core import netmode, netnames, portmapping
+from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, NetworkError
+from reconciler.core.labels import SERVICE as SERVICE_LABEL
+from reconciler.core.labels import STACK as STACK_LABEL
+from reconciler.engine.containers import store
+from reconciler.engine.network.endpoints import (all_endpoints, container_id_of, field_of, read_endpoint,
+                                                 write_endpoint)
+from reconciler.engine.network.etcfiles import refresh_hosts, write_container_files
+from reconciler.engine.network.lease import check_host_ports, prepare
+from reconciler.engine.network.rules import apply_rules, ensure_bridge
+from reconciler.engine.network.teardown import cleanup_stale, teardown_id
+
+
+def setup(engine, record: Any) -> str | None:
+    """Wire the container's network before its process starts; idempotent.
+
+    Returns the netns path for runc's linux.namespaces, or None to stay in the host's namespace.
+    Also writes the container's hosts and resolv.conf (in place) and refreshes the hosts files
+    of its running peers.
+    """
+    cid = container_id_of(record)
+    with engine.mutation():
+        ep = endpoint_for(engine, record)
+        names_from_record(ep, record)
+        kind = netmode.parse_network_mode(ep["mode"]).kind
+        net = engine.netlink
+        if kind == "host":
+            write_container_files(engine, ep, host_mode=True)
+            return None
+        if kind == "container":
+            path = joined_netns(engine, ep)
+            ep["active"] = True     # its hosts file now follows the target's peers
+            write_endpoint(engine, ep)
+            return path
+        cleanup_stale(engine, keep=cid)
+        if kind == "bridge":
+            if (ep.get("bridge"), ep.get("subnet")) != (engine.config.bridge_name, engine.config.bridge_subnet):
+                raise NetworkError(
+                    f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
+                    f"but {engine.config.source} now configures {engine.config.bridge_name} "
+                    f"({engine.config.bridge_subnet})", hint="recreate the container: rm it and create it again")
+            check_host_ports(engine, [portmapping.PortMapping.from_dict(p) for p in ep.get("ports", [])])
+            ensure_bridge(engine)
+        ns = netnames.netns_name(cid)
+        try:
+            path = net.create_netns(ns)
+            if kind == "bridge":
+                net.create_veth(netnames.host_veth_name(cid), ns, engine.config.bridge_name,
+                                mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
+            ep["active"] = True
+            write_endpoint(engine, ep)
+            endpoints = all_endpoints(engine)      # read once for the hosts files and the rules
+            write_container_files(engine, ep, endpoints=endpoints)
+            if kind == "bridge":
+                apply_rules(engine, endpoints)
+                refresh_hosts(engine, endpoints)
+        except BaseException:
+            teardown_id(engine, cid, ep)
+            raise
+        return path
+
+
+def endpoint_for(engine, record: Any) -> dict:
+    cid = container_id_of(record)
+    ep = read_endpoint(engine, cid)
+    if ep is None:
+        # A record from before networking was prepared (or whose lease was lost): prepare now
+        # from the options it was created with. (--network none keeps no endpoint file.)
+        opts = field_of(record, "options") or {}
+        prepared = prepare(engine, cid, {**opts,
+                                         "name": field_of(record, "name") or field_of(opts, "name"),
+                                         "labels": field_of(record, "labels") or field_of(opts, "labels") or {}})
+        ep = read_endpoint(engine, cid) or {**prepared, "active": False}
+    return ep
+
+
+def names_from_record(ep: dict, record: Any) -> None:
+    """The record's name and hostname win over what prepare saw (the lifecycle may pick a
+    generated name after prepare)."""
+    name = field_of(record, "name")
+    hostname = field_of(field_of(record, "config"), "Hostname")
+    labels = field_of(record, "labels") or {}
+    if name:
+        ep["name"] = name
+    if hostname:
+        ep["hostname"] = hostname
+    if labels.get(SERVICE_LABEL):
+        ep["aliases"] = [labels[SERVICE_LABEL]]
+        ep["stack"] = labels.get(STACK_LABEL, "")
+
+
+def joined_netns(engine, ep: dict) -> str | None:
+    target = read_endpoint(engine, ep["container"])
+    if target is None:
+        raise ContainerNotFound(f"container {ep['container'][:12]} (--network container:) no longer exists")
+    if target["mode"] == "host":
+        write_container_files(engine, ep, host_mode=True)
+        return None
+    if target["mode"].startswith("container:"):
+        return joined_netns(engine, target)
+    ns = netnames.netns_name(target["id"])
+    net = engine.netlink
+    if target.get("active") and net.netns_exists(ns):
+        path = net.netns_path(ns)
+    else:
+        # a namespace runc made itself (--network none is left to runc): the process's own
+        path = process_netns(engine, target["id"])
+        if path is None:
+            raise ConflictError(f"cannot join the network of container {target['name']!r}: it is not running",
+                                hint=f"start {target['name']} first")
+    write_container_files(engine, ep, like=target)
+    return path
+
+
+def process_netns(engine, cid: str) -> str | None:
+    try:
+        rec = store.load(engine, cid) or {}
+    except DockerMiniError:
+        return None
+    state = rec.get("state") or {}
+    pid = state.get("pid")
+    if state.get("status") != "running" or not pid:
+        return None
+    if not engine.processes.pid_alive(pid, state.get("pid_start")):
+        return None         # it died unreaped: its pid may be another process's by now
+    path = f"/proc/{pid}/ns/net"
+    return path if os.path.exists(path) else None
