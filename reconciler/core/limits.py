@@ -9,6 +9,7 @@ and --cpus becomes a CFS quota over a 100 ms period.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -46,18 +47,25 @@ class Resources:
         return self == Resources()
 
 
+MAX_CPUS = 8192                       # the kernel's largest NR_CPUS
+_CPU_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
 def parse_cpu_list(text: str) -> set[int]:
     """Parse a cpuset list like "0-2,5" (Docker's ParseUintList). Raises ValueError."""
     cpus: set[int] = set()
     if text == "":
         return cpus
     for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        m = _CPU_RANGE.fullmatch(part)
+        if not m:
             raise ValueError(f"invalid format: {text}")
-        start, end = int(lo), int(hi) if sep else int(lo)
+        start = int(m.group(1))
+        end = int(m.group(2)) if m.group(2) is not None else start
         if end < start:
             raise ValueError(f"invalid format: {text}")
+        if end >= MAX_CPUS:
+            raise ValueError(f"CPU {end} is beyond the kernel's limit of {MAX_CPUS} CPUs")
         cpus.update(range(start, end + 1))
     return cpus
 

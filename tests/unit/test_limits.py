@@ -66,6 +66,9 @@ INVALID = [
     ({"cpuset_cpus": "0-a"}, "Invalid value 0-a for cpuset cpus: invalid format: 0-a"),
     ({"cpuset_cpus": "1-0"}, "Invalid value 1-0 for cpuset cpus"),
     ({"cpuset_cpus": "0,"}, "Invalid value 0, for cpuset cpus"),
+    ({"cpuset_cpus": "²"}, "Invalid value ² for cpuset cpus: invalid format"),
+    ({"cpuset_cpus": "0-99999999999"}, "Invalid value 0-99999999999 for cpuset cpus: CPU 99999999999 "
+                                       "is beyond the kernel's limit of 8192 CPUs"),   # not a huge set
     ({"cpuset_cpus": "0-3"}, "Requested CPUs are not available - requested 0-3, available: 0-1"),
     ({"cpuset_cpus": "2"}, "Requested CPUs are not available - requested 2, available: 0-1"),
     ({"pids_limit": "x"}, 'invalid argument "x" for "--pids-limit" flag'),

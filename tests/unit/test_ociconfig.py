@@ -263,3 +263,14 @@ def test_resolve_in_rootfs_never_leaves_it(path, table, expected):
 def test_resolve_in_rootfs_loops_are_an_error():
     with pytest.raises(InvalidArgument, match="too many levels"):
         oc.resolve_in_rootfs("/loop/x", links({"/loop": "/loop"}))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: oc.parse_signal("²"),                              # str.isdigit() says yes, int() says no
+    lambda: oc.resolve_user("²", "root:x:0:0::/root:/bin/sh\n", ""),
+    lambda: oc.resolve_user("0:²", "", ""),
+    lambda: oc.resolve_user("99999999999999", "", ""),         # beyond a 32-bit uid: a name, not found
+])
+def test_odd_digits_and_huge_ids_are_invalid_arguments(call):
+    with pytest.raises(InvalidArgument):
+        call()
