@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 
 from reconciler.core.errors import ConfigError, InvalidArgument
@@ -41,6 +42,9 @@ class Config:
     source: str = "<defaults>"
 
 
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
 def _expect(kind, value, key: str, source: str):
     if not isinstance(value, kind):
         raise ConfigError(f"{source}: key {key!r} must be a {kind.__name__}, got {value!r}")
@@ -66,10 +70,17 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
     merged = {**DEFAULTS, **data}
     for key in ("default-host", "root", "bridge-name", "runtime", "conmon"):
         _expect(str, merged[key], key, source)
+        if not merged[key] or "\0" in merged[key]:
+            raise ConfigError(f"{source}: key {key!r} must be a non-empty string without NUL characters")
     transformation = _expect(dict, merged["registry-transformation"], "registry-transformation", source)
+    if not all(isinstance(v, str) for v in transformation.values()):
+        raise ConfigError(f"{source}: key 'registry-transformation' maps registry names to host names (strings)")
     insecure = _expect(list, merged["insecure-registries"], "insecure-registries", source)
-    if not 1 <= len(merged["bridge-name"]) <= 15:
-        raise ConfigError(f"{source}: key 'bridge-name' must be 1-15 characters (a Linux interface name)")
+    if not all(isinstance(v, str) for v in insecure):
+        raise ConfigError(f"{source}: key 'insecure-registries' must be a list of host[:port] strings")
+    if not _IFNAME.fullmatch(merged["bridge-name"]) or merged["bridge-name"] in (".", ".."):
+        raise ConfigError(f"{source}: key 'bridge-name' must be 1-15 characters (a Linux interface name)",
+                          hint="letters, digits, '-', '_' and '.'")
     try:
         net = ipaddress.IPv4Network(_expect(str, merged["bridge-subnet"], "bridge-subnet", source))
     except ValueError as e:

@@ -26,6 +26,12 @@ def test_defaults():
     ('{"bridge-name": 5}', "'bridge-name' must be a str"),
     ('{"log-max-size": "lots"}', "log-max-size"),
     ('{"root": ', "conf.json:1: not valid JSON"),
+    ('{"root": "/var/\\u0000x"}', "'root' must be a non-empty string without NUL"),
+    ('{"runtime": ""}', "'runtime' must be a non-empty string"),
+    ('{"bridge-name": "a b"}', "'bridge-name' must be 1-15 characters"),
+    ('{"bridge-name": "a/b"}', "'bridge-name' must be 1-15 characters"),
+    ('{"registry-transformation": {"docker.io": 1}}', "'registry-transformation' maps registry names"),
+    ('{"insecure-registries": [1]}', "'insecure-registries' must be a list of host[:port] strings"),
 ])
 def test_bad_config_names_file_and_key(text, needle):
     with pytest.raises(ConfigError) as e:
