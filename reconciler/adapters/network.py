@@ -4,20 +4,27 @@ routes (pyroute2 over netlink), sysctls, and our one nftables table (`nft -f`).
 Every function is idempotent where it can be: a command killed half-way leaves things a rerun
 (or a cleanup) finishes or removes.
 
-pyroute2, ctypes, ipaddress and subprocess are imported by the functions that use them, and
-paths are plain strings (no pathlib or contextlib, ~8 ms of imports): `inspect` and `rm` reach
-this module for a path or a cleanup that needs none of them.
+pyroute2 is imported by the functions that use it (~120 ms): `inspect` and `rm` reach this
+module for a path or a cleanup that needs no netlink.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
+import functools
+import ipaddress
 import os
+import socket
+import subprocess
+from pathlib import Path
 
 from reconciler.core import nftables
 from reconciler.core.errors import NetworkError
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = Path("/run/netns")
+SYS_NET = Path("/sys/class/net")
 
 
 def _pyroute2():
@@ -30,17 +37,17 @@ def _pyroute2():
 # network namespaces
 
 
-def netns_path(name: str) -> str:
-    return f"{NETNS_DIR}/{name}"
+def netns_path(name: str) -> Path:
+    return NETNS_DIR / name
 
 
 def netns_exists(name: str) -> bool:
-    return os.path.exists(netns_path(name))
+    return netns_path(name).exists()
 
 
 def list_netns(prefix: str = "") -> list[str]:
     try:
-        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
+        return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
     except FileNotFoundError:
         return []
 
@@ -52,13 +59,12 @@ MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 MNT_DETACH = 2
 
 
-def _libc():
-    import ctypes
+@functools.cache
+def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
 def _errno_error(what: str) -> NetworkError:
-    import ctypes
     err = ctypes.get_errno()
     return NetworkError(f"{what}: {os.strerror(err)}")
 
@@ -66,8 +72,8 @@ def _errno_error(what: str) -> NetworkError:
 def _share_run_dir(libc) -> None:
     """/run/netns as a shared mount (as `ip netns` makes it), so namespace mounts propagate
     into mount namespaces created later, such as the containers'."""
-    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
-    d = NETNS_DIR.encode()
+    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    d = os.fsencode(NETNS_DIR)
     if libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) == 0:
         return
     if libc.mount(d, d, b"none", MS_BIND | MS_REC, None) != 0:
@@ -76,30 +82,22 @@ def _share_run_dir(libc) -> None:
         raise _errno_error(f"cannot make {NETNS_DIR} a shared mount")
 
 
-class _switched:
+@contextlib.contextmanager
+def _switched(libc, enter):
     """Run the `with` block with this thread in another network namespace (`enter` puts it
     there), and always come back to the one it was in."""
-
-    def __init__(self, libc, enter):
-        self.libc, self.enter = libc, enter
-        self.home = -1
-
-    def __enter__(self) -> None:
-        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        enter()
         try:
-            self.enter()
-        except BaseException:
-            os.close(self.home)
-            raise
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.libc.setns(self.home, CLONE_NEWNET) != 0:
+            yield
+        finally:
+            if libc.setns(home, CLONE_NEWNET) != 0:
                 # continuing in the wrong namespace would wire the host wrongly: stop here
                 os.write(2, b"docker-mini: fatal: cannot return to the host network namespace\n")
                 os._exit(70)
-        finally:
-            os.close(self.home)
+    finally:
+        os.close(home)
 
 
 def create_netns(name: str) -> str:
@@ -117,7 +115,7 @@ def create_netns(name: str) -> str:
 
     try:
         with _switched(libc, enter):
-            if libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None) != 0:
+            if libc.mount(b"/proc/thread-self/ns/net", os.fsencode(path), b"none", MS_BIND, None) != 0:
                 raise _errno_error(f"cannot pin network namespace {name} at {path}")
             with IPRoute() as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
@@ -150,11 +148,8 @@ def remove_netns(name: str) -> None:
     path = netns_path(name)
     if not os.path.lexists(path):
         return
-    _libc().umount2(path.encode(), MNT_DETACH)   # fails harmlessly when a kill left it unmounted
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    _libc().umount2(os.fsencode(path), MNT_DETACH)   # fails harmlessly when a kill left it unmounted
+    path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +158,7 @@ def remove_netns(name: str) -> None:
 
 def link_exists(ifname: str) -> bool:
     """An interface of that name in the host's namespace (sysfs: no netlink round trip)."""
-    return os.path.lexists(f"/sys/class/net/{ifname}")
+    return os.path.lexists(SYS_NET / ifname)
 
 
 def list_links(prefix: str = "") -> list[str]:
@@ -176,7 +171,7 @@ def list_links(prefix: str = "") -> list[str]:
 def bridge_ports(bridge: str) -> list[str]:
     """The interfaces enslaved to the bridge (empty when it does not exist)."""
     try:
-        return sorted(os.listdir(f"/sys/class/net/{bridge}/brif"))
+        return sorted(p.name for p in (SYS_NET / bridge / "brif").iterdir())
     except FileNotFoundError:
         return []
 
@@ -225,7 +220,6 @@ def ensure_bridge(name: str, gateway_cidr: str) -> None:
     The caller checks the subnet against the host's networks before the first creation.
     A bridge left without its address by a killed command gets the address now.
     """
-    import ipaddress
     IPRoute, NetlinkError = _pyroute2()
     gw = ipaddress.IPv4Interface(gateway_cidr)
     with IPRoute() as ipr:
@@ -261,13 +255,11 @@ def _link_kind(ipr, index: int) -> str | None:
 
 
 def set_sysctl(key: str, value: str) -> None:
-    path = f"/proc/sys/{key.replace('.', '/')}"
+    path = Path("/proc/sys", *key.split("."))
     try:
-        with open(path) as f:
-            if f.read().strip() == value:
-                return
-        with open(path, "w") as f:
-            f.write(value)
+        if path.read_text().strip() == value:
+            return
+        path.write_text(value)
     except OSError as e:
         raise NetworkError(f"cannot set {key}={value}: {e.strerror}") from None
 
@@ -286,7 +278,6 @@ def enable_forwarding(bridge: str) -> None:
 def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str) -> None:
     """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
     MAC, address and default route. An old pair of the same name is replaced."""
-    import ipaddress
     IPRoute, NetlinkError = _pyroute2()
     iface = ipaddress.IPv4Interface(cidr)
     delete_link(host_name)
@@ -324,7 +315,6 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
 def host_port_state(host_ip: str, port: int, proto: str) -> str:
     """"free", "in-use" (a host process listens: our DNAT would hide it) or "not-local" (the
     address is none of this host's, so nothing would ever arrive there)."""
-    import socket
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -341,7 +331,6 @@ def host_port_state(host_ip: str, port: int, proto: str) -> str:
 
 def ephemeral_ports(host_ip: str, proto: str, tries: int = 50):
     """Ports the kernel would hand out now for a bind to port 0 (free on the host)."""
-    import socket
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     for _ in range(tries):
         with socket.socket(socket.AF_INET, kind) as s:
@@ -358,7 +347,6 @@ def ephemeral_ports(host_ip: str, proto: str, tries: int = 50):
 
 def nft_apply(ruleset: str) -> None:
     """Load a ruleset with `nft -f -`: the whole file is one transaction, all or nothing."""
-    import subprocess
     try:
         proc = subprocess.run(["nft", "-f", "-"], input=ruleset, capture_output=True, text=True)
     except FileNotFoundError:
@@ -381,6 +369,5 @@ def remove_bridge_and_table(bridge: str) -> list[str]:
 
 
 def nft_table_text(family: str, name: str) -> str | None:
-    import subprocess
     proc = subprocess.run(["nft", "list", "table", family, name], capture_output=True, text=True)
     return proc.stdout if proc.returncode == 0 else None

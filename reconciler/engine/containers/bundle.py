@@ -122,6 +122,6 @@ def build_bundle(engine, rec: dict, rootfs: str | os.PathLike, netns: str | None
         container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=host_rlimits(),
-        resources=res, network="host" if opts.network == "host" else "new", netns_path=netns,
+        resources=res, network="host" if opts.network == "host" else "new", netns_path=None if netns is None else str(netns),
         mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
     write_file(f"{cdir}/config.json", json.dumps(config).encode())

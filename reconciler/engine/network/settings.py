@@ -22,7 +22,7 @@ def network_settings(engine, record: Any) -> dict:
     settings = {
         "Bridge": ep.get("bridge", "") if mode == "bridge" else "",
         "SandboxID": sandbox,
-        "SandboxKey": engine.netlink.netns_path(sandbox) if sandbox else "",
+        "SandboxKey": str(engine.netlink.netns_path(sandbox)) if sandbox else "",
         "Ports": ports,
         "IPAddress": "",
         "IPPrefixLen": 0,
