@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import select
 import selectors
@@ -26,12 +27,11 @@ import termios
 import tty as _tty
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 from reconciler.core.detach_keys import DetachMatcher
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Callable, Iterator
+log = logging.getLogger(__name__)
 
 STDOUT_TAG = 2
 STDERR_TAG = 3
@@ -153,8 +153,10 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
     sel = selectors.PollSelector()      # epoll refuses regular files and /dev/null as stdin
     try:
         for sig in handled:
-            with contextlib.suppress(OSError, ValueError):
+            try:
                 old_handlers[sig] = signal.signal(sig, _note_signal)
+            except (OSError, ValueError) as e:      # not settable here: that signal stays as it is
+                log.debug("cannot handle signal %s: %s", sig, e)
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         raw_fd = stdin if (tty and stdin is not None) else None
         with raw_terminal(raw_fd):
@@ -170,8 +172,10 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
         if old_wakeup is not None:
             signal.set_wakeup_fd(old_wakeup)
         for sig, h in old_handlers.items():
-            with contextlib.suppress(OSError, ValueError, TypeError):
+            try:
                 signal.signal(sig, h)
+            except (OSError, ValueError, TypeError) as e:
+                log.debug("cannot restore the handler of signal %s: %s", sig, e)
         os.close(wake_r)
         os.close(wake_w)
 
@@ -211,10 +215,12 @@ def _pump(sel, sock, stdin, stdout, stderr, detach_keys, ctl, on_signal, wake_r)
                 if not data:                       # EOF from the user
                     sel.unregister(stdin)
                     rest = matcher.flush()
-                    with contextlib.suppress(OSError):
+                    try:
                         if rest:
                             send_input(sock, rest)
                         sock.shutdown(socket.SHUT_WR)
+                    except OSError as e:        # the container's side is gone already
+                        log.debug("closing the container's stdin: %s", e)
                     continue
                 forward, detach = matcher.feed(data)
                 try:

@@ -21,13 +21,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.core.digest import digest_hex, sha256_digest, sha256_of
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
 from reconciler.core.reference import Reference, parse_reference
 from reconciler.core.timestamps import rfc3339
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from reconciler.core.layout import Layout
 

@@ -8,6 +8,7 @@ import ctypes
 import errno
 import fcntl
 import json
+import logging
 import os
 import struct
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from reconciler.adapters.overlay.mounts import backing_mount, libc
 from reconciler.core.errors import QuotaUnsupported, StorageError
+
+log = logging.getLogger(__name__)
 
 MIN_LOOP_SIZE = 1 << 20            # smaller ext4 images cannot hold a filesystem worth the name
 LOOP_CLR_FD = 0x4C01
@@ -139,7 +142,10 @@ def read_projid(record: Path) -> int | None:
     """The project id a container's quota.json names; None if absent or unreadable."""
     try:
         projid = json.loads(record.read_bytes())["projid"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:    # torn by a crash: no project
+        log.debug("unreadable quota record %s: %r", record, e)
         return None
     return projid if isinstance(projid, int) else None
 

@@ -13,13 +13,13 @@ import errno
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.adapters.overlay import quota
 from reconciler.adapters.overlay.mounts import is_mounted, mount_overlay, mounts_under, run, umount
 from reconciler.adapters.overlay.tree import remove_tree
 from reconciler.core.errors import QuotaUnsupported, StorageError
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from reconciler.core.layout import Layout
 

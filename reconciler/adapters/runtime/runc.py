@@ -15,12 +15,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.adapters.runtime.bundle import SUN_PATH_MAX, MonitorPaths, exit_file
 from reconciler.adapters.runtime.conmon import SyncPipe, launch as launch_conmon
 from reconciler.core.errors import CommandNotExecutable, CommandNotFound, ContainerRuntimeError
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from reconciler.adapters.runtime.exec_session import ExecSession
     from reconciler.adapters.runtime.foreground import AttachedRun
@@ -156,7 +156,8 @@ class Runtime:
             return None
         try:
             return json.loads(proc.stdout)
-        except ValueError:
+        except ValueError as e:
+            log.debug("runc state %s is not JSON: %s", container_id, e)
             return None
 
     def has_state(self, container_id: str) -> bool:
