@@ -7,14 +7,13 @@ Our own entries win over Docker's; Docker Hub's many spellings are one registry.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import os
 import subprocess
 from pathlib import Path
 
+from reconciler.core import basicauth
 from reconciler.core.errors import AuthError, ConfigError, StorageError
 from reconciler.core.reference import InvalidReference, display_server, registry_key
 
@@ -30,12 +29,9 @@ def _decode_entry(entry: dict, source: Path, key: str) -> tuple[str, str] | None
         return None
     if entry.get("auth"):
         try:
-            user, sep, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-            raise ConfigError(f"{source}: the auth entry for {key!r} is not base64 of user:password") from None
-        if not sep:
-            raise ConfigError(f"{source}: the auth entry for {key!r} has no ':' between user and password")
-        return user, password
+            return basicauth.decode(entry["auth"])
+        except ValueError as e:
+            raise ConfigError(f"{source}: the auth entry for {key!r} {e}") from None
     if entry.get("username") and entry.get("password"):
         return str(entry["username"]), str(entry["password"])
     return None
@@ -131,7 +127,7 @@ class CredentialStore:
         old = self._find(auths, key)
         if old:
             del auths[old[0]]
-        auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+        auths[key] = {"auth": basicauth.encode(username, password)}
         self.files.write_json(self.path, data)
 
     def remove(self, host: str) -> bool:

@@ -4,7 +4,6 @@ challenge, then send Basic credentials or fetch a Bearer token from the challeng
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import time
@@ -14,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from reconciler.adapters.registry.transport import Transport, is_loopback, registry_error
+from reconciler.core import basicauth
 from reconciler.core.errors import AuthError, RegistryError
 from reconciler.core.reference import Reference
 
@@ -49,10 +49,6 @@ def parse_challenges(header: str) -> list[Challenge]:
             pos = p.end()
         challenges.append(Challenge(scheme, params))
     return challenges
-
-
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 @dataclass
@@ -107,7 +103,7 @@ class TokenAuth(Transport):
             return "Bearer " + self._token(domain, bearer, scope, creds, fresh)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         if basic is not None and creds:
-            return _basic(*creds)
+            return basicauth.header(*creds)
         return None
 
     def _token(self, domain: str, challenge: Challenge, scope: str | None,
@@ -133,7 +129,7 @@ class TokenAuth(Transport):
             if creds:
                 query["account"] = creds[0]
             url = realm + ("&" if "?" in realm else "?") + urlencode(query)
-            resp = self._send("GET", url, headers={}, auth_header=_basic(*creds)
+            resp = self._send("GET", url, headers={}, auth_header=basicauth.header(*creds)
                               if creds else None, what="an auth token", domain=domain)
             if resp.status_code in (401, 403):
                 raise AuthError(f"{domain}: the token server refused "
@@ -209,7 +205,7 @@ class TokenAuth(Transport):
         if not challenges:
             return  # the registry needs no credentials: any are "accepted", as with Docker
         resp = self._send("GET", f"{self.base_url(domain)}/v2/", headers={},
-                          auth_header=_basic(*creds), what="/v2/", domain=domain)
+                          auth_header=basicauth.header(*creds), what="/v2/", domain=domain)
         resp.close()
         if resp.status_code in (401, 403):
             raise AuthError(f"{domain} refused the credentials of {username!r}")
