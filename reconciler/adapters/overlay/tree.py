@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -20,7 +21,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 @dataclass
 class _Level:
     name: str                   # the directory's name in its parent
-    where: str                  # its whole path, for error messages
+    where: Path                 # its whole path, for error messages
     identity: tuple[int, int]   # (st_dev, st_ino)
     subdirs: list[str] = field(default_factory=list)     # still to descend into
 
@@ -31,7 +32,7 @@ def remove_tree(path: str | os.PathLike) -> None:
     entry's whole path."""
     fd = os.open(path, _DIR_FLAGS)
     try:
-        top = os.fsdecode(path)
+        top = Path(path)
         stack = [_Level("", top, _identity(fd), _clear_files(fd, top))]
         while True:
             level = stack[-1]
@@ -42,7 +43,7 @@ def remove_tree(path: str | os.PathLike) -> None:
                     continue
                 os.close(fd)
                 fd = child
-                where = f"{level.where}/{name}"
+                where = level.where / name
                 stack.append(_Level(name, where, _identity(fd), _clear_files(fd, where)))
                 continue
             if len(stack) == 1:
@@ -64,7 +65,7 @@ def _identity(fd: int) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _clear_files(dir_fd: int, where: str) -> list[str]:
+def _clear_files(dir_fd: int, where: Path) -> list[str]:
     """Unlink every entry of the directory that is not a directory; the names of those that are."""
     subdirs = []
     with os.scandir(dir_fd) as entries:
@@ -77,7 +78,7 @@ def _clear_files(dir_fd: int, where: str) -> list[str]:
     return subdirs
 
 
-def _open_subdir(dir_fd: int, where: str, name: str) -> int | None:
+def _open_subdir(dir_fd: int, where: Path, name: str) -> int | None:
     """A descriptor of the subdirectory, or None if it is gone; one that turned into a
     symlink or a file meanwhile is unlinked instead."""
     try:
@@ -86,12 +87,12 @@ def _open_subdir(dir_fd: int, where: str, name: str) -> int | None:
         return None
     except OSError as e:
         if e.errno not in (errno.ENOTDIR, errno.ELOOP):
-            raise OSError(e.errno, e.strerror, f"{where}/{name}") from None
+            raise OSError(e.errno, e.strerror, where / name) from None
     _at(where, name, os.unlink, name, dir_fd=dir_fd)
     return None
 
 
-def _at(where: str, name: str, func, *args, **kwargs):
+def _at(where: Path, name: str, func, *args, **kwargs):
     """func(*args, **kwargs) on the entry `name` of directory `where`: None if the entry is
     gone, and other errors name its whole path."""
     try:
@@ -99,4 +100,4 @@ def _at(where: str, name: str, func, *args, **kwargs):
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise OSError(e.errno, e.strerror, f"{where}/{name}") from None
+        raise OSError(e.errno, e.strerror, where / name) from None
