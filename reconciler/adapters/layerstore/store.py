@@ -193,7 +193,9 @@ class LayerStore:
                 raise StorageError(f"{label}: its uncompressed size exceeds max-layer-size "
                                    f"({e.limit} bytes, set in {self.config_source})",
                                    hint=f"raise or remove max-layer-size in {self.config_source}") from None
-            if isinstance(e, (UnsafeArchive, IntegrityError)) or not isinstance(e, (StorageError, OSError)):
+            if isinstance(e, UnsafeArchive):
+                raise UnsafeArchive(f"{label}: {e.message}", hint=e.hint) from None
+            if isinstance(e, IntegrityError) or not isinstance(e, (StorageError, OSError)):
                 raise
             if isinstance(e, StorageError):
                 raise StorageError(f"{label}: {e.message}", hint=e.hint or self._space_hint(e.message)) from None
