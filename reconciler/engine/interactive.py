@@ -12,48 +12,41 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from reconciler.core import errors
 from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
-from reconciler.core.record import FrozenRecord, Record
+from reconciler.engine import containers
 
-TYPE_CHECKING = False     # typing, dataclasses, copy, shutil and secrets cost ~17 ms: `run -it` pays it
-if TYPE_CHECKING:
-    from typing import Callable
+log = logging.getLogger(__name__)
 
 EXEC_DIR = "exec"
 
 
-class Stdio(FrozenRecord):
-    __slots__ = ("stdin", "stdout", "stderr")
+@dataclass(frozen=True)
+class Stdio:
+    stdin: int | None = 0      # None: nothing to send
+    stdout: int = 1
+    stderr: int = 2
 
-    def __init__(self, stdin: int | None = 0,      # None: nothing to send
-                 stdout: int = 1, stderr: int = 2):
-        self._set(stdin, stdout, stderr)
 
-
-class Outcome(Record):
+@dataclass(frozen=True)
+class SessionOutcome:
     """How an interactive session ended: the process's exit code, or detached (still running)."""
-    __slots__ = ("exit_code", "detached")
-
-    def __init__(self, exit_code: int | None = None, detached: bool = False):
-        self.exit_code, self.detached = exit_code, detached
+    exit_code: int | None = None
+    detached: bool = False
 
 
 def _remove_session(directory: Path) -> None:
-    from reconciler.adapters import overlay     # its remove_tree: no shutil to import
-    with contextlib.suppress(OSError):
-        overlay.remove_tree(directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 # --- containers --------------------------------------------------------------------------------
-
-def _containers():
-    from reconciler.engine import containers
-    return containers
-
 
 def _bundle(engine, record: dict) -> Path:
     return Path(engine.layout.container_dir(record["id"]))
@@ -68,7 +61,7 @@ def _name(record: dict) -> str:
 
 
 def _require_running(engine, record: dict, verb: str) -> None:
-    if not _containers().is_running(engine, record):
+    if not containers.is_running(engine, record):
         if verb == "attach":
             raise errors.ContainerNotRunning(
                 f"cannot attach to container {_name(record)}: it is not running",
@@ -78,8 +71,8 @@ def _require_running(engine, record: dict, verb: str) -> None:
             hint=f"start it first: docker-mini start {_name(record)}")
 
 
-def _connect(bundle: Path, record: dict):
-    from reconciler.adapters import attach as client
+def _connect(engine, bundle: Path, record: dict):
+    client = engine.attach_client
     try:
         return client.connect(bundle)
     except client.AttachUnavailable:
@@ -94,56 +87,55 @@ def _connect(bundle: Path, record: dict):
 
 def _signal_proxy(engine, record: dict) -> Callable[[int], None]:
     def forward(signum: int) -> None:
-        with contextlib.suppress(errors.DockerMiniError):
-            _containers().kill(engine, record["id"], signal=str(signum))
+        try:
+            containers.kill(engine, record["id"], signal=str(signum))
+        except errors.DockerMiniError as e:
+            log.debug("signal %d not forwarded to %s: %s", signum, record["id"][:12], e)
     return forward
 
 
-def _stream(sock, record_tty: bool, stdio: Stdio, *, send_stdin: bool, detach_keys: str,
-            ctl: Path, on_signal):
-    from reconciler.adapters import attach as client
-    return client.stream(sock, stdin=stdio.stdin if send_stdin else None, stdout=stdio.stdout,
+def _stream(engine, sock, record_tty: bool, stdio: Stdio, *, send_stdin: bool, detach_keys: str,
+             ctl: Path, on_signal):
+    return engine.attach_client.stream(sock, stdin=stdio.stdin if send_stdin else None, stdout=stdio.stdout,
                          stderr=stdio.stderr, tty=record_tty, detach_keys=parse_detach_keys(detach_keys),
                          ctl=ctl, on_signal=on_signal)
 
 
-def _finish(engine, record: dict, result) -> Outcome:
+def _finish(engine, record: dict, result) -> SessionOutcome:
     if result.detached:
-        return Outcome(detached=True)
+        return SessionOutcome(detached=True)
     if result.interrupted is not None:
-        return Outcome(exit_code=128 + result.interrupted)
-    return Outcome(exit_code=_containers().wait(engine, record["id"]))
+        return SessionOutcome(exit_code=128 + result.interrupted)
+    return SessionOutcome(exit_code=containers.wait(engine, record["id"]))
 
 
 def attach(engine, name_or_id: str, *, stdin: bool = True, detach_keys: str = DEFAULT_DETACH_KEYS,
-           sig_proxy: bool = True, stdio: Stdio = Stdio()) -> Outcome:
+           sig_proxy: bool = True, stdio: Stdio = Stdio()) -> SessionOutcome:
     """Connect the user's terminal (or pipes) to a running container until it exits or the user
     detaches. Several attaches at once all see the output."""
     parse_detach_keys(detach_keys)              # a bad value fails before anything happens
-    record = _containers().resolve(engine, name_or_id)
+    record = containers.resolve(engine, name_or_id)
     _require_running(engine, record, "attach")
     opts = _options(record)
     tty = bool(opts.get("tty"))
-    sock = _connect(_bundle(engine, record), record)
+    sock = _connect(engine, _bundle(engine, record), record)
     with sock:
-        result = _stream(sock, tty, stdio, send_stdin=stdin and bool(opts.get("interactive")),
+        result = _stream(engine, sock, tty, stdio, send_stdin=stdin and bool(opts.get("interactive")),
                          detach_keys=detach_keys, ctl=_bundle(engine, record) / "ctl",
                          on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
     return _finish(engine, record, result)
 
 
 def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = DEFAULT_DETACH_KEYS,
-                   sig_proxy: bool = True, stdio: Stdio = Stdio(), auto_remove: bool = False) -> Outcome:
+                   sig_proxy: bool = True, stdio: Stdio = Stdio(), auto_remove: bool = False) -> SessionOutcome:
     """Start a created (or exited) container with the user attached from its first byte of
     output: `run` in the foreground, `start -a[i]`. stdin: the user's input goes to the
     container (it must have been created with -i); without a terminal, EOF on it closes the
     container's stdin. A container already running is simply attached to.
     auto_remove (`run --rm`): removed once it has ended, by us while attached, else (detached,
     or the CLI was stopped by a signal) by the exit command when it ends."""
-    from reconciler.adapters import attach as client
-
+    client = engine.attach_client
     parse_detach_keys(detach_keys)
-    containers = _containers()
     record = containers.resolve(engine, name_or_id)
     opts = _options(record)
     tty = bool(opts.get("tty"))
@@ -152,7 +144,7 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
     held: dict = {}
 
     def connect_before_start(rec: dict) -> None:
-        held["sock"] = _connect(bundle, rec)
+        held["sock"] = _connect(engine, bundle, rec)
         if tty:
             size = client.terminal_size(stdio.stdout, stdio.stdin)
             if size:
@@ -170,8 +162,8 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
                         containers.remove(engine, record["id"], force=True)
                 raise
             if "sock" not in held:                      # it was running already
-                held["sock"] = _connect(bundle, record)
-            result = _stream(held["sock"], tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
+                held["sock"] = _connect(engine, bundle, record)
+            result = _stream(engine, held["sock"], tty, stdio, send_stdin=send_stdin, detach_keys=detach_keys,
                              ctl=bundle / "ctl",
                              on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
         finally:
@@ -216,7 +208,7 @@ def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], wo
     if user:
         root = Path(config["root"]["path"])
         rootfs = root if root.is_absolute() else bundle / root
-        read = _containers().read_in_rootfs
+        read = containers.read_in_rootfs
         who = resolve_user(user, read(rootfs, "/etc/passwd"), read(rootfs, "/etc/group"))
         process["user"] = {"uid": who.uid, "gid": who.gid}
         if who.additional_gids:
@@ -239,28 +231,26 @@ def _collect_finished_sessions(exec_root: Path) -> None:
                 _remove_session(d)
 
 
-def _exec_error(message: str, record: dict) -> errors.DockerMiniError:
-    from reconciler.adapters.runtime import classify_create_error
+def _exec_error(engine, message: str, record: dict) -> errors.DockerMiniError:
     low = message.lower()
     if "stopped container" in low or "not running" in low or "does not exist" in low:
         return errors.ContainerNotRunning(f"cannot exec in container {_name(record)}: it is not running")
-    return classify_create_error(message)
+    return engine.processes.classify_create_error(message)
 
 
 def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False, tty: bool = False,
           detach: bool = False, env: list[str] | None = None, workdir: str | None = None,
           user: str | None = None, detach_keys: str = DEFAULT_DETACH_KEYS,
-          stdio: Stdio = Stdio(), caller_env: dict[str, str] | None = None) -> Outcome:
+          stdio: Stdio = Stdio(), caller_env: dict[str, str] | None = None) -> SessionOutcome:
     """Run cmd in a running container's namespaces and cgroup, with its env (-e overrides).
 
     Attached (the default): returns the command's exit code; not found / not executable raise
     CommandNotFound / CommandNotExecutable (Docker's 127 / 126). detach: returns once it runs."""
-    from reconciler.adapters import attach as client
-
+    client = engine.attach_client
     if not cmd:
         raise errors.InvalidArgument("exec needs a command to run")
     parse_detach_keys(detach_keys)
-    record = _containers().resolve(engine, name_or_id)
+    record = containers.resolve(engine, name_or_id)
     _require_running(engine, record, "exec")
     bundle = _bundle(engine, record)
     size = client.terminal_size(stdio.stdout, stdio.stdin) if tty else None
@@ -275,13 +265,13 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
                                       stdin=interactive and not detach, attach=not detach)
     except errors.ExecFailed as e:
         _remove_session(directory)
-        raise _exec_error(e.message, record) from None
+        raise _exec_error(engine, e.message, record) from None
     sock = None
     finished = False
     try:
         if not detach:
             try:
-                sock = _connect(directory, record)
+                sock = _connect(engine, directory, record)
             except BaseException:
                 session.abort()
                 finished = True
@@ -290,19 +280,19 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
             session.start()
         except errors.ExecFailed as e:
             finished = True
-            raise _exec_error(e.message, record) from None
+            raise _exec_error(engine, e.message, record) from None
         if detach:
-            return Outcome(detached=True)
+            return SessionOutcome(detached=True)
         result = client.stream(sock, stdin=stdio.stdin if interactive else None, stdout=stdio.stdout,
                                stderr=stdio.stderr, tty=tty, detach_keys=parse_detach_keys(detach_keys),
                                ctl=session.ctl)
         if result.detached:
-            return Outcome(detached=True)
+            return SessionOutcome(detached=True)
         if result.interrupted is not None:
-            return Outcome(exit_code=128 + result.interrupted)
+            return SessionOutcome(exit_code=128 + result.interrupted)
         code = session.wait()
         finished = True
-        return Outcome(exit_code=code)
+        return SessionOutcome(exit_code=code)
     finally:
         if sock is not None:
             sock.close()
