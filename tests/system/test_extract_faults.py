@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.fixtures.images import (assert_nothing_registered, images_json, layer_records,
+from tests.fixtures.images import (assert_nothing_registered, images_json, layer_dirs, layer_records,
                                    pattern_bytes, push_blobs, push_image, resize_filesystem,
                                    small_filesystem, streamed_layer, used_bytes)
 from tests.fixtures.registry import File, tar_from_dict
@@ -139,3 +139,24 @@ def test_a_bad_max_layer_size_names_the_file_and_the_key(dm, value, needle):
     _with_limit(dm, value)
     proc = dm("images", check=False)
     assert_clean_failure(proc, str(dm.config_file), "max-layer-size", needle)
+
+
+def test_a_full_disk_when_the_record_is_written_takes_the_layer_back(dm, registry):
+    """The layer is extracted and renamed into overlay/, then its record cannot be written
+    (overlay-layers/ is a full 4 KiB filesystem): the layer dir and its short link go too."""
+    records = dm.root / "overlay-layers"
+    push_image(registry, "faults/record-enospc", "latest", [tar_from_dict({"f": "content"})])
+    ref = f"{registry.addr}/faults/record-enospc:latest"
+    with small_filesystem(records, "4k"):
+        (records / "filler").write_bytes(b"x" * 4096)
+        proc = dm("pull", ref, check=False)
+        assert_clean_failure(proc, "No space left on device")
+        assert images_json(dm.root) == {} and layer_records(dm.root) == [] and layer_dirs(dm.root) == []
+        assert list((dm.root / "overlay/l").iterdir()) == []
+        assert list((dm.root / "tmp").iterdir()) == []
+        assert_check_clean(dm)
+        (records / "filler").unlink()
+        dm("pull", ref)
+        [layer_id] = layer_records(dm.root)
+        assert (dm.root / "overlay" / layer_id / "diff/f").read_text() == "content"
+        assert_check_clean(dm)

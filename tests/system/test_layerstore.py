@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.adapters import statefiles
 from reconciler.adapters.layerstore import LayerStore
-from reconciler.core.errors import IntegrityError, UnsafeArchive
+from reconciler.core.errors import IntegrityError, StorageError, UnsafeArchive
 from reconciler.core.layout import Layout
 
 MTIME = 1_600_000_000
@@ -361,3 +361,33 @@ def test_directory_replaced_by_a_symlink_does_not_redirect_deferred_fixups(store
     assert os.readlink(diff / "a") == str(target)
     st = os.stat(target)
     assert stat.S_IMODE(st.st_mode) == 0o755 and st.st_mtime == MTIME + 5
+
+
+def test_max_layer_size_stops_extraction_and_keeps_nothing(root):
+    store = LayerStore(Layout(root), statefiles, max_layer_size=64 << 10, config_source="conf.json")
+    small = make_tar((info("f"), b"x" * 1000))
+    extract(store, small)
+    big = make_tar((info("big"), b"\1" * (1 << 20)))
+    with pytest.raises(StorageError, match=r"exceeds max-layer-size \(65536 bytes, set in conf.json\)"):
+        extract(store, big, gzip.compress(big))
+    assert [p.name for p in Path(store.layout.tmp_dir).iterdir()] == []
+    assert len(store.list()) == 1
+
+
+def test_a_failed_write_fails_the_layer_instead_of_leaving_a_hole(store, tmp_path):
+    """RLIMIT_FSIZE makes write(2) fail past 1 MiB (EFBIG, after a short write) in this process
+    only: the layer fails at the first failed write, with its cause, and nothing is published.
+    (The full-disk tests in test_extract_faults.py cover a failure libarchive itself would hide.)"""
+    import resource
+    import signal
+    tar = make_tar((info("big"), os.urandom(3 << 20)))
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, old_limit[1]))
+    try:
+        with pytest.raises(StorageError, match="File too large"):
+            extract(store, tar, gzip.compress(tar))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert_nothing_published(store)
