@@ -71,19 +71,17 @@ def _path(engine, container_id: str) -> Path:
 
 def read(engine, container_id: str) -> Entry | None:
     """The entry, or None when there is none or it cannot be read (then it starts over)."""
-    from reconciler.adapters import statefiles
     try:
-        data = statefiles.read_json(_path(engine, container_id), default=None)
+        data = engine.state_files.read_json(_path(engine, container_id), default=None)
         return None if data is None else Entry.from_json(data)
     except (DockerMiniError, OSError, ValueError, TypeError, KeyError):
         return None
 
 
 def _write(engine, container_id: str, entry: Entry) -> None:
-    from reconciler.adapters import statefiles
     path = _path(engine, container_id)
     if path.parent.is_dir():                 # never recreate a removed container's directory
-        statefiles.write_json(path, entry.to_json())
+        engine.state_files.write_json(path, entry.to_json())
 
 
 def current(engine, container_id: str, now: float) -> Entry | None:

@@ -36,10 +36,6 @@ class Stopping:
     killed: bool = False
     error: Exception | None = None    # the SIGKILL could not be sent, or did not end it
 
-    def alive(self) -> bool:
-        from reconciler.adapters.runtime import pid_alive
-        return pid_alive(self.pid, self.pid_start)
-
 
 def _stop_signal(rec) -> str:
     return (rec.get("config") or {}).get("StopSignal") or "SIGTERM"
@@ -75,16 +71,15 @@ def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | No
                     killed=grace == 0)
 
 
-def poll(waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
+def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
     """One look at the waited processes: those that ended (or are beyond help) are returned and
     taken out of `waiting`; each one past its grace period is sent SIGKILL. Takes no lock: the
     stop signal already recorded the stop, and a pidfd makes the SIGKILL reach that process only."""
-    from reconciler.adapters.runtime import signal_pid
-
+    processes = engine.processes
     now = time.monotonic() if now is None else now
     over = []
     for s in list(waiting):
-        if not s.alive():
+        if not processes.pid_alive(s.pid, s.pid_start):
             over.append(s)
         elif s.deadline is not None and now >= s.deadline:
             if s.killed:
@@ -93,7 +88,7 @@ def poll(waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
                 continue
             s.killed = True
             s.deadline = now + KILL_WAIT
-            if not signal_pid(s.pid, signal.SIGKILL, s.pid_start):
+            if not processes.signal_pid(s.pid, signal.SIGKILL, s.pid_start):
                 over.append(s)                       # it ended in between
     for s in over:
         waiting.remove(s)
@@ -112,7 +107,7 @@ def wait_stopped(engine, waiting: list[Stopping]) -> None:
     waiting = list(waiting)
     delay = 0.002
     while waiting:
-        poll(waiting)
+        poll(engine, waiting)
         if waiting:
             time.sleep(poll_delay(waiting, delay=delay))
             delay = min(delay * 1.5, POLL_MAX)
@@ -124,9 +119,15 @@ def _results(names, errors: dict[int, Exception]) -> Results:
 
 def stop_many(engine, names, timeout: float | None = None) -> Results:
     """`docker-mini stop A B C...`: all signalled, all waited for at once, then torn down."""
+    from reconciler.engine.network import hosts_refresh_deferred
+
+    with hosts_refresh_deferred(engine):
+        return _stop_many(engine, list(names), timeout)
+
+
+def _stop_many(engine, names: list[str], timeout: float | None) -> Results:
     from reconciler.engine import containers
 
-    names = list(names)
     errors: dict[int, Exception] = {}
     stopping: dict[int, Stopping] = {}
     for i, name in enumerate(names):
@@ -170,9 +171,15 @@ def kill_many(engine, names, signal: str = "KILL") -> Results:
 def remove_many(engine, names, force: bool = False) -> Results:
     """`docker-mini rm [-f] A B C...`, `system prune`: with force, every running one is SIGKILLed
     first and all are waited for at once; then each is removed."""
+    from reconciler.engine.network import hosts_refresh_deferred
+
+    with hosts_refresh_deferred(engine):
+        return _remove_many(engine, list(names), force)
+
+
+def _remove_many(engine, names: list[str], force: bool) -> Results:
     from reconciler.engine import containers
 
-    names = list(names)
     errors: dict[int, Exception] = {}
     if force:
         killed = []

@@ -34,6 +34,8 @@ class Engine:
         self._holder: contextvars.ContextVar[int | None] = contextvars.ContextVar(
             f"docker-mini-lock-{id(self)}", default=None)
         self._delegates = threading.RLock()
+        # network.hosts_refresh_deferred(): peers' hosts files rewritten once at the end of a batch
+        self.hosts_refresh_deferred = self.hosts_refresh_pending = False
 
     def ensure_root(self) -> None:
         os.makedirs(self.root, mode=0o700, exist_ok=True)

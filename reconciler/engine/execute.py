@@ -69,6 +69,7 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
     serial = threading.Lock()
     waiting: list[bulk.Stopping] = []          # stop signal sent, process not ended yet
     stopping: dict[int, tuple[Action, float]] = {}   # id(Stopping) -> its action, its start
+    created: dict[str, str] = {}               # name -> id of the containers created here
 
     def begin(action: Action):
         t0 = time.monotonic()
@@ -80,7 +81,7 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
             if s is not None:
                 return s, t0
         with serial:
-            run_action(engine, stack, action)
+            run_action(engine, stack, action, created)
         return None, time.monotonic() - t0
 
     def finish(action: Action, s: bulk.Stopping, t0: float):
@@ -100,8 +101,10 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
         outcome.failed.append((action, why))
         report(action, "failed", why)
 
+    from reconciler.engine.network import hosts_refresh_deferred
+
     delay = POLL_FIRST
-    with futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with hosts_refresh_deferred(engine), futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         running: dict[futures.Future, Action] = {}
         while pending or running or waiting:
             for aid, action in list(pending.items()):
@@ -149,7 +152,7 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                         waiting.append(s)
                         stopping[id(s)] = (action, value)
                         delay = POLL_FIRST
-            for s in bulk.poll(waiting):
+            for s in bulk.poll(engine, waiting):
                 action, t0 = stopping.pop(id(s))
                 running[pool.submit(engine.delegate(finish), action, s, t0)] = action
     return outcome
@@ -164,16 +167,20 @@ def _timed(fn, *args) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_action(engine, stack: Stack, action: Action) -> None:
+def run_action(engine, stack: Stack, action: Action, created: dict[str, str] | None = None) -> None:
+    """created: name -> id of the containers this run created, filled by create and used by
+    start (resolving a name reads every record: by id, a stack's start costs the same at 100)."""
     from reconciler.engine import containers, images
 
     spec = stack.containers.get(action.details.get("service", ""))
-    target = action.details.get("id") or action.target
+    target = action.details.get("id") or (created or {}).get(action.target) or action.target
     kind = action.kind
     if kind == "pull":
         images.pull(engine, action.target)
     elif kind == "create":
-        create_container(engine, stack, spec)
+        rec = create_container(engine, stack, spec)
+        if created is not None:
+            created[action.target] = rec["id"]
     elif kind == "start":
         containers.start(engine, target)
     elif kind == "stop":

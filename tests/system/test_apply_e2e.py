@@ -38,6 +38,9 @@ def test_apply_from_empty_then_again_is_a_no_op(net, dmc, busybox_ref, tmp_path)
     assert labels["io.docker-mini.spec-hash"].startswith("v1:")
     assert labels["io.docker-mini.image-digest"].startswith("sha256:")
     pids = {n: pid(dmc, n) for n in ("shop-db", "shop-web")}
+    # db started first, yet lists web: peers' hosts files are rewritten once, as apply ends
+    assert any(line.startswith(f"{net[1]}\t") and "shop-web" in line.split()
+               for line in dmc("exec", "shop-db", "cat", "/etc/hosts").stdout.splitlines())
 
     again = dmc("apply", "-f", str(spec))
     assert again.stdout.strip() == "shop: converged, nothing to do"
@@ -207,7 +210,7 @@ def test_execute_skips_dependents_of_a_failure_and_runs_the_rest(monkeypatch, tm
 
     ran = []
 
-    def fake(engine, stack, action):
+    def fake(engine, stack, action, created=None):
         ran.append(action.id)
         if action.id == "start:s-db":
             raise ContainerRuntimeError("db would not start")
