@@ -69,3 +69,55 @@ def scratch(prefix: str):
     finally:
         unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _ppids() -> dict[int, int]:
+    """pid -> parent pid of every process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                out[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return out
+
+
+def reap_docker_mini_root(root: Path, bridge: str | None = None) -> list[str]:
+    """What a docker-mini root's containers hold outside the root, removed without asking
+    docker-mini (which may be what failed): their conmon monitors and processes, network
+    namespaces and cgroups, and the bench's bridge with its nftables table. Returns what it found."""
+    found = []
+    ids = set()
+    containers = Path(root) / "overlay-containers"
+    if containers.is_dir():
+        ids |= {p.name for p in containers.iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)}
+    needle = str(root).encode()
+    monitors = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"conmon") and any(needle in a for a in argv) and b"-c" in argv:
+                monitors.append(int(entry.name))
+                ids.add(argv[argv.index(b"-c") + 1].decode())
+    if monitors:
+        found.append(f"{len(monitors)} conmon monitor(s) still running")
+        children = [pid for pid, ppid in _ppids().items() if ppid in monitors]
+        for pid in [*monitors, *children]:      # the monitor first: no exit command runs
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        time.sleep(0.5)
+    for cid in sorted(ids):
+        netns = Path("/run/netns") / f"dm-{cid[:32]}"
+        if netns.exists():
+            subprocess.run(["ip", "netns", "del", netns.name], capture_output=True)
+        for cg in Path("/sys/fs/cgroup").glob(f"*/docker-mini/{cid}"):
+            for d in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [cg]:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+    if bridge and Path("/sys/class/net", bridge).exists():
+        found.append(f"bridge {bridge} still there")
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    if bridge:
+        subprocess.run(["nft", "delete", "table", "ip", f"dm-{bridge}"], capture_output=True)
+    return found

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import docker_mini_command, interleaved, scratch, timed_run
+from bench.common import docker_mini_command, interleaved, reap_docker_mini_root, scratch, timed_run
 from bench.dockerd import Dockerd, DockerUnavailable, private_dockerd
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "31"))   # an odd count: the median is one run
@@ -50,6 +50,8 @@ class DockerMini:
         ids = proc.stdout.split()
         if ids:
             subprocess.run([*self.base, "rm", "-f", *ids], capture_output=True)
+        for note in reap_docker_mini_root(self.root):
+            print(f"  cleanup: {note} after rm -f: removed")
 
 
 class Podman:

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import docker_mini_command, scratch, timed, unmount_under
+from bench.common import docker_mini_command, reap_docker_mini_root, scratch, timed, unmount_under
 from bench.dockerd import Dockerd, DockerUnavailable, private_dockerd
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,10 +87,14 @@ def watcher_rss(dm_base: list[str], spec_dir: Path) -> tuple[float, float]:
         proc.wait(timeout=60)
 
 
+def _tail(proc: subprocess.CompletedProcess, lines: int = 6) -> str:
+    return "\n      ".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-lines:])
+
+
 def _checked(cmd: list[str], what: str, **kw) -> float:
     t, proc = timed(cmd, **kw)
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} exited {proc.returncode}: {(proc.stderr or proc.stdout)[-3000:]}")
+        raise RuntimeError(f"{what} exited {proc.returncode}:\n      {_tail(proc)}")
     return t
 
 
@@ -112,7 +116,7 @@ def docker_mini_once(work: Path, ref: str, n: int, run: int, results: dict) -> N
             for _ in range(NOOP_RUNS):
                 t, proc = timed([*base, "apply", "-f", str(spec)], cwd=REPO)
                 if "nothing to do" not in proc.stdout:
-                    raise RuntimeError(f"re-apply was not a no-op: {proc.stdout[-2000:]}")
+                    raise RuntimeError(f"re-apply was not a no-op (exit {proc.returncode}):\n      {_tail(proc)}")
                 r["noop"].append(t)
             if n == TARGET_SIZE:
                 r["rss"] = watcher_rss(base, spec_dir)
@@ -120,6 +124,8 @@ def docker_mini_once(work: Path, ref: str, n: int, run: int, results: dict) -> N
     finally:
         subprocess.run([*base, "down", "-f", str(spec)], capture_output=True, cwd=REPO)
         subprocess.run([*base, "network", "prune", "-f"], capture_output=True, cwd=REPO)
+        for note in reap_docker_mini_root(root, BRIDGE):
+            print(f"  cleanup after docker-mini at {n}: {note} (down did not remove it): removed")
         unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
 
