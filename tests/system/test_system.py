@@ -4,6 +4,8 @@ import json
 import os
 
 from tests.fixtures.containers import wait_until
+from tests.fixtures.faults import assert_check_reports_exactly, left_on_host, run_killed_at
+from tests.fixtures.stacks import write_spec
 
 HEX = "ab" * 32
 LAYER_HEX = "cd" * 32
@@ -73,4 +75,55 @@ def test_one_torn_container_record_breaks_nothing_else_and_check_repairs_it(dmc,
     assert r.returncode == 1 and f"{torn}/container.json" in r.stdout
     dmc("system", "check", "--repair")
     assert not (root / "overlay-containers" / torn).exists()
+    assert dmc("system", "check").stdout.strip() == "no problems found"
+
+
+def test_check_reports_the_staging_dir_of_a_killed_pull_that_repair_removes(dmc, busybox_ref, root):
+    # #12: after a killed pull, check said "no problems found" and --repair then removed a staging dir
+    assert run_killed_at(dmc, "rename", 1, "pull", str(busybox_ref)) is None
+    staging = list((root / "tmp").glob("layer-*"))
+    assert staging
+    r = dmc("system", "check", check=False)
+    assert r.returncode == 1 and all(str(s) in r.stdout for s in staging), r.stdout
+    repaired = dmc("system", "check", "--repair").stdout.splitlines()
+    assert repaired == [f"repaired: {line}" for line in r.stdout.splitlines()]
+    assert not list((root / "tmp").glob("layer-*"))
+    assert dmc("system", "check").stdout.strip() == "no problems found"
+
+
+def test_check_reports_a_half_started_container_and_its_veth_that_repair_releases(
+        dmc, busybox_ref, root, tmp_path, net):
+    # #12: a container left in runc's "created" state with its veth after a killed apply was not reported
+    dmc("pull", str(busybox_ref))
+    spec = write_spec(tmp_path / "stack.yaml", str(busybox_ref), {"web": f"    ip: {net[0]}\n"})
+    assert run_killed_at(dmc, "rename", 9, "apply", "-f", str(spec)) is None   # before "running" is saved
+    cid = next(n for n in os.listdir(root / "overlay-containers") if len(n) == 64)
+    left = left_on_host(root)
+    assert "runc state" in left[cid[:12]] and "veth" in left[cid[:12]], left
+    assert_check_reports_exactly(dmc, left)
+    r = dmc("system", "check", check=False)
+    assert "runc state (created)" in r.stdout and "veth vdm" in r.stdout, r.stdout
+    repaired = dmc("system", "check", "--repair").stdout.splitlines()
+    assert repaired == [f"repaired: {line}" for line in r.stdout.splitlines()]
+    assert left_on_host(root) == {}
+    assert dmc("system", "check").stdout.strip() == "no problems found"
+    dmc("apply", "-f", str(spec))
+    assert dmc("exec", "shop-web", "true").returncode == 0
+
+
+def test_check_and_repair_go_through_the_same_list(dmc, busybox, root):
+    # leftovers of every area at once: check lists them, repair fixes exactly those, in order
+    (root / "overlay-containers" / HEX).mkdir(parents=True)
+    (root / "overlay-containers" / f".rm-{'ef' * 32}").mkdir()
+    (root / "overlay" / LAYER_HEX / "diff").mkdir(parents=True)
+    (root / "tmp" / "layer-1-0123456789ab" / "diff").mkdir(parents=True)
+    (root / "overlay" / "l" / "DANGLINGLINKNAME0123456789").symlink_to("../nowhere/diff")
+    (root / "network" / "endpoints").mkdir(parents=True, exist_ok=True)
+    (root / "network" / "endpoints" / f"{'12' * 32}.json").write_text(json.dumps(
+        {"id": "12" * 32, "mode": "none", "active": False}))
+    r = dmc("system", "check", check=False)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6, r.stdout
+    assert dmc("system", "check", "--repair").stdout.splitlines() == [f"repaired: {line}" for line in lines]
     assert dmc("system", "check").stdout.strip() == "no problems found"
