@@ -163,7 +163,6 @@ class LayerStore:
         diff_id and flush it to disk. Raises UnsafeArchive / IntegrityError / StorageError with
         nothing left behind."""
         from reconciler.adapters.layerstore.extract import extract_stream
-        from reconciler.adapters.layerstore.pipeline import Cancelled, LayerTooLarge
 
         label = f"layer {digest_hex(compressed_digest or diff_id)[:12]}"
         try:
@@ -189,19 +188,28 @@ class LayerStore:
                 self._drop(path, fd)
             except OSError:
                 pass  # what could not be removed is a stale staging dir: the next pull removes it
-            if isinstance(e, Cancelled):
-                raise StorageError("layer download cancelled") from None
-            if isinstance(e, LayerTooLarge):
-                raise StorageError(f"{label}: its uncompressed size exceeds max-layer-size "
-                                   f"({e.limit} bytes, set in {self.config_source})",
-                                   hint=f"raise or remove max-layer-size in {self.config_source}") from None
-            if isinstance(e, UnsafeArchive):
-                raise UnsafeArchive(f"{label}: {e.message}", hint=e.hint) from None
-            if isinstance(e, IntegrityError) or not isinstance(e, (StorageError, OSError)):
+            error = self._stage_error(label, e)
+            if error is e:
                 raise
-            if isinstance(e, StorageError):
-                raise StorageError(f"{label}: {e.message}", hint=e.hint or self._space_hint(e.message)) from None
-            raise self._storage_error(label, "extracting it", e) from None
+            raise error from None
+
+    def _stage_error(self, label: str, e: BaseException) -> BaseException:
+        """What stage() raises for `e`: the project's error naming the layer, or `e` itself."""
+        from reconciler.adapters.layerstore.pipeline import Cancelled, LayerTooLarge
+
+        if isinstance(e, Cancelled):
+            return StorageError("layer download cancelled")
+        if isinstance(e, LayerTooLarge):
+            return StorageError(f"{label}: its uncompressed size exceeds max-layer-size ({e.limit} bytes, "
+                                f"set in {self.config_source})",
+                                hint=f"raise or remove max-layer-size in {self.config_source}")
+        if isinstance(e, UnsafeArchive):
+            return UnsafeArchive(f"{label}: {e.message}", hint=e.hint)
+        if isinstance(e, StorageError):
+            return StorageError(f"{label}: {e.message}", hint=e.hint or self._space_hint(e.message))
+        if isinstance(e, OSError):
+            return self._storage_error(label, "extracting it", e)
+        return e    # the registry's errors (IntegrityError...), interrupts: as they are
 
     def _storage_error(self, label: str, doing: str, e: OSError) -> StorageError:
         where = f" ({e.filename})" if e.filename else ""
