@@ -134,7 +134,7 @@ def create(ctx, **params):
     """Create a new container (prints its id)."""
     from reconciler.engine import containers
     rec = containers.create(engine_from(ctx), build_options(params))
-    click.echo(rec["id"])
+    click.echo(rec.id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,20 +203,20 @@ def proxy_signals(engine, container_id: str) -> None:
 def _follow_and_wait(engine, rec: dict, sock, sig_proxy: bool = True) -> int:
     from reconciler.engine import containers
     if sig_proxy:
-        proxy_signals(engine, rec["id"])
+        proxy_signals(engine, rec.id)
     if sock is not None:
         stream_output(sock)
-    return containers.wait(engine, rec["id"])
+    return containers.wait(engine, rec.id)
 
 
 def _start_or_remove(engine, rec: dict, auto_remove: bool, **start_options) -> None:
     """Start a container `run` made; with --rm, one that fails to start is removed too."""
     from reconciler.engine import containers
     try:
-        containers.start(engine, rec["id"], **start_options)
+        containers.start(engine, rec.id, **start_options)
     except errors.DockerMiniError:
         if auto_remove:
-            containers.remove(engine, rec["id"], force=True)
+            containers.remove(engine, rec.id, force=True)
         raise
 
 
@@ -237,7 +237,7 @@ def run(ctx, detach, auto_remove, **params):
     rec = containers.create(engine, opts)
     if detach:
         _start_or_remove(engine, rec, auto_remove)
-        click.echo(rec["id"])
+        click.echo(rec.id)
         return
     if opts.tty or opts.interactive:
         from reconciler.cli import interactive
@@ -245,13 +245,13 @@ def run(ctx, detach, auto_remove, **params):
         ctx.exit(code)
     from reconciler.cli import foreground
     if not foreground.needs_monitor(opts):
-        ctx.exit(foreground.run_attached(engine, rec["id"], auto_remove, sig_proxy=params.get("sig_proxy", True)))
+        ctx.exit(foreground.run_attached(engine, rec.id, auto_remove, sig_proxy=params.get("sig_proxy", True)))
     holder: dict = {}
     # only a restart policy gets here (-i/-t went above), which --rm conflicts with
     _start_or_remove(engine, rec, auto_remove, on_created=_attacher(engine, holder))
     sock = holder.get("sock")
     if sock is None:
-        for line in containers.read_logs(engine, rec["id"], follow=True):
+        for line in containers.read_logs(engine, rec.id, follow=True):
             (sys.stderr if line.stream == "stderr" else sys.stdout).buffer.write(line.data)
     ctx.exit(_follow_and_wait(engine, rec, sock, sig_proxy=params.get("sig_proxy", True)))
 
@@ -294,11 +294,11 @@ def start(ctx, attach, interactive, detach_keys, containers_):
         if len(containers_) != 1:
             raise errors.InvalidArgument("you cannot start and attach multiple containers at once")
         rec = containers.resolve(engine, containers_[0])
-        if rec["options"].get("tty") or rec["options"].get("interactive"):
+        if rec.options.tty or rec.options.interactive:
             from reconciler.cli import interactive
             ctx.exit(interactive.start_session(ctx, engine, rec))
         holder: dict = {}
-        rec = containers.start(engine, rec["id"], on_created=_attacher(engine, holder))
+        rec = containers.start(engine, rec.id, on_created=_attacher(engine, holder))
         sock = holder.get("sock")
         if sock is None:          # it was running already: attach to what comes next
             try:
@@ -479,8 +479,8 @@ def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
         "Stack": c.labels.get(STACK_LABEL, ""),
-        "Networks": (c.record.get("options") or {}).get("network", ""),
-        "Mounts": ",".join(v.split(":")[0] for v in (c.record.get("options") or {}).get("volumes", [])),
+        "Networks": c.record.options.to_dict().get("network", ""),
+        "Mounts": ",".join(v.split(":")[0] for v in c.record.options.to_dict().get("volumes", [])),
         "LocalVolumes": "0",
         "Size": "",
     }

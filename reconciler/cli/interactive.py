@@ -47,16 +47,16 @@ def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = Fa
     start it attached, the user's stdin going in when -i. The exit code, 0 when detached."""
     from reconciler.engine import interactive
 
-    opts = rec.get("options") or {}
+    opts = rec.options.to_dict()
     detach_keys = ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS
     try:                      # Docker checks these before creating; the container goes again
         require_tty_input(bool(opts.get("interactive")), bool(opts.get("tty")))
         parse_detach_keys(detach_keys)
     except errors.DockerMiniError:
         from reconciler.engine import containers
-        containers.remove(engine, rec["id"], force=True)
+        containers.remove(engine, rec.id, force=True)
         raise
-    outcome = interactive.start_attached(engine, rec["id"], stdin=True, detach_keys=detach_keys,
+    outcome = interactive.start_attached(engine, rec.id, stdin=True, detach_keys=detach_keys,
                                          sig_proxy=ctx.params.get("sig_proxy", True),
                                          stdio=stdio_for(bool(opts.get("interactive"))),
                                          auto_remove=auto_remove)
@@ -67,10 +67,10 @@ def start_session(ctx: click.Context, engine, rec: dict) -> int:
     """`start -a[i]` of a container created with -i or -t (called by cli.containers.start)."""
     from reconciler.engine import interactive
 
-    opts = rec.get("options") or {}
+    opts = rec.options.to_dict()
     want_stdin = bool(ctx.params.get("interactive")) and bool(opts.get("interactive"))
     require_tty_input(want_stdin, bool(opts.get("tty")))
-    outcome = interactive.start_attached(engine, rec["id"], stdin=want_stdin,
+    outcome = interactive.start_attached(engine, rec.id, stdin=want_stdin,
                                          detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
                                          sig_proxy=True, stdio=stdio_for(want_stdin))
     return session_code(outcome)

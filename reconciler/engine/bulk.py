@@ -38,13 +38,13 @@ class Stopping:
 
 
 def _stop_signal(rec) -> str:
-    return (rec.get("config") or {}).get("StopSignal") or "SIGTERM"
+    return rec.config.stop_signal or "SIGTERM"
 
 
 def _grace(rec, timeout: float | None) -> float:
     from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT
     if timeout is None:
-        timeout = (rec.get("options") or {}).get("stop_timeout")
+        timeout = rec.options.stop_timeout
     return DEFAULT_STOP_TIMEOUT if timeout is None else timeout
 
 
@@ -56,17 +56,17 @@ def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | No
     rec = containers.resolve(engine, name)
     if not containers.is_running(engine, rec):
         return None
-    state = rec.get("state") or {}
+    state = rec.state.to_json()
     grace = _grace(rec, timeout)
     now = time.monotonic()
     try:
         if grace == 0:
-            containers.kill(engine, rec["id"], "KILL")
+            containers.kill(engine, rec.id, "KILL")
         else:
-            containers.kill(engine, rec["id"], _stop_signal(rec))
+            containers.kill(engine, rec.id, _stop_signal(rec))
     except ContainerNotRunning:
         return None                                  # it ended in between
-    return Stopping(name, rec["id"], state.get("pid") or 0, state.get("pid_start"),
+    return Stopping(name, rec.id, state.get("pid") or 0, state.get("pid_start"),
                     None if grace < 0 else now + (KILL_WAIT if grace == 0 else grace),
                     killed=grace == 0)
 

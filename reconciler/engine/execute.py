@@ -180,7 +180,7 @@ def run_action(engine, stack: Stack, action: Action, created: dict[str, str] | N
     elif kind == "create":
         rec = create_container(engine, stack, spec)
         if created is not None:
-            created[action.target] = rec["id"]
+            created[action.target] = rec.id
     elif kind == "start":
         containers.start(engine, target)
     elif kind == "stop":
@@ -293,12 +293,12 @@ def recreate(engine, stack: Stack, spec: ServiceSpec, old: str, start: bool,
 
     image = local_image(engine, stack, spec.image)      # fails before the old one is touched
     record = containers.resolve(engine, old)
-    old_opts = CreateOptions.from_dict(record.get("options") or {})
-    old_opts.name = record.get("name") or old_opts.name
+    old_opts = CreateOptions.from_dict(record.options.to_dict())
+    old_opts.name = record.name or old_opts.name
     if was_running is None:
         was_running = containers.is_running(engine, record)
-    containers.stop(engine, record["id"], timeout=spec.stop_grace_period)
-    containers.remove(engine, record["id"], force=True)
+    containers.stop(engine, record.id, timeout=spec.stop_grace_period)
+    containers.remove(engine, record.id, force=True)
     try:
         containers.create(engine, create_options(stack, spec, image.id))
     except DockerMiniError as e:

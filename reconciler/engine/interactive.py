@@ -22,6 +22,7 @@ from typing import Callable
 from reconciler.core import errors
 from reconciler.core.detach_keys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from reconciler.engine import containers
+from reconciler.engine.containers.records import ContainerRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +49,15 @@ def _remove_session(directory: Path) -> None:
 
 # --- containers --------------------------------------------------------------------------------
 
-def _bundle(engine, record: dict) -> Path:
-    return Path(engine.layout.container_dir(record["id"]))
+def _bundle(engine, record: ContainerRecord) -> Path:
+    return Path(engine.layout.container_dir(record.id))
 
 
-def _options(record: dict) -> dict:
-    return record.get("options") or {}
+def _name(record: ContainerRecord) -> str:
+    return record.name or record.short_id
 
 
-def _name(record: dict) -> str:
-    return record.get("name") or record["id"][:12]
-
-
-def _require_running(engine, record: dict, verb: str) -> None:
+def _require_running(engine, record: ContainerRecord, verb: str) -> None:
     if not containers.is_running(engine, record):
         if verb == "attach":
             raise errors.ContainerNotRunning(
@@ -71,12 +68,12 @@ def _require_running(engine, record: dict, verb: str) -> None:
             hint=f"start it first: docker-mini start {_name(record)}")
 
 
-def _connect(engine, bundle: Path, record: dict):
+def _connect(engine, bundle: Path, record: ContainerRecord):
     client = engine.attach_client
     try:
         return client.connect(bundle)
     except client.AttachUnavailable:
-        if (record.get("state") or {}).get("monitor") == "cli":
+        if record.state.monitor == "cli":
             raise errors.ConflictError(
                 f"cannot attach to container {_name(record)}: it runs in the foreground of the "
                 f"`docker-mini run` that started it, which has no attach socket",
@@ -85,12 +82,12 @@ def _connect(engine, bundle: Path, record: dict):
                                          "(its monitor has no attach socket)") from None
 
 
-def _signal_proxy(engine, record: dict) -> Callable[[int], None]:
+def _signal_proxy(engine, record: ContainerRecord) -> Callable[[int], None]:
     def forward(signum: int) -> None:
         try:
-            containers.kill(engine, record["id"], signal=str(signum))
+            containers.kill(engine, record.id, signal=str(signum))
         except errors.DockerMiniError as e:
-            log.debug("signal %d not forwarded to %s: %s", signum, record["id"][:12], e)
+            log.debug("signal %d not forwarded to %s: %s", signum, record.short_id, e)
     return forward
 
 
@@ -101,12 +98,12 @@ def _stream(engine, sock, record_tty: bool, stdio: Stdio, *, send_stdin: bool, d
                          ctl=ctl, on_signal=on_signal)
 
 
-def _finish(engine, record: dict, result) -> SessionOutcome:
+def _finish(engine, record: ContainerRecord, result) -> SessionOutcome:
     if result.detached:
         return SessionOutcome(detached=True)
     if result.interrupted is not None:
         return SessionOutcome(exit_code=128 + result.interrupted)
-    return SessionOutcome(exit_code=containers.wait(engine, record["id"]))
+    return SessionOutcome(exit_code=containers.wait(engine, record.id))
 
 
 def attach(engine, name_or_id: str, *, stdin: bool = True, detach_keys: str = DEFAULT_DETACH_KEYS,
@@ -116,11 +113,11 @@ def attach(engine, name_or_id: str, *, stdin: bool = True, detach_keys: str = DE
     parse_detach_keys(detach_keys)              # a bad value fails before anything happens
     record = containers.resolve(engine, name_or_id)
     _require_running(engine, record, "attach")
-    opts = _options(record)
-    tty = bool(opts.get("tty"))
+    opts = record.options
+    tty = opts.tty
     sock = _connect(engine, _bundle(engine, record), record)
     with sock:
-        result = _stream(engine, sock, tty, stdio, send_stdin=stdin and bool(opts.get("interactive")),
+        result = _stream(engine, sock, tty, stdio, send_stdin=stdin and opts.interactive,
                          detach_keys=detach_keys, ctl=_bundle(engine, record) / "ctl",
                          on_signal=_signal_proxy(engine, record) if sig_proxy and not tty else None)
     return _finish(engine, record, result)
@@ -137,29 +134,29 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
     client = engine.attach_client
     parse_detach_keys(detach_keys)
     record = containers.resolve(engine, name_or_id)
-    opts = _options(record)
-    tty = bool(opts.get("tty"))
-    send_stdin = stdin and bool(opts.get("interactive"))
+    opts = record.options
+    tty = opts.tty
+    send_stdin = stdin and opts.interactive
     bundle = _bundle(engine, record)
     held: dict = {}
 
-    def connect_before_start(rec: dict) -> None:
+    def connect_before_start(rec: ContainerRecord) -> None:
         held["sock"] = _connect(engine, bundle, rec)
         if tty:
             size = client.terminal_size(stdio.stdout, stdio.stdin)
             if size:
                 client.resize(bundle / "ctl", *size)
 
-    claim = containers.ForegroundClaim(engine, record["id"]) if auto_remove else contextlib.nullcontext()
+    claim = containers.ForegroundClaim(engine, record.id) if auto_remove else contextlib.nullcontext()
     with claim:
         try:
             try:
-                record = containers.start(engine, record["id"], on_created=connect_before_start,
+                record = containers.start(engine, record.id, on_created=connect_before_start,
                                           stdin_once=send_stdin and not tty) or record
             except errors.DockerMiniError:
                 if auto_remove:
                     with contextlib.suppress(errors.DockerMiniError):
-                        containers.remove(engine, record["id"], force=True)
+                        containers.remove(engine, record.id, force=True)
                 raise
             if "sock" not in held:                      # it was running already
                 held["sock"] = _connect(engine, bundle, record)
@@ -171,14 +168,14 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
                 held["sock"].close()
         outcome = _finish(engine, record, result)
         if auto_remove and not outcome.detached and result.interrupted is None:
-            containers.remove(engine, record["id"], force=True)
+            containers.remove(engine, record.id, force=True)
             return outcome
     if auto_remove:
         # Detached or interrupted: the exit command removes it when it ends. If it ended while we
         # still held the claim, the exit command has already passed it by: remove it now.
         with contextlib.suppress(errors.DockerMiniError):
-            if containers.current_state(engine, containers.resolve(engine, record["id"]))["status"] == "exited":
-                containers.remove(engine, record["id"], force=True)
+            if containers.current_state(engine, containers.resolve(engine, record.id)).status == "exited":
+                containers.remove(engine, record.id, force=True)
     return outcome
 
 
@@ -231,7 +228,7 @@ def _collect_finished_sessions(exec_root: Path) -> None:
                 _remove_session(d)
 
 
-def _exec_error(engine, message: str, record: dict) -> errors.DockerMiniError:
+def _exec_error(engine, message: str, record: ContainerRecord) -> errors.DockerMiniError:
     low = message.lower()
     if "stopped container" in low or "not running" in low or "does not exist" in low:
         return errors.ContainerNotRunning(f"cannot exec in container {_name(record)}: it is not running")
@@ -261,7 +258,7 @@ def exec_(engine, name_or_id: str, cmd: list[str], *, interactive: bool = False,
     exec_id = os.urandom(16).hex()
     directory = exec_root / exec_id
     try:
-        session = engine.runtime.exec(record["id"], exec_id, directory, process, terminal=tty,
+        session = engine.runtime.exec(record.id, exec_id, directory, process, terminal=tty,
                                       stdin=interactive and not detach, attach=not detach)
     except errors.ExecFailed as e:
         _remove_session(directory)

@@ -48,19 +48,19 @@ def observed_container(state, restart_counts: dict | None = None) -> ObservedCon
     except ValueError:
         pass
     resources = None
-    options = record.get("options") or {}
+    options = record.options.to_dict()
     if "resources" in options:
         resources = Resources.from_dict(options.get("resources") or {})
     status = "dead" if state.status in BROKEN else state.status
     restarts = (restart_counts or {}).get(state.id)
     if restarts is None:
-        restarts = (record.get("state") or {}).get("restart_count", 0) or 0
+        restarts = record.state.restart_count
     return ObservedContainer(
         name=state.name, id=state.id, stack=labels.get(label.STACK), service=labels.get(label.SERVICE),
         spec_hash=labels.get(label.SPEC_HASH), spec=spec,
-        image_digest=labels.get(label.IMAGE_DIGEST) or record.get("image_id"),
+        image_digest=labels.get(label.IMAGE_DIGEST) or record.image_id,
         status=status, exit_code=state.exit_code, resources=resources, restart_count=restarts,
-        manually_stopped=bool((record.get("state") or {}).get("manually_stopped")))
+        manually_stopped=record.state.manually_stopped)
 
 
 def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observed:

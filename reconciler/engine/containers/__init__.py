@@ -1,7 +1,9 @@
-"""Containers: their records and lifecycle, one module per concern, bottom up:
+"""Containers: their records and lifecycle, one module per concern, from the bottom up:
 
-    store         container.json: load, save, ids, resolve, list (records.ContainerRecord)
     options       CreateOptions (what create/run is asked for), validation, generated names
+    records       ContainerRecord (with its RunState, NetworkEndpoint, ProcessConfig): the typed
+                  content of container.json, with from_json/to_json and a format version
+    store         container.json: load, save, ids, resolve, list
     liveness      whether the process lives (current_state), reap, signal, wait for the exit
     removal       rm: everything the container owns released and deleted
     bundle        the OCI config.json, from the record and the mounted rootfs
@@ -24,6 +26,7 @@ import importlib
 _EXPORTS = {
     "store": ("all_records", "attach_socket_path", "load", "now_iso", "resolve",
               "unreadable_records"),
+    "records": ("ContainerRecord", "NetworkEndpoint", "ProcessConfig", "RunState"),
     "options": ("CreateOptions", "generate_name"),
     "liveness": ("KILL_WAIT", "current_state", "is_running", "reap"),
     "bundle": ("read_in_rootfs",),

@@ -13,7 +13,7 @@ import stat
 from typing import Callable
 
 from reconciler.core import ociconfig as oc
-from reconciler.engine.containers.options import CreateOptions
+from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.store import write_file
 
 
@@ -87,14 +87,13 @@ def _mkdir_in_rootfs(rootfs: str, path: str) -> None:
             return
 
 
-def build_bundle(engine, rec: dict, rootfs: str | os.PathLike, netns: str | None) -> None:
+def build_bundle(engine, rec: ContainerRecord, rootfs: str | os.PathLike, netns: str | None) -> None:
     """config.json in the container's directory, for runc."""
     rootfs = os.fspath(rootfs)
-    opts = CreateOptions.from_dict(rec["options"])
-    cfg = rec["config"]
-    process = oc.ProcessSpec(args=[rec["path"], *rec["args"]], env=list(cfg["Env"]), cwd=cfg["WorkingDir"],
-                             user=cfg.get("User") or "", hostname=cfg["Hostname"],
-                             stop_signal=cfg.get("StopSignal") or "SIGTERM")
+    opts, cfg = rec.options, rec.config
+    process = oc.ProcessSpec(args=rec.command, env=list(cfg.env), cwd=cfg.working_dir,
+                             user=cfg.user or "", hostname=cfg.hostname,
+                             stop_signal=cfg.stop_signal or "SIGTERM")
     exec_user = oc.resolve_user(process.user, read_in_rootfs(rootfs, "/etc/passwd"),
                                 read_in_rootfs(rootfs, "/etc/group"))
     readlink = _rootfs_reader(rootfs)
@@ -107,7 +106,7 @@ def build_bundle(engine, rec: dict, rootfs: str | os.PathLike, netns: str | None
     for spec in opts.tmpfs:
         t = oc.parse_tmpfs(spec)
         plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))
-    cdir = engine.layout.container_dir(rec["id"])
+    cdir = engine.layout.container_dir(rec.id)
     for name in ("hostname", "hosts", "resolv.conf"):
         if os.path.exists(f"{cdir}/{name}"):
             plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = f"{cdir}/{name}"
@@ -119,7 +118,7 @@ def build_bundle(engine, rec: dict, rootfs: str | os.PathLike, netns: str | None
         from reconciler.core.limits import to_oci_resources
         res = to_oci_resources(opts.resources, swap_accounting=cgroups.swap_accounting())
     config = oc.build_config(
-        container_id=rec["id"], process=process, exec_user=exec_user, rootfs=str(rootfs),
+        container_id=rec.id, process=process, exec_user=exec_user, rootfs=str(rootfs),
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=host_rlimits(),
         resources=res, network="host" if opts.network == "host" else "new", netns_path=None if netns is None else str(netns),

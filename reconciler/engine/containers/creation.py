@@ -14,13 +14,14 @@ from reconciler.core import ociconfig as oc
 from reconciler.core.errors import ConflictError, ImageNotFound
 from reconciler.engine import images, network
 from reconciler.engine.containers.options import CreateOptions, generate_name, normalize
+from reconciler.engine.containers.records import ContainerRecord, NetworkEndpoint, ProcessConfig, RunState
 from reconciler.engine.containers.removal import destroy, removed_if_orphaned
 from reconciler.engine.containers.store import all_records, monitor_paths, now_iso, save, write_file
 
 log = logging.getLogger(__name__)
 
 
-def create(engine, opts: CreateOptions) -> dict:
+def create(engine, opts: CreateOptions) -> ContainerRecord:
     """Create a container; returns its record (container.json's content)."""
     opts = normalize(opts)
     try:
@@ -38,43 +39,29 @@ def create(engine, opts: CreateOptions) -> dict:
                               tty=opts.tty)
     with engine.mutation():
         records = [r for r in all_records(engine) if not removed_if_orphaned(engine, r)]
-        taken = {r.get("name") for r in records}
+        taken = {r.name for r in records}
         if opts.name is None:
             opts.name = generate_name(taken)
         elif opts.name in taken:
-            other = next(r for r in records if r.get("name") == opts.name)
+            other = next(r for r in records if r.name == opts.name)
             raise ConflictError(f'Conflict. The container name "/{opts.name}" is already in use by '
-                                f'container "{other["id"]}". You have to remove (or rename) that '
+                                f'container "{other.id}". You have to remove (or rename) that '
                                 f'container to be able to reuse that name.')
         me = os.getpid()
         cfg = image_config.get("config") or {}
-        rec = {
-            "id": cid,
-            "name": opts.name,
-            "image": opts.image,
-            "image_id": image.id,
-            "image_digest": image.digest,
-            "image_layer": image.layer,
-            "lowerdirs": lowerdirs,
-            "created": now_iso(),
-            "labels": {**(cfg.get("Labels") or {}), **opts.labels},
-            "options": opts.to_dict(),
-            "path": process.args[0],
-            "args": process.args[1:],
-            "config": {
-                "Hostname": process.hostname, "User": process.user, "Env": process.env,
-                "Cmd": process.cmd, "Entrypoint": process.entrypoint or None,
-                "WorkingDir": process.cwd, "StopSignal": process.stop_signal,
-                "Tty": opts.tty, "OpenStdin": opts.interactive,
-            },
-            "network": {},
-            "state": {"status": "creating", "creator": [me, engine.processes.process_start_time(me)],
-                      "pid": 0, "exit_code": 0, "restart_count": 0, "oom_killed": False, "error": "",
-                      "started_at": None, "finished_at": None},
-        }
+        rec = ContainerRecord(
+            id=cid, name=opts.name, image=opts.image, image_id=image.id, image_digest=image.digest,
+            image_layer=image.layer, lowerdirs=lowerdirs, created=now_iso(),
+            labels={**(cfg.get("Labels") or {}), **opts.labels}, options=opts,
+            path=process.args[0], args=process.args[1:],
+            config=ProcessConfig(hostname=process.hostname, user=process.user, env=process.env,
+                                 cmd=process.cmd, entrypoint=process.entrypoint or None,
+                                 working_dir=process.cwd, stop_signal=process.stop_signal,
+                                 tty=opts.tty, open_stdin=opts.interactive),
+            state=RunState(status="creating", creator=[me, engine.processes.process_start_time(me)]))
         cdir = engine.layout.container_dir(cid)
         os.makedirs(cdir, mode=0o700)
-        rec["log_inode"] = _create_log(monitor_paths(engine, cid).log)
+        rec.log_inode = _create_log(monitor_paths(engine, cid).log)
         try:
             save(engine, rec)
             # the image was resolved before the lock: an rmi may have won the race since then
@@ -82,11 +69,10 @@ def create(engine, opts: CreateOptions) -> dict:
             missing = [d for d in lowerdirs if not os.path.isdir(f"{engine.layout.overlay_dir}/{d}")]
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
-            rec["network"] = network.prepare(engine, cid, opts) or {}
+            rec.network = NetworkEndpoint.from_json(network.prepare(engine, cid, opts))
             engine.overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
             _write_etc_files(engine, rec, process.hostname)
-            rec["state"] = {k: v for k, v in rec["state"].items() if k != "creator"}
-            rec["state"]["status"] = "created"
+            rec.state = RunState(status="created")
             # an --rm container is gone once its process ends, which a power cut ends too:
             # its record need not outlive one (two fsyncs saved per `run --rm`)
             save(engine, rec, durable=not opts.auto_remove)
@@ -99,8 +85,8 @@ def create(engine, opts: CreateOptions) -> dict:
     return rec
 
 
-def _write_etc_files(engine, rec: dict, hostname: str) -> None:
-    cdir = engine.layout.container_dir(rec["id"])
+def _write_etc_files(engine, rec: ContainerRecord, hostname: str) -> None:
+    cdir = engine.layout.container_dir(rec.id)
     write_file(f"{cdir}/hostname", f"{hostname}\n".encode(), 0o644)
     write_file(f"{cdir}/hosts", hostsfile.render_hosts(None, (), hostname=hostname).encode(), 0o644)
     try:

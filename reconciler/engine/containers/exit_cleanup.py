@@ -64,32 +64,28 @@ def cleanup(engine, container_id: str, token: str | None = None) -> None:
         rec = load(engine, container_id)
         if rec is None:
             return
-        st = rec.get("state") or {}
-        if token is not None and st.get("token") != token:
+        if token is not None and rec.state.token != token:
             return                                  # a later run already replaced this one
         rec = reap(engine, rec)
-        st = rec["state"]
-        if st.get("status") != "exited":
+        st = rec.state
+        if st.status != "exited":
             return
-        opts = rec.get("options") or {}
-        if st.get("restarting"):
+        if st.restarting:
             return                                  # restart() starts it again itself
-        if opts.get("auto_remove"):
+        if rec.options.auto_remove:
             if not foreground_attached(engine, container_id):
                 remove(engine, container_id, force=True)
             return
-        policy = restart.RestartPolicy.parse(opts.get("restart"))
-        if not restart.should_restart(policy, st.get("exit_code"), st.get("restart_count", 0),
-                                      bool(st.get("manually_stopped"))):
+        policy = restart.RestartPolicy.parse(rec.options.restart)
+        if not restart.should_restart(policy, st.exit_code, st.restart_count, st.manually_stopped):
             return
-        rec["state"]["restart_count"] = st.get("restart_count", 0) + 1
+        st.restart_count += 1
         save(engine, rec)
-    time.sleep(restart.exit_delay(rec["state"]["restart_count"]))
+    time.sleep(restart.exit_delay(st.restart_count))
     try:
         with engine.mutation():
             current = load(engine, container_id)
-            cst = (current or {}).get("state") or {}
-            if current and cst.get("token") == rec["state"].get("token") and not cst.get("manually_stopped"):
+            if current and current.state.token == st.token and not current.state.manually_stopped:
                 start(engine, container_id, by_policy=True)
     except DockerMiniError as e:
         log.debug("restart of %s by its policy failed: %s", container_id[:12], e)

@@ -9,6 +9,7 @@ from reconciler.core.limits import Resources, to_docker_hostconfig
 from reconciler.core.restart import RestartPolicy
 from reconciler.engine import network
 from reconciler.engine.containers.liveness import current_state
+from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.store import monitor_paths, resolve
 
 log = logging.getLogger(__name__)
@@ -17,94 +18,101 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def inspect_container(engine, name_or_id: str) -> dict:
+    """Docker's inspect JSON of the container."""
     rec = resolve(engine, name_or_id)
     st = current_state(engine, rec)
-    opts = rec.get("options") or {}
-    cfg = rec.get("config") or {}
-    status = st.get("status", "dead")
-    res = Resources.from_dict(opts.get("resources")) if opts.get("resources") else Resources()
-    policy = RestartPolicy.parse(opts.get("restart"))
-    binds = list(opts.get("volumes") or [])
-    mounts = []
-    for spec in binds:
-        parts = spec.split(":")
-        ro = len(parts) > 2 and "ro" in parts[2].split(",")
-        mounts.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": parts[2] if len(parts) > 2 else "",
-                       "RW": not ro, "Propagation": "rprivate"})
-    for spec in opts.get("tmpfs") or []:
-        mounts.append({"Type": "tmpfs", "Source": "", "Destination": spec.split(":")[0], "Mode": "",
-                       "RW": True, "Propagation": ""})
-    ports: dict = {}
-    for p in (rec.get("network") or {}).get("ports", []) or []:
-        if isinstance(p, dict):
-            key = f"{p.get('container_port')}/{p.get('proto', 'tcp')}"
-            ports.setdefault(key, []).append({"HostIp": p.get("host_ip") or "", "HostPort": str(p.get("host_port", ""))})
-    data = {
-        "Id": rec["id"],
-        "Created": rec.get("created"),
-        "Path": rec.get("path"),
-        "Args": rec.get("args", []),
+    opts, cfg = rec.options, rec.config
+    status = st.status or "dead"
+    cdir = engine.layout.container_dir(rec.id)
+    policy = RestartPolicy.parse(opts.restart)
+    return {
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": rec.path,
+        "Args": rec.args,
         "State": {
             "Status": status,
             "Running": status == "running",
             "Paused": False,
             "Restarting": False,
-            "OOMKilled": bool(st.get("oom_killed")),
+            "OOMKilled": st.oom_killed,
             "Dead": status == "dead",
-            "Pid": st.get("pid", 0) if status == "running" else 0,
-            "ExitCode": st.get("exit_code") or 0,
-            "Error": st.get("error") or "",
-            "StartedAt": st.get("started_at") or _ZERO_TIME,
-            "FinishedAt": st.get("finished_at") or _ZERO_TIME,
+            "Pid": st.pid if status == "running" else 0,
+            "ExitCode": st.exit_code or 0,
+            "Error": st.error or "",
+            "StartedAt": st.started_at or _ZERO_TIME,
+            "FinishedAt": st.finished_at or _ZERO_TIME,
         },
-        "Image": rec.get("image_id"),
-        "ResolvConfPath": f"{engine.layout.container_dir(rec['id'])}/resolv.conf",
-        "HostnamePath": f"{engine.layout.container_dir(rec['id'])}/hostname",
-        "HostsPath": f"{engine.layout.container_dir(rec['id'])}/hosts",
-        "LogPath": str(monitor_paths(engine, rec["id"]).log),
-        "Name": "/" + rec.get("name", ""),
-        "RestartCount": (rec.get("state") or {}).get("restart_count", 0),
+        "Image": rec.image_id,
+        "ResolvConfPath": f"{cdir}/resolv.conf",
+        "HostnamePath": f"{cdir}/hostname",
+        "HostsPath": f"{cdir}/hosts",
+        "LogPath": str(monitor_paths(engine, rec.id).log),
+        "Name": "/" + rec.name,
+        "RestartCount": rec.state.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
-            **to_docker_hostconfig(res),
-            "ReadonlyRootfs": bool(opts.get("read_only")),
-            "CapAdd": opts.get("cap_add") or None,
-            "CapDrop": opts.get("cap_drop") or None,
-            "SecurityOpt": opts.get("security_opt") or None,
-            "Ulimits": opts.get("ulimits") or None,
-            "Binds": binds or None,
-            "Tmpfs": {s.split(":")[0]: s.partition(":")[2] for s in opts.get("tmpfs") or []} or None,
-            "NetworkMode": opts.get("network") or "bridge",
-            "PortBindings": ports,
+            **to_docker_hostconfig(opts.resources or Resources()),
+            "ReadonlyRootfs": opts.read_only,
+            "CapAdd": opts.cap_add or None,
+            "CapDrop": opts.cap_drop or None,
+            "SecurityOpt": opts.security_opt or None,
+            "Ulimits": opts.ulimits or None,
+            "Binds": list(opts.volumes) or None,
+            "Tmpfs": {s.split(":")[0]: s.partition(":")[2] for s in opts.tmpfs} or None,
+            "NetworkMode": opts.network or "bridge",
+            "PortBindings": _port_bindings(rec.network.ports),
             "RestartPolicy": {"Name": policy.name, "MaximumRetryCount": policy.max_retries},
-            "StorageOpt": {"size": str(opts["storage_size"])} if opts.get("storage_size") else None,
-            "AutoRemove": bool(opts.get("auto_remove")),
+            "StorageOpt": {"size": str(opts.storage_size)} if opts.storage_size else None,
+            "AutoRemove": opts.auto_remove,
         },
-        "Mounts": mounts,
+        "Mounts": _mounts(opts.volumes, opts.tmpfs),
         "Config": {
-            "Hostname": cfg.get("Hostname"),
-            "User": cfg.get("User") or "",
-            "Env": cfg.get("Env") or [],
-            "Cmd": cfg.get("Cmd") or None,
-            "Entrypoint": cfg.get("Entrypoint") or None,
-            "Image": rec.get("image"),
-            "WorkingDir": "" if cfg.get("WorkingDir") == "/" else cfg.get("WorkingDir"),
-            "Labels": rec.get("labels") or {},
-            "StopSignal": cfg.get("StopSignal"),
-            "StopTimeout": opts.get("stop_timeout"),
-            "Tty": bool(opts.get("tty")),
-            "OpenStdin": bool(opts.get("interactive")),
+            "Hostname": cfg.hostname,
+            "User": cfg.user or "",
+            "Env": cfg.env,
+            "Cmd": cfg.cmd or None,
+            "Entrypoint": cfg.entrypoint or None,
+            "Image": rec.image,
+            "WorkingDir": "" if cfg.working_dir == "/" else cfg.working_dir,
+            "Labels": rec.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": opts.stop_timeout,
+            "Tty": opts.tty,
+            "OpenStdin": opts.interactive,
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
         },
         "NetworkSettings": _network_settings(engine, rec),
     }
-    return data
 
 
-def _network_settings(engine, rec: dict) -> dict:
+def _mounts(volumes: list[str], tmpfs: list[str]) -> list[dict]:
+    mounts = []
+    for spec in volumes:
+        parts = spec.split(":")
+        ro = len(parts) > 2 and "ro" in parts[2].split(",")
+        mounts.append({"Type": "bind", "Source": parts[0], "Destination": parts[1],
+                       "Mode": parts[2] if len(parts) > 2 else "", "RW": not ro, "Propagation": "rprivate"})
+    for spec in tmpfs:
+        mounts.append({"Type": "tmpfs", "Source": "", "Destination": spec.split(":")[0], "Mode": "",
+                       "RW": True, "Propagation": ""})
+    return mounts
+
+
+def _port_bindings(published: list[dict]) -> dict:
+    ports: dict = {}
+    for p in published:
+        if isinstance(p, dict):
+            key = f"{p.get('container_port')}/{p.get('proto', 'tcp')}"
+            ports.setdefault(key, []).append({"HostIp": p.get("host_ip") or "",
+                                              "HostPort": str(p.get("host_port", ""))})
+    return ports
+
+
+def _network_settings(engine, rec: ContainerRecord) -> dict:
     try:
         return network.network_settings(engine, rec)
     except DockerMiniError as e:
-        log.debug("no network settings for %s: %s", rec["id"][:12], e)
+        log.debug("no network settings for %s: %s", rec.short_id, e)
         return {}

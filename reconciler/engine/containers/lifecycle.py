@@ -6,6 +6,7 @@ outside it, so the exit command conmon runs (container-cleanup) can take the loc
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ from reconciler.engine.containers.bundle import build_bundle
 from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, oom_killed, reap,
                                                    release_runtime, send_signal, uses_network_setup,
                                                    wait_exit_file)
+from reconciler.engine.containers.records import ContainerRecord, RunState
 from reconciler.engine.containers.removal import remove, removed_if_orphaned
 from reconciler.engine.containers.store import (load, monitor_paths, now_iso, resolve, save,
                                                 socket_dir, write_file)
@@ -27,16 +29,16 @@ from reconciler.engine.containers.store import (load, monitor_paths, now_iso, re
 log = logging.getLogger(__name__)
 
 
-def _exit_command(engine, rec: dict, pid_token: str) -> list[str]:
+def _exit_command(engine, rec: ContainerRecord, pid_token: str) -> list[str]:
     settings = ["--root", engine.layout.root]
     source = engine.config.source
     if source.startswith("/") and os.path.exists(source):
         settings += ["--config", source]
-    return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec["id"], pid_token]
+    return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec.id, pid_token]
 
 
-def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None = None,
-          stdin_once: bool = False, by_policy: bool = False) -> dict:
+def start(engine, name_or_id: str, *, on_created: Callable[[ContainerRecord], Any] | None = None,
+          stdin_once: bool = False, by_policy: bool = False) -> ContainerRecord:
     """Start a created or exited container (no-op if running). on_created(record) is called
     once the process exists but before it runs (attach to it there, so no output is lost).
     conmon runs `container-cleanup` when the process ends (reap, --rm, restart policy).
@@ -46,16 +48,16 @@ def start(engine, name_or_id: str, *, on_created: Callable[[dict], Any] | None =
         rec, startable = _startable(engine, name_or_id)
         if not startable:
             return rec
-        cid = rec["id"]
+        cid = rec.id
         runtime = engine.runtime
         paths = monitor_paths(engine, cid)
-        opts = rec["options"]
+        opts = rec.options
         try:
             _prepare(engine, rec)
             token = str(time.time_ns())
-            interactive = bool(opts.get("interactive"))
+            interactive = bool(opts.interactive)
             pid = runtime.create(
-                cid, rec["name"], paths, terminal=bool(opts.get("tty")), stdin=interactive,
+                cid, rec.name, paths, terminal=bool(opts.tty), stdin=interactive,
                 leave_stdin_open=interactive and not stdin_once,
                 exit_command=_exit_command(engine, rec, token), socket_dir=socket_dir(engine))
             _mark_running(engine, rec, pid, engine.processes.read_int(paths.conmon_pidfile) or 0,
@@ -82,11 +84,11 @@ def run_attached(engine, name_or_id: str, emit: Callable[[str, bytes], Any], *,
         rec, startable = _startable(engine, name_or_id)
         if not startable:
             raise ConflictError(f"container {name_or_id} is already running")
-        cid = rec["id"]
+        cid = rec.id
         runtime = engine.runtime
         paths = monitor_paths(engine, cid)
         # a memory limit can OOM-kill: keep the stopped container until its cgroup is read
-        keep = bool((rec["options"].get("resources") or {}).get("memory"))
+        keep = bool(rec.options.resources is not None and rec.options.resources.memory)
         run = None
         try:
             _prepare(engine, rec)
@@ -126,50 +128,46 @@ def finish_attached(engine, container_id: str, auto_remove: bool) -> None:
         rec = load(engine, container_id)
         if rec is None:
             return
-        if auto_remove and not (rec.get("state") or {}).get("restarting"):
+        if auto_remove and not rec.state.restarting:
             remove(engine, container_id, force=True)       # it reaps first
         else:
             reap(engine, rec)
 
 
-def _startable(engine, name_or_id: str) -> tuple[dict, bool]:
+def _startable(engine, name_or_id: str) -> tuple[ContainerRecord, bool]:
     """Under the lock: the container's record, and whether it can be started (False: it runs)."""
     rec = reap(engine, resolve(engine, name_or_id))
     st = current_state(engine, rec)
-    if st["status"] == "running":
+    if st.running:
         # a start killed between `runc create` and `runc start` left it waiting: finish it
-        state = engine.runtime.state(rec["id"]) or {}
-        if state.get("status") == "created":
-            engine.runtime.start(rec["id"])
+        runc_state = engine.runtime.state(rec.id) or {}
+        if runc_state.get("status") == "created":
+            engine.runtime.start(rec.id)
         return rec, False
-    if st["status"] in ("creating", "dead", "removing"):
-        raise ConflictError(f"container {rec['name']} is in state {st['status']} and cannot be "
-                            f"started", hint=f"remove it: docker-mini rm -f {rec['name']}")
-    _clear_previous_run(engine, rec["id"])
+    if st.status in ("creating", "dead", "removing"):
+        raise ConflictError(f"container {rec.name} is in state {st.status} and cannot be "
+                            f"started", hint=f"remove it: docker-mini rm -f {rec.name}")
+    _clear_previous_run(engine, rec.id)
     return rec, True
 
 
-def _prepare(engine, rec: dict) -> None:
+def _prepare(engine, rec: ContainerRecord) -> None:
     """The rootfs mounted, the network wired and the bundle written, ready for runc."""
-    rootfs = engine.overlay.mount_rootfs(engine.layout, rec["id"], rec["lowerdirs"],
-                                         volatile=bool(rec["options"].get("auto_remove")))
+    rootfs = engine.overlay.mount_rootfs(engine.layout, rec.id, rec.lowerdirs,
+                                         volatile=rec.options.auto_remove)
     netns = network.setup(engine, rec) if uses_network_setup(rec) else None
     build_bundle(engine, rec, rootfs, netns)
 
 
-def _mark_running(engine, rec: dict, pid: int, monitor_pid: int, token: str, by_policy: bool,
-                  monitor: str = "conmon") -> None:
+def _mark_running(engine, rec: ContainerRecord, pid: int, monitor_pid: int, token: str,
+                  by_policy: bool, monitor: str = "conmon") -> None:
     """The record says running. monitor: "conmon", or "cli" for a foreground run's own CLI
     (its pid is then in conmon_pid: what current_state() checks is the monitor's life)."""
-    rec["state"] = {
-        **rec["state"], "status": "running", "pid": pid,
-        "pid_start": engine.processes.process_start_time(pid),
-        "conmon_pid": monitor_pid, "monitor": monitor, "started_at": now_iso(),
-        "finished_at": None, "exit_code": 0, "oom_killed": False, "error": "",
-        "manually_stopped": False, "restarting": False, "token": token,
-    }
-    if not by_policy:       # as Docker: a start by hand gives on-failure:N its N tries again
-        rec["state"]["restart_count"] = 0
+    rec.state = RunState(
+        status="running", pid=pid, pid_start=engine.processes.process_start_time(pid),
+        conmon_pid=monitor_pid, monitor=monitor, started_at=now_iso(), token=token,
+        # as Docker: a start by hand gives on-failure:N its N tries again
+        restart_count=rec.state.restart_count if by_policy else 0)
     save(engine, rec)
 
 
@@ -194,49 +192,47 @@ def _clear_previous_run(engine, cid: str) -> None:
             time.sleep(0.01)
 
 
-def _abort_start(engine, rec: dict, error: BaseException) -> None:
+def _abort_start(engine, rec: ContainerRecord, error: BaseException) -> None:
     """A start that failed leaves the container as Docker does: not running, error recorded."""
     code = 127 if isinstance(error, CommandNotFound) else 126 if isinstance(error, CommandNotExecutable) else 128
     message = str(error.message) if isinstance(error, DockerMiniError) else str(error)
-    st = rec["state"]
+    st = rec.state
     try:
-        pid = st.get("pid") or 0
-        if st.get("status") == "running" and pid:
-            engine.processes.signal_pid(pid, 9, st.get("pid_start"))
+        if st.running and st.pid:
+            engine.processes.signal_pid(st.pid, 9, st.pid_start)
             wait_exit_file(engine, rec, 5.0)
     except Exception as e:
-        log.debug("killing the failed start of %s: %s", rec["id"][:12], e)
+        log.debug("killing the failed start of %s: %s", rec.short_id, e)
     try:
         release_runtime(engine, rec)
     except Exception as e:
-        log.debug("releasing the failed start of %s: %s", rec["id"][:12], e)
-    prior = st.get("started_at")
-    rec["state"] = {**st, "status": "exited" if prior and st.get("finished_at") else "created",
-                    "pid": 0, "exit_code": code, "error": message, "finished_at": st.get("finished_at")}
-    if rec["state"]["status"] == "created":
-        rec["state"]["started_at"] = None
+        log.debug("releasing the failed start of %s: %s", rec.short_id, e)
+    ran_before = bool(st.started_at and st.finished_at)
+    rec.state = dataclasses.replace(st, status="exited" if ran_before else "created", pid=0,
+                                    exit_code=code, error=message,
+                                    started_at=st.started_at if ran_before else None)
     try:
         save(engine, rec)
     except Exception as e:
-        log.debug("recording the failed start of %s: %s", rec["id"][:12], e)
+        log.debug("recording the failed start of %s: %s", rec.short_id, e)
 
 
-def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
+def stop(engine, name_or_id: str, timeout: int | None = None) -> ContainerRecord:
     """The stop signal (image StopSignal or SIGTERM), `timeout` seconds (default the container's
     --stop-timeout or 10), then SIGKILL; releases runtime state, network and mount."""
     with engine.mutation():
         rec = reap(engine, resolve(engine, name_or_id))
-        running = current_state(engine, rec)["status"] == "running"
-        if rec["state"].get("status") in ("running", "exited"):
-            rec["state"]["manually_stopped"] = True     # also holds back a pending policy restart
+        running = current_state(engine, rec).running
+        if rec.state.status in ("running", "exited"):
+            rec.state.manually_stopped = True     # also holds back a pending policy restart
             save(engine, rec)
         if not running:
             return rec
     if timeout is None:
-        timeout = rec["options"].get("stop_timeout")
+        timeout = rec.options.stop_timeout
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
-    sig = parse_signal(rec["config"].get("StopSignal") or "SIGTERM")
+    sig = parse_signal(rec.config.stop_signal or "SIGTERM")
     if timeout != 0:
         send_signal(engine, rec, sig)
         code = wait_exit_file(engine, rec, None if timeout < 0 else float(timeout))
@@ -245,9 +241,9 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> dict:
     if code is None:
         send_signal(engine, rec, 9)
         if wait_exit_file(engine, rec, KILL_WAIT) is None:
-            raise ContainerRuntimeError(f"container {rec['name']} did not exit after SIGKILL")
+            raise ContainerRuntimeError(f"container {rec.name} did not exit after SIGKILL")
     with engine.mutation():
-        rec = reap(engine, load(engine, rec["id"]) or rec)
+        rec = reap(engine, load(engine, rec.id) or rec)
         removed_if_orphaned(engine, rec)
         return rec
 
@@ -256,37 +252,37 @@ def kill(engine, name_or_id: str, signal: str = "KILL") -> None:
     sig = parse_signal(signal)
     with engine.mutation():
         rec = resolve(engine, name_or_id)
-        if current_state(engine, rec)["status"] != "running":
-            raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
+        if not current_state(engine, rec).running:
+            raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec.id} is not running")
         # as Docker: a kill that ends the container (SIGKILL, its stop signal, or any signal when
         # it configures none) is not undone by the restart policy; `kill -s HUP nginx` reloads
-        configured = rec["config"].get("StopSignal")
+        configured = rec.config.stop_signal
         if sig == 9 or not configured or sig == parse_signal(configured):
-            rec["state"]["manually_stopped"] = True
+            rec.state.manually_stopped = True
             save(engine, rec)
     if not send_signal(engine, rec, sig):
-        raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec['id']} is not running")
+        raise ContainerNotRunning(f"Cannot kill container: {name_or_id}: Container {rec.id} is not running")
 
 
-def restart(engine, name_or_id: str, timeout: int | None = None) -> dict:
+def restart(engine, name_or_id: str, timeout: int | None = None) -> ContainerRecord:
     with engine.mutation():
         rec = resolve(engine, name_or_id)
-        if rec["state"].get("status") == "running":
-            rec["state"]["restarting"] = True      # the exit it causes is no --rm removal
+        if rec.state.running:
+            rec.state.restarting = True      # the exit it causes is no --rm removal
             save(engine, rec)
-    stop(engine, rec["id"], timeout)
-    return start(engine, rec["id"])
+    stop(engine, rec.id, timeout)
+    return start(engine, rec.id)
 
 
 def wait(engine, name_or_id: str) -> int:
     """Block until the container is not running; its exit code."""
     rec = resolve(engine, name_or_id)
     code = None
-    if current_state(engine, rec)["status"] == "running":
+    if current_state(engine, rec).running:
         code = wait_exit_file(engine, rec, None)
     with engine.mutation():
-        current = load(engine, rec["id"])
+        current = load(engine, rec.id)
         if current is None:             # removed meanwhile (--rm): the code we saw is the answer
-            return int(code if code is not None else current_state(engine, rec).get("exit_code") or 0)
+            return int(code if code is not None else current_state(engine, rec).exit_code or 0)
         rec = reap(engine, current)
-    return int(current_state(engine, rec).get("exit_code") or 0)
+    return int(current_state(engine, rec).exit_code or 0)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.engine.containers.liveness import current_state
+from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.store import all_records
 
 
@@ -25,14 +26,14 @@ class ContainerState:
     pid: int
     labels: dict
     ports: list                   # from the network record, for the PORTS column
-    record: dict = field(default_factory=dict, repr=False)
+    record: ContainerRecord
 
     def __repr__(self) -> str:
         return f"ContainerState(id={self.id[:12]!r}, name={self.name!r}, status={self.status!r})"
 
 
-def command_of(rec: dict) -> str:
-    words = [rec.get("path", ""), *rec.get("args", [])]
+def command_of(rec: ContainerRecord) -> str:
+    words = rec.command
     return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in words)
 
 
@@ -40,16 +41,14 @@ def list_containers(engine, all: bool = True) -> list[ContainerState]:
     out = []
     for rec in all_records(engine):
         st = current_state(engine, rec, grace=0.05)
-        if st.get("status") == "creating":
+        if st.status == "creating":
             continue                              # not a container yet
-        if not all and st.get("status") != "running":
+        if not all and not st.running:
             continue
         out.append(ContainerState(
-            id=rec["id"], name=rec.get("name", ""), image=rec.get("image", ""),
-            image_id=rec.get("image_id", ""), command=command_of(rec), created=rec.get("created", ""),
-            status=st.get("status", "dead"), exit_code=st.get("exit_code"),
-            started_at=st.get("started_at"), finished_at=st.get("finished_at"), pid=st.get("pid", 0),
-            labels=rec.get("labels") or {}, ports=(rec.get("network") or {}).get("ports", []),
-            record=rec))
+            id=rec.id, name=rec.name, image=rec.image, image_id=rec.image_id,
+            command=command_of(rec), created=rec.created, status=st.status or "dead",
+            exit_code=st.exit_code, started_at=st.started_at, finished_at=st.finished_at,
+            pid=st.pid, labels=rec.labels, ports=rec.network.ports, record=rec))
     out.sort(key=lambda c: c.created, reverse=True)
     return out

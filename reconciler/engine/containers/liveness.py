@@ -8,117 +8,118 @@ network teardown, unmount): see reap().
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 from reconciler.engine import network
+from reconciler.engine.containers.records import ContainerRecord, RunState
 from reconciler.engine.containers.store import iso_of_mtime, monitor_paths, now_iso, save
 
 KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
 
 
-def oom_killed(engine, rec: dict) -> bool:
-    paths = monitor_paths(engine, rec["id"])
+def oom_killed(engine, rec: ContainerRecord) -> bool:
+    paths = monitor_paths(engine, rec.id)
     if os.path.exists(paths.oom):
         return True
     procs = engine.processes
-    if (rec.get("state") or {}).get("monitor") == "cli":
-        if os.path.exists(procs.exit_file(paths, rec["id"])):
+    if rec.state.monitor == "cli":
+        if os.path.exists(procs.exit_file(paths, rec.id)):
             return False      # the foreground CLI read the cgroup before runc removed it
     try:
         from reconciler.core.ociconfig import cgroups_path
         cgroups = engine.cgroups
-        state = cgroups.read_oom(cgroups.find_cgroup(cgroups_path(rec["id"])))
+        state = cgroups.read_oom(cgroups.find_cgroup(cgroups_path(rec.id)))
         return bool(state and state.oom_killed)
     except (ImportError, OSError, ValueError):
         return False
 
 
-def current_state(engine, rec: dict, grace: float = 0.3) -> dict:
+def current_state(engine, rec: ContainerRecord, grace: float = 0.3) -> RunState:
     """The run state as it really is now (a copy): exit files and pids checked, nothing changed."""
     procs = engine.processes
-    st = dict(rec.get("state") or {})
-    status = st.get("status")
-    if status == "creating":
-        creator = st.get("creator") or [0, None]
-        st["status"] = "creating" if procs.pid_alive(creator[0], creator[1]) else "dead"
+    st = dataclasses.replace(rec.state)
+    if st.status == "creating":
+        creator = st.creator or [0, None]
+        st.status = "creating" if procs.pid_alive(creator[0], creator[1]) else "dead"
         return st
-    if status != "running":
+    if st.status != "running":
         return st
-    paths = monitor_paths(engine, rec["id"])
-    exit_path = procs.exit_file(paths, rec["id"])
+    paths = monitor_paths(engine, rec.id)
+    exit_path = procs.exit_file(paths, rec.id)
     code = procs.read_int(exit_path)
-    if code is None and not procs.pid_alive(st.get("pid", 0), st.get("pid_start")):
+    if code is None and not procs.pid_alive(st.pid, st.pid_start):
         # the process is gone: conmon records its status in a moment (well under a millisecond
         # usually: poll finely first, so a foreground `run` does not sleep 10 ms for it), unless
         # conmon died too
         deadline = time.monotonic() + grace
         delay = 0.0005
-        while code is None and time.monotonic() < deadline and procs.pid_alive(st.get("conmon_pid", 0)):
+        while code is None and time.monotonic() < deadline and procs.pid_alive(st.conmon_pid):
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
             code = procs.read_int(exit_path)
         if code is None:
             code = procs.read_int(exit_path)
         if code is None:
-            st.update(status="exited", exit_code=255, finished_at=st.get("finished_at") or now_iso(),
-                      error=f"the container's monitor ({_monitor_name(st)}) disappeared", pid=0)
-            return st
+            return dataclasses.replace(
+                st, status="exited", exit_code=255, finished_at=st.finished_at or now_iso(),
+                error=f"the container's monitor ({_monitor_name(st)}) disappeared", pid=0)
     if code is not None:
-        st.update(status="exited", exit_code=code, finished_at=iso_of_mtime(exit_path) or now_iso(),
-                  oom_killed=os.path.exists(paths.oom), pid=0)
+        st = dataclasses.replace(st, status="exited", exit_code=code, pid=0,
+                                 finished_at=iso_of_mtime(exit_path) or now_iso(),
+                                 oom_killed=os.path.exists(paths.oom))
     return st
 
 
-def _monitor_name(state: dict) -> str:
-    return "the docker-mini run in front of it" if state.get("monitor") == "cli" else "conmon"
+def _monitor_name(state: RunState) -> str:
+    return "the docker-mini run in front of it" if state.monitor == "cli" else "conmon"
 
 
-def is_running(engine, rec: dict) -> bool:
-    return current_state(engine, rec)["status"] == "running"
+def is_running(engine, rec: ContainerRecord) -> bool:
+    return current_state(engine, rec).running
 
 
-def reap(engine, rec: dict, save_it: bool = True) -> dict:
+def reap(engine, rec: ContainerRecord, save_it: bool = True) -> ContainerRecord:
     """Under the lock: a container whose process ended gets its exit recorded and its runtime
     state, network and rootfs mount released. Idempotent; returns the (updated) record.
     save_it=False: the caller saves the record next (a crash before that only repeats the reap)."""
-    st = rec.get("state") or {}
-    if st.get("status") != "running":
+    if not rec.state.running:
         return rec
     seen = current_state(engine, rec)
-    if seen["status"] == "running":
+    if seen.running:
         return rec
-    seen["oom_killed"] = bool(seen.get("oom_killed")) or oom_killed(engine, rec)
+    seen.oom_killed = seen.oom_killed or oom_killed(engine, rec)
     release_runtime(engine, rec)
-    rec["state"] = {**seen, "status": "exited", "pid": 0}
+    rec.state = dataclasses.replace(seen, status="exited", pid=0)
     if save_it:
         save(engine, rec)
     return rec
 
 
-def release_runtime(engine, rec: dict) -> None:
+def release_runtime(engine, rec: ContainerRecord) -> None:
     """runc state, network wiring and the rootfs mount of a stopped container (best effort
     where a half-done earlier attempt may already have removed parts)."""
-    cid = rec["id"]
+    cid = rec.id
     engine.runtime.delete(cid, force=True)
     network_teardown(engine, rec)
     engine.overlay.unmount_rootfs(engine.layout, cid)
 
 
-def uses_network_setup(rec: dict) -> bool:
+def uses_network_setup(rec: ContainerRecord) -> bool:
     # --network none needs no host-side wiring: runc makes a fresh namespace with lo only
-    return (rec.get("options") or {}).get("network", "bridge") != "none"
+    return rec.options.network != "none"
 
 
-def network_teardown(engine, rec: dict) -> None:
+def network_teardown(engine, rec: ContainerRecord) -> None:
     if uses_network_setup(rec):
         network.teardown(engine, rec)
 
 
-def wait_exit_file(engine, rec: dict, timeout: float | None) -> int | None:
+def wait_exit_file(engine, rec: ContainerRecord, timeout: float | None) -> int | None:
     """The exit code once the process has ended, or None after timeout seconds (None: forever)."""
     procs = engine.processes
-    exit_path = procs.exit_file(monitor_paths(engine, rec["id"]), rec["id"])
+    exit_path = procs.exit_file(monitor_paths(engine, rec.id), rec.id)
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.002
     while True:
@@ -126,15 +127,14 @@ def wait_exit_file(engine, rec: dict, timeout: float | None) -> int | None:
         if code is not None:
             return code
         seen = current_state(engine, rec, grace=0.5)
-        if seen["status"] != "running":
-            return seen.get("exit_code")
+        if not seen.running:
+            return seen.exit_code
         if deadline is not None and time.monotonic() >= deadline:
             return None
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
 
 
-def send_signal(engine, rec: dict, sig: int) -> bool:
+def send_signal(engine, rec: ContainerRecord, sig: int) -> bool:
     """Signal the container's process; False if it is no longer there."""
-    st = rec["state"]
-    return engine.processes.signal_pid(st.get("pid", 0), sig, st.get("pid_start"))
+    return engine.processes.signal_pid(rec.state.pid, sig, rec.state.pid_start)

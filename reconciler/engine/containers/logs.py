@@ -75,8 +75,8 @@ def read_logs(engine, name_or_id: str, *, tail: int | None = None, follow: bool 
               since: str | None = None) -> Iterator[LogLine]:
     """The container's output from its log; follow keeps reading until it exits."""
     rec = resolve(engine, name_or_id)
-    log = monitor_paths(engine, rec["id"]).log
-    first_inode = rec.get("log_inode")
+    log = monitor_paths(engine, rec.id).log
+    first_inode = rec.log_inode
     parser = _Parser()
     lines: list[LogLine] = []
     pos, ino = 0, None
@@ -93,7 +93,7 @@ def read_logs(engine, name_or_id: str, *, tail: int | None = None, follow: bool 
     if not follow:
         return
     while True:
-        running = current_state(engine, rec, grace=0.05)["status"] == "running"
+        running = current_state(engine, rec, grace=0.05).running
         try:
             with open(log, "rb") as f:
                 st = os.fstat(f.fileno())
@@ -106,7 +106,7 @@ def read_logs(engine, name_or_id: str, *, tail: int | None = None, follow: bool 
                 pos += parser.read(f, fresh.append)
             yield from fresh
         except FileNotFoundError:
-            if load(engine, rec["id"]) is None:
+            if load(engine, rec.id) is None:
                 return
         if not running:
             return

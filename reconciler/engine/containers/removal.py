@@ -3,6 +3,7 @@ bundle and logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -11,6 +12,7 @@ from reconciler.core.errors import ConflictError, ContainerRuntimeError, DockerM
 from reconciler.engine import network
 from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, network_teardown, reap,
                                                    send_signal, wait_exit_file)
+from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.store import resolve, save, socket_dir
 
 log = logging.getLogger(__name__)
@@ -24,18 +26,18 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
         rec = resolve(engine, name_or_id)
         rec = reap(engine, rec, save_it=False)          # saved below, as "removing"
         st = current_state(engine, rec)
-        if st["status"] == "running":
+        if st.running:
             if not force:
-                raise ConflictError(f"You cannot remove a running container {rec['id']}. Stop the "
+                raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the "
                                     f"container before attempting removal or force remove")
             send_signal(engine, rec, 9)
             if wait_exit_file(engine, rec, KILL_WAIT) is None:
-                raise ContainerRuntimeError(f"container {rec['name']} did not exit after SIGKILL")
-            killed = dict(rec)
+                raise ContainerRuntimeError(f"container {rec.name} did not exit after SIGKILL")
+            killed = dataclasses.replace(rec.state)
             rec = reap(engine, rec)
-        elif st["status"] == "creating":
-            raise ConflictError(f"container {rec['name']} is still being created")
-        rec["state"]["status"] = "removing"
+        elif st.status == "creating":
+            raise ConflictError(f"container {rec.name} is still being created")
+        rec.state.status = "removing"
         try:
             save(engine, rec)
         except FileNotFoundError:
@@ -46,34 +48,34 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
         _wait_conmon_gone(engine, killed)
 
 
-def removed_if_orphaned(engine, rec: dict) -> bool:
+def removed_if_orphaned(engine, rec: ContainerRecord) -> bool:
     """Under the lock: an ended --rm container whose foreground CLI (its monitor, which removes
     it) was killed is removed now, as Docker's daemon would have at its end. True if it was."""
-    st = rec.get("state") or {}
-    if not ((rec.get("options") or {}).get("auto_remove") and st.get("monitor") == "cli"
-            and st.get("status") in ("running", "exited") and not st.get("restarting")
-            and not engine.processes.pid_alive(st.get("conmon_pid") or 0)):
+    st = rec.state
+    if not (rec.options.auto_remove and st.monitor == "cli"
+            and st.status in ("running", "exited") and not st.restarting
+            and not engine.processes.pid_alive(st.conmon_pid)):
         return False
-    if st.get("status") == "running" and current_state(engine, rec)["status"] == "running":
+    if st.running and current_state(engine, rec).running:
         return False                                # it runs on: removed once it has ended
     try:
-        remove(engine, rec["id"], force=True)
+        remove(engine, rec.id, force=True)
     except DockerMiniError as e:
-        log.debug("orphaned --rm container %s not removed: %s", rec["id"][:12], e)
+        log.debug("orphaned --rm container %s not removed: %s", rec.short_id, e)
         return False        # not this command's business to fail for: `rm` will say why
     return True
 
 
-def _wait_conmon_gone(engine, rec: dict, timeout: float = 5.0) -> None:
-    pid = (rec.get("state") or {}).get("conmon_pid") or 0
+def _wait_conmon_gone(engine, state, timeout: float = 5.0) -> None:
+    pid = state.conmon_pid
     deadline = time.monotonic() + timeout
     while pid and engine.processes.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.005)
 
 
-def destroy(engine, rec: dict) -> None:
+def destroy(engine, rec: ContainerRecord) -> None:
     """Everything of the container's released and deleted, its record last."""
-    cid = rec["id"]
+    cid = rec.id
     overlay = engine.overlay
     errors = []
     for step in (lambda: engine.runtime.delete(cid, force=True),

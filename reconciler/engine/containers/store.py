@@ -1,4 +1,5 @@
-"""The container records on disk: overlay-containers/<id>/container.json, and the paths beside it.
+"""The container records on disk: overlay-containers/<id>/container.json (records.ContainerRecord),
+and the paths beside it.
 
 The bottom of engine.containers: load, save, list and resolve records. Nothing here looks at
 processes (see liveness) or changes anything but the record file. Reads take no lock and
@@ -13,6 +14,7 @@ import time
 
 from reconciler.core.errors import ContainerNotFound, InvalidArgument, StorageError
 from reconciler.core.timestamps import rfc3339
+from reconciler.engine.containers.records import ContainerRecord
 
 RECORD_FILE = "container.json"
 
@@ -32,21 +34,30 @@ def record_path(engine, cid: str) -> str:
     return f"{engine.layout.container_dir(cid)}/{RECORD_FILE}"
 
 
-def load(engine, cid: str) -> dict | None:
+def load(engine, cid: str) -> ContainerRecord | None:
+    """The record, None if there is none; StorageError if it cannot be read."""
+    path = record_path(engine, cid)
     try:
-        return engine.state_files.read_json(record_path(engine, cid), default=None)
+        data = engine.state_files.read_json(path, default=None)
     except NotADirectoryError:
         return None
+    if data is None:
+        return None
+    try:
+        return ContainerRecord.from_json(data)
+    except (ValueError, TypeError) as e:
+        raise StorageError(f"container record {path} is not valid: {e}") from None
 
 
-def save(engine, rec: dict, durable: bool = False) -> None:
+def save(engine, rec: ContainerRecord, durable: bool = False) -> None:
     """Atomic always (a killed command leaves the old or the new record); fsynced only for the
     record create publishes (unless --rm): the running/exited states do not outlive the host anyway."""
-    path = record_path(engine, rec["id"])
+    path = record_path(engine, rec.id)
+    data = rec.to_json()
     if durable:
-        engine.state_files.write_json(path, rec)
+        engine.state_files.write_json(path, data)
     else:
-        write_file(path, (json.dumps(rec, sort_keys=True) + "\n").encode())
+        write_file(path, (json.dumps(data, sort_keys=True) + "\n").encode())
 
 
 def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
@@ -70,7 +81,7 @@ def ids(engine) -> list[str]:
         return []
 
 
-def load_readable(engine, cid: str) -> dict | None:
+def load_readable(engine, cid: str) -> ContainerRecord | None:
     """The record, or None if it is gone or unreadable. One corrupt record (a torn write after a
     power cut) must not break ps, names and every other container: `system check` reports it."""
     try:
@@ -85,11 +96,11 @@ def unreadable_records(engine) -> list[str]:
             and load_readable(engine, cid) is None]
 
 
-def all_records(engine) -> list[dict]:
+def all_records(engine) -> list[ContainerRecord]:
     out = []
     for cid in ids(engine):
         rec = load_readable(engine, cid)
-        if rec and rec.get("id") == cid:
+        if rec and rec.id == cid:
             out.append(rec)
     return out
 
@@ -97,7 +108,7 @@ def all_records(engine) -> list[dict]:
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def resolve(engine, name_or_id: str) -> dict:
+def resolve(engine, name_or_id: str) -> ContainerRecord:
     """The record of the container named or identified (full id, name, or unique id prefix)."""
     key = (name_or_id or "").strip().lstrip("/")
     if not key:
@@ -109,9 +120,9 @@ def resolve(engine, name_or_id: str) -> dict:
             return rec
     records = [r for r in (load_readable(engine, c) for c in known) if r]
     for rec in records:
-        if rec.get("name") == key:
+        if rec.name == key:
             return rec
-    hits = [r for r in records if r["id"].startswith(key.lower())] if _HEX.issuperset(key) else []
+    hits = [r for r in records if r.id.startswith(key.lower())] if _HEX.issuperset(key) else []
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
@@ -133,9 +144,9 @@ def socket_dir(engine) -> str:
     return "/run/docker-mini/" + hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
 
 
-def attach_socket_path(engine, rec: dict) -> str:
+def attach_socket_path(engine, rec: ContainerRecord) -> str:
     """conmon's attach socket of a running container (for attach and foreground run)."""
-    direct = f"{engine.layout.container_dir(rec['id'])}/attach"
+    direct = f"{engine.layout.container_dir(rec.id)}/attach"
     if len(direct) <= engine.processes.SUN_PATH_MAX:
         return direct
-    return f"{socket_dir(engine)}/{rec['id'][:12]}/attach"
+    return f"{socket_dir(engine)}/{rec.short_id}/attach"

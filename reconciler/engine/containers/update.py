@@ -11,7 +11,7 @@ def update_resources(engine, name_or_id: str, resources) -> None:
     """New limits for a container, applied in place (runc update) when it runs, and recorded."""
     with engine.mutation():
         rec = reap(engine, resolve(engine, name_or_id))
-        if current_state(engine, rec)["status"] == "running":
-            engine.runtime.update(rec["id"], to_oci_resources(resources, engine.cgroups.swap_accounting()))
-        rec["options"]["resources"] = resources.to_dict()
+        if current_state(engine, rec).running:
+            engine.runtime.update(rec.id, to_oci_resources(resources, engine.cgroups.swap_accounting()))
+        rec.options.resources = resources
         save(engine, rec)

@@ -15,11 +15,8 @@ def _containers_using(engine) -> list[dict]:
     """[{id, image_id, layer, running}] for every container on disk."""
     out = []
     for rec in store.all_records(engine):
-        state = rec.get("state") or {}
-        running = (state.get("status") == "running"
-                   and engine.processes.pid_alive(state.get("pid") or 0, state.get("pid_start")))
-        out.append({"id": rec["id"], "image_id": rec.get("image_id") or "", "layer": rec.get("image_layer"),
-                    "running": running})
+        running = rec.state.running and engine.processes.pid_alive(rec.state.pid, rec.state.pid_start)
+        out.append({"id": rec.id, "image_id": rec.image_id, "layer": rec.image_layer, "running": running})
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.core import ipam
 from reconciler.core.errors import NetworkError
+from reconciler.engine.containers.records import ContainerRecord
 
 
 def field_of(obj: Any, key: str, default: Any = None) -> Any:
@@ -59,11 +60,14 @@ def all_endpoints(engine) -> list[dict]:
     return out
 
 
-def container_id_of(record: Any) -> str:
-    cid = field_of(record, "id")
-    if not cid:
-        raise NetworkError("internal: container record without an id")
-    return cid
+def as_record(record: ContainerRecord | dict) -> ContainerRecord:
+    """The container record, typed (callers may pass container.json's content)."""
+    if isinstance(record, ContainerRecord):
+        return record
+    try:
+        return ContainerRecord.from_json(record)
+    except ValueError:
+        raise NetworkError("internal: container record without an id") from None
 
 
 def bridge_subnet(engine) -> ipam.Subnet:

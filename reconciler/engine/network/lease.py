@@ -91,6 +91,6 @@ def check_host_ports(engine, ports) -> None:
 def resolve_container(engine, name_or_id: str) -> str:
     """The id of a container of this root by name, id or unique id prefix (the lifecycle's rules)."""
     try:
-        return store.resolve(engine, name_or_id)["id"]
+        return store.resolve(engine, name_or_id).id
     except ContainerNotFound:
         raise ContainerNotFound(f"no such container: {name_or_id} (for --network container:{name_or_id})") from None

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.core import netnames, portmapping
-from reconciler.engine.network.endpoints import all_endpoints, bridge_subnet, container_id_of, field_of, read_endpoint
+from reconciler.engine.network.endpoints import all_endpoints, as_record, bridge_subnet, read_endpoint
 
 
 def network_settings(engine, record: Any) -> dict:
     """Docker's NetworkSettings for inspect."""
-    cid = container_id_of(record)
-    ep = read_endpoint(engine, cid) or field_of(record, "network") or {}
+    record = as_record(record)
+    cid = record.id
+    ep = read_endpoint(engine, cid) or record.network.to_json()
     mode = ep.get("mode", "bridge")
     ports: dict[str, list[dict] | None] = {}
     for p in ep.get("ports", []):

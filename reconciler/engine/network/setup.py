@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -10,7 +11,8 @@ from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniE
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
-from reconciler.engine.network.endpoints import (all_endpoints, container_id_of, field_of, read_endpoint,
+from reconciler.engine.containers.records import ContainerRecord
+from reconciler.engine.network.endpoints import (all_endpoints, as_record, read_endpoint,
                                                  write_endpoint)
 from reconciler.engine.network.etcfiles import refresh_hosts, write_container_files
 from reconciler.engine.network.lease import check_host_ports, prepare
@@ -25,7 +27,8 @@ def setup(engine, record: Any) -> str | None:
     Also writes the container's hosts and resolv.conf (in place) and refreshes the hosts files
     of its running peers.
     """
-    cid = container_id_of(record)
+    record = as_record(record)
+    cid = record.id
     with engine.mutation():
         ep = endpoint_for(engine, record)
         names_from_record(ep, record)
@@ -67,26 +70,23 @@ def setup(engine, record: Any) -> str | None:
         return path
 
 
-def endpoint_for(engine, record: Any) -> dict:
-    cid = container_id_of(record)
+def endpoint_for(engine, record: ContainerRecord) -> dict:
+    cid = record.id
     ep = read_endpoint(engine, cid)
     if ep is None:
         # A record from before networking was prepared (or whose lease was lost): prepare now
         # from the options it was created with. (--network none keeps no endpoint file.)
-        opts = field_of(record, "options") or {}
-        prepared = prepare(engine, cid, {**opts,
-                                         "name": field_of(record, "name") or field_of(opts, "name"),
-                                         "labels": field_of(record, "labels") or field_of(opts, "labels") or {}})
+        opts = record.options
+        prepared = prepare(engine, cid, dataclasses.replace(
+            opts, name=record.name or opts.name, labels=record.labels or opts.labels))
         ep = read_endpoint(engine, cid) or {**prepared, "active": False}
     return ep
 
 
-def names_from_record(ep: dict, record: Any) -> None:
+def names_from_record(ep: dict, record: ContainerRecord) -> None:
     """The record's name and hostname win over what prepare saw (the lifecycle may pick a
     generated name after prepare)."""
-    name = field_of(record, "name")
-    hostname = field_of(field_of(record, "config"), "Hostname")
-    labels = field_of(record, "labels") or {}
+    name, hostname, labels = record.name, record.config.hostname, record.labels
     if name:
         ep["name"] = name
     if hostname:
@@ -121,14 +121,15 @@ def joined_netns(engine, ep: dict) -> str | None:
 
 def process_netns(engine, cid: str) -> str | None:
     try:
-        rec = store.load(engine, cid) or {}
+        rec = store.load(engine, cid)
     except DockerMiniError:
         return None
-    state = rec.get("state") or {}
-    pid = state.get("pid")
-    if state.get("status") != "running" or not pid:
+    if rec is None:
         return None
-    if not engine.processes.pid_alive(pid, state.get("pid_start")):
+    pid = rec.state.pid
+    if not rec.state.running or not pid:
+        return None
+    if not engine.processes.pid_alive(pid, rec.state.pid_start):
         return None         # it died unreaped: its pid may be another process's by now
     path = f"/proc/{pid}/ns/net"
     return path if os.path.exists(path) else None

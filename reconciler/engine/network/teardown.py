@@ -8,7 +8,7 @@ from typing import Any
 from reconciler.core import netnames
 from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers import store
-from reconciler.engine.network.endpoints import (all_endpoints, container_id_of, forget_endpoint,
+from reconciler.engine.network.endpoints import (all_endpoints, as_record, forget_endpoint,
                                                  read_endpoint, write_endpoint)
 from reconciler.engine.network.etcfiles import refresh_hosts
 from reconciler.engine.network.rules import apply_rules
@@ -16,7 +16,7 @@ from reconciler.engine.network.rules import apply_rules
 
 def teardown(engine, record: Any) -> None:
     """Remove the container's veth, netns and port rules; the lease stays. Idempotent."""
-    cid = container_id_of(record)
+    cid = as_record(record).id
     with engine.mutation():
         ep = read_endpoint(engine, cid)
         teardown_id(engine, cid, ep)
@@ -40,7 +40,7 @@ def teardown_id(engine, cid: str, ep: dict | None) -> None:
 
 def release(engine, record: Any) -> None:
     """Forget the lease (at rm), after tearing down whatever is still set up."""
-    cid = container_id_of(record)
+    cid = as_record(record).id
     with engine.mutation():
         ep = read_endpoint(engine, cid)
         if ep and ep.get("active"):
@@ -56,7 +56,7 @@ def container_status(engine, cid: str) -> str | None:
         return "unreadable"
     if rec is None:
         return None
-    return (rec.get("state") or {}).get("status")
+    return rec.state.status
 
 
 def cleanup_stale(engine, keep: str | None = None) -> list[str]:
