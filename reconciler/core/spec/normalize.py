@@ -13,6 +13,8 @@ from reconciler.core.envfile import parse_env_file
 from reconciler.core.labels import RESERVED_PREFIX as RESERVED_LABEL_PREFIX
 from reconciler.core.errors import InvalidArgument, SpecError
 from reconciler.core.limits import Resources, parse_resources
+from reconciler.core.portmapping import parse_ports
+from reconciler.core.reference import parse_reference
 from reconciler.core.units import parse_size
 from reconciler.core.spec.model import ImageSpec, ServiceSpec, Stack
 from reconciler.core.spec.problems import KeyPath, SpecErrors, show
@@ -101,6 +103,7 @@ def _merge_and_normalize(docs, env, errors: SpecErrors, *, subnet, host_cpus, re
     for (file, _, i), img in raw_images:
         spec = ImageSpec(img, "present", pull_policy) if isinstance(img, str) else ImageSpec(
             img["ref"], img.get("state", "present"), img.get("pull", pull_policy))
+        _check_reference(spec.ref, ("images", i) + (("ref",) if isinstance(img, dict) else ()), errors, file)
         if spec.ref in images and images[spec.ref] != spec:
             errors.add(("images", i), f"image {show(spec.ref)} is listed twice with different "
                        f"settings", scope=file)
@@ -247,6 +250,12 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         errors.add(base + ("mac",), f"a static mac needs network: bridge (not {network})")
     if c.get("ports") and network not in ("bridge",):
         errors.add(base + ("ports",), f"published ports need network: bridge (not {network})")
+    _check_reference(c.get("image"), base + ("image",), errors)
+    if isinstance(c.get("ports"), list) and not errors.has_error_under(base + ("ports",)):
+        try:
+            parse_ports(str(p) for p in c["ports"])
+        except InvalidArgument as e:      # a port out of range, a range of the wrong size...
+            errors.add(base + ("ports",), e.message.removeprefix("-p "))
 
     return ServiceSpec(
         name=svc,
@@ -272,6 +281,15 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         labels=tuple(sorted(labels.items())),
         state=c.get("state", "running"),
     )
+
+
+def _check_reference(ref: Any, path: KeyPath, errors: SpecErrors, scope: str | None = None) -> None:
+    """An image name pull would refuse is the spec's mistake, found before anything is done."""
+    if isinstance(ref, str) and ref:
+        try:
+            parse_reference(ref)
+        except InvalidArgument as e:
+            errors.add(path, e.message, scope=scope)
 
 
 def _limit_path(base: KeyPath, c: dict, message: str) -> KeyPath:
