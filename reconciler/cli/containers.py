@@ -159,7 +159,7 @@ def stream_output(sock) -> None:
     sock.close()
 
 
-def connect_attach(engine, rec: dict):
+def connect_attach(engine, rec):
     import socket
 
     from reconciler.engine.containers import attach_socket_path
@@ -200,7 +200,7 @@ def proxy_signals(engine, container_id: str) -> None:
         signal.signal(sig, forward)
 
 
-def _follow_and_wait(engine, rec: dict, sock, sig_proxy: bool = True) -> int:
+def _follow_and_wait(engine, rec, sock, sig_proxy: bool = True) -> int:
     from reconciler.engine import containers
     if sig_proxy:
         proxy_signals(engine, rec.id)
@@ -209,7 +209,7 @@ def _follow_and_wait(engine, rec: dict, sock, sig_proxy: bool = True) -> int:
     return containers.wait(engine, rec.id)
 
 
-def _start_or_remove(engine, rec: dict, auto_remove: bool, **start_options) -> None:
+def _start_or_remove(engine, rec, auto_remove: bool, **start_options) -> None:
     """Start a container `run` made; with --rm, one that fails to start is removed too."""
     from reconciler.engine import containers
     try:
@@ -479,8 +479,8 @@ def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
         "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
         "Stack": c.labels.get(STACK_LABEL, ""),
-        "Networks": c.record.options.to_dict().get("network", ""),
-        "Mounts": ",".join(v.split(":")[0] for v in c.record.options.to_dict().get("volumes", [])),
+        "Networks": c.record.options.network,
+        "Mounts": ",".join(v.split(":")[0] for v in c.record.options.volumes),
         "LocalVolumes": "0",
         "Size": "",
     }

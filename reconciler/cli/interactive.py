@@ -42,15 +42,15 @@ def stdio_for(attach_stdin: bool):
     return Stdio(stdin=0 if attach_stdin else None, stdout=1, stderr=2)
 
 
-def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = False) -> int:
+def run_session(ctx: click.Context, engine, rec, *, auto_remove: bool = False) -> int:
     """`run -i/-t` in the foreground (called by cli.containers.run once the container exists):
     start it attached, the user's stdin going in when -i. The exit code, 0 when detached."""
     from reconciler.engine import interactive
 
-    opts = rec.options.to_dict()
+    opts = rec.options
     detach_keys = ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS
     try:                      # Docker checks these before creating; the container goes again
-        require_tty_input(bool(opts.get("interactive")), bool(opts.get("tty")))
+        require_tty_input(opts.interactive, opts.tty)
         parse_detach_keys(detach_keys)
     except errors.DockerMiniError:
         from reconciler.engine import containers
@@ -58,18 +58,18 @@ def run_session(ctx: click.Context, engine, rec: dict, *, auto_remove: bool = Fa
         raise
     outcome = interactive.start_attached(engine, rec.id, stdin=True, detach_keys=detach_keys,
                                          sig_proxy=ctx.params.get("sig_proxy", True),
-                                         stdio=stdio_for(bool(opts.get("interactive"))),
+                                         stdio=stdio_for(opts.interactive),
                                          auto_remove=auto_remove)
     return session_code(outcome)
 
 
-def start_session(ctx: click.Context, engine, rec: dict) -> int:
+def start_session(ctx: click.Context, engine, rec) -> int:
     """`start -a[i]` of a container created with -i or -t (called by cli.containers.start)."""
     from reconciler.engine import interactive
 
-    opts = rec.options.to_dict()
-    want_stdin = bool(ctx.params.get("interactive")) and bool(opts.get("interactive"))
-    require_tty_input(want_stdin, bool(opts.get("tty")))
+    opts = rec.options
+    want_stdin = bool(ctx.params.get("interactive")) and opts.interactive
+    require_tty_input(want_stdin, opts.tty)
     outcome = interactive.start_attached(engine, rec.id, stdin=want_stdin,
                                          detach_keys=ctx.params.get("detach_keys") or DEFAULT_DETACH_KEYS,
                                          sig_proxy=True, stdio=stdio_for(want_stdin))
