@@ -56,7 +56,6 @@ def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | No
     rec = containers.resolve(engine, name)
     if not containers.is_running(engine, rec):
         return None
-    state = rec.state.to_json()
     grace = _grace(rec, timeout)
     now = time.monotonic()
     try:
@@ -66,7 +65,7 @@ def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | No
             containers.kill(engine, rec.id, _stop_signal(rec))
     except ContainerNotRunning:
         return None                                  # it ended in between
-    return Stopping(name, rec.id, state.get("pid") or 0, state.get("pid_start"),
+    return Stopping(name, rec.id, rec.state.pid, rec.state.pid_start,
                     None if grace < 0 else now + (KILL_WAIT if grace == 0 else grace),
                     killed=grace == 0)
 
