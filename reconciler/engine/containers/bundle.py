@@ -10,11 +10,12 @@ import json
 import os
 import resource
 import stat
+from pathlib import Path
 from typing import Callable
 
 from reconciler.core import ociconfig as oc
 from reconciler.engine.containers.records import ContainerRecord
-from reconciler.engine.containers.store import write_file
+from reconciler.engine.containers.store import container_dir, write_file
 
 
 def host_rlimits() -> dict[str, int]:
@@ -71,7 +72,8 @@ def read_in_rootfs(rootfs: str | os.PathLike, path: str) -> str | None:
 
 def _mkdir_in_rootfs(rootfs: str, path: str) -> None:
     """Create the (already resolved) directory path inside the rootfs, component by component,
-    never through a symlink."""
+    never through a symlink. (Paths inside the rootfs are joined as strings: they are absolute,
+    and Path's / would make them the host's.)"""
     cur = ""
     for comp in [c for c in path.split("/") if c]:
         cur = oc.resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
@@ -100,16 +102,16 @@ def build_bundle(engine, rec: ContainerRecord, rootfs: str | os.PathLike, netns:
     plan = oc.MountPlan()
     for spec in opts.volumes:
         vol = oc.parse_volume(spec)
-        if not os.path.exists(vol.source):
-            os.makedirs(vol.source, mode=0o755, exist_ok=True)   # Docker creates a missing -v source
+        if not Path(vol.source).exists():
+            Path(vol.source).mkdir(mode=0o755, parents=True, exist_ok=True)   # as Docker does
         plan.volumes.append((vol, oc.resolve_in_rootfs(vol.destination, readlink)))
     for spec in opts.tmpfs:
         t = oc.parse_tmpfs(spec)
         plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))
-    cdir = engine.layout.container_dir(rec.id)
+    cdir = container_dir(engine, rec.id)
     for name in ("hostname", "hosts", "resolv.conf"):
-        if os.path.exists(f"{cdir}/{name}"):
-            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = f"{cdir}/{name}"
+        if (cdir / name).exists():
+            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
     cwd = oc.resolve_in_rootfs(process.cwd, readlink)
     _mkdir_in_rootfs(rootfs, cwd)
     cgroups = engine.cgroups
@@ -123,4 +125,4 @@ def build_bundle(engine, rec: ContainerRecord, rootfs: str | os.PathLike, netns:
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=host_rlimits(),
         resources=res, network="host" if opts.network == "host" else "new", netns_path=None if netns is None else str(netns),
         mounts=plan, cgroup_v2=cgroups.cgroup_version() == 2, arch=os.uname().machine)
-    write_file(f"{cdir}/config.json", json.dumps(config).encode())
+    write_file(cdir / "config.json", json.dumps(config).encode())

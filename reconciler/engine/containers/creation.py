@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from reconciler.core import hostsfile, resolvconf
 from reconciler.core import ociconfig as oc
@@ -16,7 +17,8 @@ from reconciler.engine import images, network
 from reconciler.engine.containers.options import CreateOptions, generate_name, normalize
 from reconciler.engine.containers.records import ContainerRecord, NetworkEndpoint, ProcessConfig, RunState
 from reconciler.engine.containers.removal import destroy, removed_if_orphaned
-from reconciler.engine.containers.store import all_records, monitor_paths, now_iso, save, write_file
+from reconciler.engine.containers.store import (all_records, container_dir, monitor_paths, now_iso, save,
+                                                write_file)
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,13 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
                                  working_dir=process.cwd, stop_signal=process.stop_signal,
                                  tty=opts.tty, open_stdin=opts.interactive),
             state=RunState(status="creating", creator=[me, engine.processes.process_start_time(me)]))
-        cdir = engine.layout.container_dir(cid)
-        os.makedirs(cdir, mode=0o700)
+        container_dir(engine, cid).mkdir(mode=0o700, parents=True)
         rec.log_inode = _create_log(monitor_paths(engine, cid).log)
         try:
             save(engine, rec)
             # the image was resolved before the lock: an rmi may have won the race since then
             # (from now on it sees this record and refuses)
-            missing = [d for d in lowerdirs if not os.path.isdir(f"{engine.layout.overlay_dir}/{d}")]
+            missing = [d for d in lowerdirs if not (Path(engine.layout.overlay_dir) / d).is_dir()]
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             rec.network = NetworkEndpoint.from_json(network.prepare(engine, cid, opts))
@@ -86,18 +87,17 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
 
 
 def _write_etc_files(engine, rec: ContainerRecord, hostname: str) -> None:
-    cdir = engine.layout.container_dir(rec.id)
-    write_file(f"{cdir}/hostname", f"{hostname}\n".encode(), 0o644)
-    write_file(f"{cdir}/hosts", hostsfile.render_hosts(None, (), hostname=hostname).encode(), 0o644)
+    cdir = container_dir(engine, rec.id)
+    write_file(cdir / "hostname", f"{hostname}\n".encode(), 0o644)
+    write_file(cdir / "hosts", hostsfile.render_hosts(None, (), hostname=hostname).encode(), 0o644)
     try:
-        with open("/etc/resolv.conf") as f:
-            host_resolv = f.read()
+        host_resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         host_resolv = ""
-    write_file(f"{cdir}/resolv.conf", resolvconf.render_resolv_conf(host_resolv).encode(), 0o644)
+    write_file(cdir / "resolv.conf", resolvconf.render_resolv_conf(host_resolv).encode(), 0o644)
 
 
-def _create_log(path: str) -> int:
+def _create_log(path: str | os.PathLike) -> int:
     """The empty log, made now so that its inode tells `logs` whether the writer (conmon, or
     a foreground run) has started it over since (see logs)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)

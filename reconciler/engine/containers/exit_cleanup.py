@@ -13,7 +13,7 @@ from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers.lifecycle import start
 from reconciler.engine.containers.liveness import reap
 from reconciler.engine.containers.removal import remove
-from reconciler.engine.containers.store import load, save
+from reconciler.engine.containers.store import container_dir, load, save
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ForegroundClaim:
     Docker's daemon would."""
 
     def __init__(self, engine, container_id: str):
-        self.path = f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}"
+        self.path = container_dir(engine, container_id) / FOREGROUND_LOCK
 
     def __enter__(self) -> None:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -44,7 +44,7 @@ class ForegroundClaim:
 def foreground_attached(engine, container_id: str) -> bool:
     """Whether a CLI holds the container's ForegroundClaim."""
     try:
-        fd = os.open(f"{engine.layout.container_dir(container_id)}/{FOREGROUND_LOCK}", os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(container_dir(engine, container_id) / FOREGROUND_LOCK, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
@@ -58,7 +58,7 @@ def foreground_attached(engine, container_id: str) -> bool:
 
 def cleanup(engine, container_id: str, token: str | None = None) -> None:
     """The container's process ended: reap it, then --rm or the restart policy."""
-    if not os.path.isdir(engine.layout.container_dir(container_id)):
+    if not container_dir(engine, container_id).is_dir():
         return                     # removed meanwhile (and maybe its whole root: do not recreate it)
     with engine.mutation():
         rec = load(engine, container_id)

@@ -10,7 +10,7 @@ from reconciler.core.restart import RestartPolicy
 from reconciler.engine import network
 from reconciler.engine.containers.liveness import current_state
 from reconciler.engine.containers.records import ContainerRecord
-from reconciler.engine.containers.store import monitor_paths, resolve
+from reconciler.engine.containers.store import container_dir, monitor_paths, resolve
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def inspect_container(engine, name_or_id: str) -> dict:
     st = current_state(engine, rec)
     opts, cfg = rec.options, rec.config
     status = st.status or "dead"
-    cdir = engine.layout.container_dir(rec.id)
+    cdir = container_dir(engine, rec.id)
     policy = RestartPolicy.parse(opts.restart)
     return {
         "Id": rec.id,
@@ -44,9 +44,9 @@ def inspect_container(engine, name_or_id: str) -> dict:
             "FinishedAt": st.finished_at or _ZERO_TIME,
         },
         "Image": rec.image_id,
-        "ResolvConfPath": f"{cdir}/resolv.conf",
-        "HostnamePath": f"{cdir}/hostname",
-        "HostsPath": f"{cdir}/hosts",
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
         "LogPath": str(monitor_paths(engine, rec.id).log),
         "Name": "/" + rec.name,
         "RestartCount": rec.state.restart_count,

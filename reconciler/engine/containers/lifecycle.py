@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from reconciler.core.errors import (CommandNotExecutable, CommandNotFound, ConflictError,
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 def _exit_command(engine, rec: ContainerRecord, pid_token: str) -> list[str]:
     settings = ["--root", engine.layout.root]
     source = engine.config.source
-    if source.startswith("/") and os.path.exists(source):
+    if source.startswith("/") and Path(source).exists():
         settings += ["--config", source]
     return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec.id, pid_token]
 
@@ -181,13 +182,12 @@ def _clear_previous_run(engine, cid: str) -> None:
     engine.runtime.delete(cid, force=True)
     if old_conmon and procs.pid_alive(old_conmon):
         try:
-            with open(f"/proc/{old_conmon}/cmdline", "rb") as f:
-                ours = cid.encode() in f.read()
+            ours = cid.encode() in Path(f"/proc/{old_conmon}/cmdline").read_bytes()
         except OSError:
             ours = False
         exit_path = procs.exit_file(paths, cid)
         deadline = time.monotonic() + 5.0
-        while (ours and procs.pid_alive(old_conmon) and not os.path.exists(exit_path)
+        while (ours and procs.pid_alive(old_conmon) and not Path(exit_path).exists()
                and time.monotonic() < deadline):
             time.sleep(0.01)
 

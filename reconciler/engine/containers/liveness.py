@@ -9,8 +9,8 @@ network teardown, unmount): see reap().
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
+from pathlib import Path
 
 from reconciler.engine import network
 from reconciler.engine.containers.records import ContainerRecord, RunState
@@ -21,11 +21,11 @@ KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
 
 def oom_killed(engine, rec: ContainerRecord) -> bool:
     paths = monitor_paths(engine, rec.id)
-    if os.path.exists(paths.oom):
+    if Path(paths.oom).exists():
         return True
     procs = engine.processes
     if rec.state.monitor == "cli":
-        if os.path.exists(procs.exit_file(paths, rec.id)):
+        if Path(procs.exit_file(paths, rec.id)).exists():
             return False      # the foreground CLI read the cgroup before runc removed it
     try:
         from reconciler.core.ociconfig import cgroups_path
@@ -68,7 +68,7 @@ def current_state(engine, rec: ContainerRecord, grace: float = 0.3) -> RunState:
     if code is not None:
         st = dataclasses.replace(st, status="exited", exit_code=code, pid=0,
                                  finished_at=iso_of_mtime(exit_path) or now_iso(),
-                                 oom_killed=os.path.exists(paths.oom))
+                                 oom_killed=Path(paths.oom).exists())
     return st
 
 

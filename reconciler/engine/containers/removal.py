@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
+from pathlib import Path
 
 from reconciler.core.errors import ConflictError, ContainerRuntimeError, DockerMiniError, StorageError
 from reconciler.engine import network
 from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, network_teardown, reap,
                                                    send_signal, wait_exit_file)
 from reconciler.engine.containers.records import ContainerRecord
-from reconciler.engine.containers.store import resolve, save, socket_dir
+from reconciler.engine.containers.store import container_dir, resolve, save, socket_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,29 +88,27 @@ def destroy(engine, rec: ContainerRecord) -> None:
         except DockerMiniError as e:
             errors.append(e)
     sock_dir = socket_dir(engine)
-    link = f"{sock_dir}/{cid[:12]}"
+    link = sock_dir / cid[:12]
     try:
-        if os.path.islink(link):
-            os.unlink(link)
+        if link.is_symlink():
+            link.unlink()
     except OSError as e:
         log.debug("attach socket link %s not removed: %s", link, e)
-    if not sock_dir.startswith(engine.layout.root + "/"):
+    if not sock_dir.is_relative_to(engine.layout.root):
         try:
-            os.rmdir(sock_dir)                 # /run/docker-mini/<hash>, once no container uses it
+            sock_dir.rmdir()                   # /run/docker-mini/<hash>, once no container uses it
         except OSError:
             pass                               # other containers still use it
     if errors:
         raise errors[0]
-    cdir = engine.layout.container_dir(cid)
-    containers_dir = engine.layout.containers_dir
+    containers_dir = Path(engine.layout.containers_dir)
     # rename first, so a crash mid-delete never leaves a half-removed record under its id
-    trash = f"{containers_dir}/.rm-{cid}"
     try:
-        os.rename(cdir, trash)
+        container_dir(engine, cid).rename(containers_dir / f".rm-{cid}")
     except FileNotFoundError:
         pass
     try:
-        stale = [f"{containers_dir}/{n}" for n in os.listdir(containers_dir) if n.startswith(".rm-")]
+        stale = [p for p in containers_dir.iterdir() if p.name.startswith(".rm-")]
     except FileNotFoundError:
         stale = []
     for path in stale:                      # this one, and what a killed rm left

@@ -8,9 +8,11 @@ tolerate records that vanish under them; writes happen under engine.mutation().
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 from reconciler.core.errors import ContainerNotFound, InvalidArgument, StorageError
 from reconciler.core.timestamps import rfc3339
@@ -23,15 +25,19 @@ def now_iso() -> str:
     return rfc3339(time.time_ns())
 
 
-def iso_of_mtime(path: str) -> str | None:
+def iso_of_mtime(path: str | os.PathLike) -> str | None:
     try:
         return rfc3339(os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         return None
 
 
-def record_path(engine, cid: str) -> str:
-    return f"{engine.layout.container_dir(cid)}/{RECORD_FILE}"
+def container_dir(engine, cid: str) -> Path:
+    return Path(engine.layout.container_dir(cid))
+
+
+def record_path(engine, cid: str) -> Path:
+    return container_dir(engine, cid) / RECORD_FILE
 
 
 def load(engine, cid: str) -> ContainerRecord | None:
@@ -60,11 +66,11 @@ def save(engine, rec: ContainerRecord, durable: bool = False) -> None:
         write_file(path, (json.dumps(data, sort_keys=True) + "\n").encode())
 
 
-def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_file(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
     """Atomic replace without fsync: for files that are regenerated (config.json, etc files)
     or whose loss in a power cut does not matter."""
-    directory, name = os.path.split(path)
-    tmp = f"{directory}/.{name}.tmp-{os.getpid()}"
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
@@ -75,8 +81,8 @@ def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
 
 def ids(engine) -> list[str]:
     try:
-        return [n for n in os.listdir(engine.layout.containers_dir)
-                if len(n) == 64 and not n.startswith(".")]
+        return [p.name for p in Path(engine.layout.containers_dir).iterdir()
+                if len(p.name) == 64 and not p.name.startswith(".")]
     except FileNotFoundError:
         return []
 
@@ -92,7 +98,7 @@ def load_readable(engine, cid: str) -> ContainerRecord | None:
 
 def unreadable_records(engine) -> list[str]:
     return [cid for cid in ids(engine)
-            if os.path.exists(record_path(engine, cid))
+            if record_path(engine, cid).exists()
             and load_readable(engine, cid) is None]
 
 
@@ -132,21 +138,20 @@ def resolve(engine, name_or_id: str) -> ContainerRecord:
 
 def monitor_paths(engine, cid: str):
     """conmon's files of the container (pid file, exit dir, log, oom marker)."""
-    return engine.processes.MonitorPaths(engine.layout.container_dir(cid))
+    return engine.processes.MonitorPaths(container_dir(engine, cid))
 
 
-def socket_dir(engine) -> str:
+def socket_dir(engine) -> Path:
     """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
-    short = f"{engine.layout.root}/s"
-    if len(short) + 1 + 12 + len("/attach") <= 100:
+    short = Path(engine.layout.root) / "s"
+    if len(str(short)) + 1 + 12 + len("/attach") <= 100:
         return short
-    import hashlib
-    return "/run/docker-mini/" + hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
+    return Path("/run/docker-mini") / hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
 
 
-def attach_socket_path(engine, rec: ContainerRecord) -> str:
+def attach_socket_path(engine, rec: ContainerRecord) -> Path:
     """conmon's attach socket of a running container (for attach and foreground run)."""
-    direct = f"{engine.layout.container_dir(rec.id)}/attach"
-    if len(direct) <= engine.processes.SUN_PATH_MAX:
+    direct = container_dir(engine, rec.id) / "attach"
+    if len(str(direct)) <= engine.processes.SUN_PATH_MAX:
         return direct
-    return f"{socket_dir(engine)}/{rec.short_id}/attach"
+    return socket_dir(engine) / rec.short_id / "attach"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 from reconciler.core import ipam
@@ -19,19 +19,16 @@ def field_of(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
-def endpoints_dir(engine) -> str:
-    return f"{engine.layout.network_dir}/endpoints"
+def endpoints_dir(engine) -> Path:
+    return Path(engine.layout.network_dir) / "endpoints"
 
 
-def endpoint_path(engine, container_id: str) -> str:
-    return f"{endpoints_dir(engine)}/{container_id}.json"
+def endpoint_path(engine, container_id: str) -> Path:
+    return endpoints_dir(engine) / f"{container_id}.json"
 
 
 def forget_endpoint(engine, container_id: str) -> None:
-    try:
-        os.unlink(endpoint_path(engine, container_id))
-    except FileNotFoundError:
-        pass
+    endpoint_path(engine, container_id).unlink(missing_ok=True)
 
 
 def read_endpoint(engine, container_id: str) -> dict | None:
@@ -43,16 +40,15 @@ def write_endpoint(engine, ep: dict) -> None:
 
 
 def all_endpoints(engine) -> list[dict]:
-    d = endpoints_dir(engine)
     out = []
     try:
-        names = sorted(os.listdir(d))
+        paths = sorted(endpoints_dir(engine).iterdir())
     except FileNotFoundError:
         return out
-    for name in names:
-        if name.endswith(".json") and not name.startswith("."):
+    for path in paths:
+        if path.suffix == ".json" and not path.name.startswith("."):
             try:
-                ep = engine.state_files.read_json(f"{d}/{name}", default=None)
+                ep = engine.state_files.read_json(path, default=None)
             except FileNotFoundError:   # released meanwhile
                 continue
             if ep:

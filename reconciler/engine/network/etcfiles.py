@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 from reconciler.core import hostsfile, resolvconf
 from reconciler.engine.network.endpoints import all_endpoints
 
 
-def _container_file(engine, cid: str, name: str) -> str:
-    return f"{engine.layout.container_dir(cid)}/{name}"
+def _container_file(engine, cid: str, name: str) -> Path:
+    return Path(engine.layout.container_dir(cid)) / name
 
 
 def _read_host_file(path: str) -> str | None:
     try:
-        with open(path) as f:
-            return f.read()
+        return Path(path).read_text()
     except OSError:
         return None
 
 
-def _write_in_place(path: str, text: str) -> None:
+def _write_in_place(path: Path, text: str) -> None:
     """Truncate and write: the file may be bind-mounted into a running container, where a
     rename would leave the container looking at the old inode."""
-    if not os.path.isdir(os.path.dirname(path)):
+    if not path.parent.is_dir():
         return  # the container is being removed
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+from pathlib import Path
 from typing import Any
 
 from reconciler.core import netmode, netnames, portmapping
@@ -131,5 +131,5 @@ def process_netns(engine, cid: str) -> str | None:
         return None
     if not engine.processes.pid_alive(pid, rec.state.pid_start):
         return None         # it died unreaped: its pid may be another process's by now
-    path = f"/proc/{pid}/ns/net"
-    return path if os.path.exists(path) else None
+    path = Path(f"/proc/{pid}/ns/net")
+    return str(path) if path.exists() else None

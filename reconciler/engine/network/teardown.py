@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 from reconciler.core import netnames
@@ -71,7 +71,7 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
         if cid == keep:
             continue
         status = container_status(engine, cid)
-        if status is None and not os.path.exists(engine.layout.container_dir(cid)):
+        if status is None and not Path(engine.layout.container_dir(cid)).exists():
             # the container is gone; a create killed before writing container.json, or an rm
             # killed before release
             teardown_id(engine, cid, ep)
