@@ -4,13 +4,16 @@ runc state, loop device, nft rule, staging dir, lock).
 
 The faults are injected by strace, with no hook in the product: `-e inject=SYSCALL:signal=KILL:
 when=N` kills the CLI at its Nth call of SYSCALL (counted per thread; the CLI's own calls come
-before those of the conmon and runc it starts, which use other syscalls or fewer of them).
+before those of the conmon and runc it starts, which use other syscalls or fewer of them; the
+points are chosen so that no child reaches its Nth call). The container has a disk quota, so
+its rw layer is an ext4 image on a loop device where the backing filesystem has no project
+quotas: the loop devices are checked too.
 What each point interrupts (docker-mini's CLI, at the time of writing):
 
     pull   rename 1  staging dir extracted, not yet published     mkdir 8  mid-extraction
            rename 2  layer dir published, its record not written  rename 5 images.json
     apply  rename 1  record "creating"   rename 2  lease written    rename 6  record "created"
-           mount 1   rootfs mount        mount 3   netns bind       rename 7  endpoint active
+           mount 2   /run/netns shared   mount 3   netns bind       rename 7  endpoint active
            vfork 1   nft                 vfork 2   conmon           rename 9  record "running"
            vfork 3   runc start (the container stays in runc's "created" state)
     rm -f  umount2 1 netns   rename 1 endpoint inactive   umount2 2 rootfs   rename 3 "removing"
@@ -32,7 +35,7 @@ from tests.fixtures.stacks import write_spec
 
 POINTS = [
     ("pull", "rename", 1), ("pull", "rename", 2), ("pull", "rename", 5), ("pull", "mkdir", 8),
-    ("apply", "rename", 1), ("apply", "rename", 2), ("apply", "rename", 6), ("apply", "mount", 1),
+    ("apply", "rename", 1), ("apply", "rename", 2), ("apply", "rename", 6), ("apply", "mount", 2),
     ("apply", "mount", 3), ("apply", "rename", 7), ("apply", "vfork", 2), ("apply", "rename", 9),
     ("apply", "vfork", 3),
     ("rm", "umount2", 1), ("rm", "rename", 1), ("rm", "umount2", 2), ("rm", "rename", 3),
@@ -53,7 +56,7 @@ def faults(dmc, busybox_ref, tmp_path, net, test_network):
         dm = dmc
         image = str(busybox_ref)
         ip = net[0]
-        spec = write_spec(tmp_path / "stack.yaml", str(busybox_ref), {"web": f"    ip: {net[0]}\n"})
+        spec = write_spec(tmp_path / "stack.yaml", str(busybox_ref), {"web": f"    ip: {net[0]}\n    disk: 32m\n"})
 
         @staticmethod
         def ids() -> list[str]:
