@@ -155,8 +155,7 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
                                           stdin_once=send_stdin and not tty) or record
             except errors.DockerMiniError:
                 if auto_remove:
-                    with contextlib.suppress(errors.DockerMiniError):
-                        containers.remove(engine, record.id, force=True)
+                    _remove_quietly(engine, record)
                 raise
             if "sock" not in held:                      # it was running already
                 held["sock"] = _connect(engine, bundle, record)
@@ -173,10 +172,22 @@ def start_attached(engine, name_or_id: str, *, stdin: bool, detach_keys: str = D
     if auto_remove:
         # Detached or interrupted: the exit command removes it when it ends. If it ended while we
         # still held the claim, the exit command has already passed it by: remove it now.
-        with contextlib.suppress(errors.DockerMiniError):
-            if containers.current_state(engine, containers.resolve(engine, record.id)).status == "exited":
-                containers.remove(engine, record.id, force=True)
+        try:
+            ended = containers.current_state(engine, containers.resolve(engine, record.id)).status == "exited"
+        except errors.DockerMiniError as e:                # removed already, most likely
+            log.debug("state of --rm container %s not read: %s", record.short_id, e)
+            ended = False
+        if ended:
+            _remove_quietly(engine, record)
     return outcome
+
+
+def _remove_quietly(engine, record: ContainerRecord) -> None:
+    """--rm's removal on a path that is already failing or done: a failure is only logged."""
+    try:
+        containers.remove(engine, record.id, force=True)
+    except errors.DockerMiniError as e:
+        log.debug("--rm container %s not removed: %s", record.short_id, e)
 
 
 # --- exec --------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ layers are there. Any failure registers nothing of the image.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +19,8 @@ from reconciler.core.digest import chain_ids, digest_hex, sha256_of
 from reconciler.core.errors import (ImageNotFound, IntegrityError, InvalidReference, RegistryError,
                                     StorageError, UnsupportedManifest)
 from reconciler.core.reference import Reference, parse_reference
+
+log = logging.getLogger(__name__)
 
 DOWNLOAD_THREADS = 4
 PUBLISH_ATTEMPTS = 3
@@ -186,8 +188,10 @@ def _fetch_layers(engine, client, ref, descriptors, diff_ids, chains, missing, e
         pool.shutdown(wait=True)
         for i, fut in futures.items():  # staged by a worker but never consumed (interrupted)
             if i not in consumed and not fut.cancelled() and fut.exception() is None:
-                with contextlib.suppress(Exception):
+                try:
                     layers.discard(fut.result())
+                except Exception as e:
+                    log.debug("staged layer %s not discarded: %s", i, e)
     if first_error is not None:
         raise _best_error(first_error, futures)
 
