@@ -96,7 +96,6 @@ def _container_findings(engine, endpoints: dict[str, dict]) -> list[Finding]:
 
 def _container_state_findings(engine, state, endpoint: dict | None) -> list[Finding]:
     cid, label = state.id, f"container {state.id[:12]} ({state.name})"
-    recorded = _recorded_status(state.record)
     if state.status == "dead":
         return [Finding(f"{label} is dead: a create was interrupted",
                         lambda: containers.remove(engine, cid, force=True))]
@@ -109,20 +108,13 @@ def _container_state_findings(engine, state, endpoint: dict | None) -> list[Find
             return [Finding(f"{label} is half-started: its process was created but never started "
                             f"(a start was interrupted)", lambda: engine.runtime.start(cid))]
         return []
-    if recorded == "running":
+    if state.record.state.status == "running":
         return []                   # ended by itself: the next command reaps it, as designed
     held = _held_by_stopped(engine, cid, runc, endpoint)
     if not held:
         return []
     return [Finding(f"{label} is {state.status} but still holds {', '.join(held)} (a start or "
                     f"stop was interrupted)", lambda: _release(engine, state.record))]
-
-
-def _recorded_status(record) -> str | None:
-    st = record.get("state") if isinstance(record, dict) else getattr(record, "state", None)
-    if isinstance(st, dict):
-        return st.get("status")
-    return getattr(st, "status", None)
 
 
 def _held_by_stopped(engine, cid: str, runc_status: str | None, endpoint: dict | None) -> list[str]:
@@ -147,16 +139,11 @@ def _network_held(engine, cid: str, endpoint: dict | None) -> list[str]:
     return held
 
 
-def _record_id(record) -> str:
-    return record["id"] if isinstance(record, dict) else record.id
-
-
 def _release(engine, record) -> None:
     """What reaping a stopped container does: runc state, network wiring, rootfs mount."""
-    cid = _record_id(record)
-    engine.runtime.delete(cid, force=True)
+    engine.runtime.delete(record.id, force=True)
     network.teardown(engine, record)
-    engine.overlay.unmount_rootfs(engine.layout, cid)
+    engine.overlay.unmount_rootfs(engine.layout, record.id)
 
 
 def _forget_container(engine, cid: str) -> None:
