@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
+from pathlib import Path
+from typing import Callable, TypeVar
 
 from reconciler.adapters import statefiles
 from reconciler.core.config import Config
 from reconciler.core.errors import LockTimeout
 from reconciler.core.layout import Layout
 
-TYPE_CHECKING = False     # typing costs ~3 ms to import; annotations here are only strings
-if TYPE_CHECKING:
-    from typing import Callable, TypeVar
-    T = TypeVar("T")
+T = TypeVar("T")
 
 
 class Engine:
@@ -38,8 +37,9 @@ class Engine:
         self.hosts_refresh_deferred = self.hosts_refresh_pending = False
 
     def ensure_root(self) -> None:
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        root = Path(self.root)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.chmod(0o700)
 
     def mutation(self, timeout: float = 120.0) -> _Mutation:
         """The one exclusive lock for every change of state (a context manager).
