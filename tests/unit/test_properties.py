@@ -1,6 +1,7 @@
 """Property tests of the parsers that read what users and registries hand us: the spec loader, the
-image reference parser, the manifest/index parser and the config parser. Random and mutated
-inputs give a value or a clean project error (a DockerMiniError), never another exception."""
+image reference parser, the manifest/index parser and the config parser, then what flags and spec
+keys carry (ports, sizes, limits, cpusets, MACs, digests, env files). Random and mutated inputs
+give a value or a clean project error (a DockerMiniError), never another exception."""
 
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.core.config import parse_config
+from reconciler.core.digest import validate_digest
+from reconciler.core.envfile import parse_env_file
 from reconciler.core.errors import DockerMiniError
+from reconciler.core.ipam import check_mac
+from reconciler.core.limits import parse_resources
 from reconciler.core.manifest import (MT_DOCKER_LIST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_OCI_MANIFEST,
                                       parse_manifest, parse_platform, platform_for_machine, select_platform)
+from reconciler.core.portmapping import parse_ports
 from reconciler.core.reference import parse_reference
 from reconciler.core.spec import load_stack
+from reconciler.core.units import parse_size
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "specs" / "stack.schema.json").read_text())
 
@@ -159,6 +166,14 @@ def test_random_documents_load_or_are_refused_cleanly(doc):
 def test_random_container_mappings_load_or_are_refused_cleanly(container, name):
     doc = {"stack": "s", "containers": {name: {"image": "busybox", **container}}}
     value_or_project_error(_load_spec, yaml.safe_dump(doc))
+
+
+@SHORT
+@given(mutated("stack: shop\ncontainers:\n  db:\n    image: busybox\n    depends_on: [web]\n"))
+def test_a_mutated_file_next_to_a_good_one_in_a_spec_directory(text):
+    sources = [("a.yaml", "stack: shop\ncontainers:\n  web:\n    image: busybox\n"), ("b.yaml", text)]
+    value_or_project_error(load_stack, sources, SCHEMA, {}, subnet="10.88.0.0/16", host_cpus=2,
+                           read_env_file=_no_env_files)
 
 
 # ------------------------------------------------------------------ image references
@@ -309,3 +324,65 @@ def test_config_text_parses_or_is_refused_cleanly(text):
 @pytest.mark.parametrize("text", ['{"root": "/x"}', None])
 def test_good_configs_parse(text):
     assert parse_config(text, "constants.json").bridge_name
+
+
+# ------------------------------------------------------------------ what flags and spec keys carry
+
+FLAG_TEXT = st.one_of(st.text(max_size=30), st.text("0123456789.:-/kmgbKMGBtcpudTCPUD e+x[]", max_size=30))
+
+
+@QUICK
+@given(st.lists(FLAG_TEXT, max_size=4))
+@example(["99999:80"])
+@example(["1-3:1-2"])
+@example(["0.0.0.0::80/udp"])
+@example(["65535-1:1-65535"])
+def test_port_flags_parse_or_are_refused_cleanly(specs):
+    value_or_project_error(parse_ports, specs)
+
+
+@QUICK
+@given(st.one_of(FLAG_TEXT, st.integers(-2**70, 2**70), st.floats()))
+@example("1e400g")
+@example("9" * 400)
+@example("-1")
+def test_sizes_parse_or_are_refused_cleanly(value):
+    value_or_project_error(parse_size, value, "--memory")
+
+
+@SHORT
+@given(st.one_of(st.none(), FLAG_TEXT, st.integers(-2**70, 2**70), st.floats()),
+       st.one_of(st.none(), FLAG_TEXT, st.floats()), st.one_of(st.none(), FLAG_TEXT, st.integers(-2**70, 2**70)))
+@example("4m", "-1", "nan")
+@example("1e400", "1", None)
+def test_resource_flags_parse_or_are_refused_cleanly(memory, cpus, pids):
+    value_or_project_error(parse_resources, memory=memory, cpus=cpus, pids_limit=pids, host_cpus=2)
+
+
+@QUICK
+@given(FLAG_TEXT)
+@example("0-99999999999")
+@example("3-1")
+def test_cpu_lists_parse_or_are_refused_cleanly(text):
+    value_or_project_error(parse_resources, cpuset_cpus=text, host_cpus=4)
+
+
+@QUICK
+@given(st.one_of(st.text(max_size=40), mutated("02:42:0a:58:00:0a")))
+def test_mac_addresses_parse_or_are_refused_cleanly(text):
+    value_or_project_error(check_mac, text)
+
+
+@QUICK
+@given(st.one_of(st.text(max_size=80), mutated("sha256:" + "ab" * 32)))
+def test_digests_parse_or_are_refused_cleanly(text):
+    value_or_project_error(validate_digest, text)
+
+
+@SHORT
+@given(st.text(max_size=300))
+@example("=x\n")
+@example("A\x00B=1")
+@example("export X=1")
+def test_env_files_parse_or_are_refused_cleanly(text):
+    value_or_project_error(parse_env_file, text, "app.env", lambda name: None)
