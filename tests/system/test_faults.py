@@ -18,6 +18,8 @@ What each point interrupts (docker-mini's CLI, at the time of writing):
            vfork 3   runc start (the container stays in runc's "created" state)
     rm -f  umount2 1 netns   rename 1 endpoint inactive   umount2 2 rootfs   rename 3 "removing"
            rename 4  the dir renamed to .rm-ID for deletion
+    rm -f of a stopped container (no conmon left to reap it):
+           rename 1  "removing"   umount2 1  its rw layer's ext4   rename 2  renamed to .rm-ID
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ POINTS = [
     ("apply", "vfork", 3),
     ("rm", "umount2", 1), ("rm", "rename", 1), ("rm", "umount2", 2), ("rm", "rename", 3),
     ("rm", "rename", 4),
+    ("rm-stopped", "rename", 1), ("rm-stopped", "umount2", 1), ("rm-stopped", "rename", 2),
 ]
 
 
@@ -94,7 +97,7 @@ NOT_FOR_A_RERUN = {
 
 def _do(case, command: str) -> list[str]:
     return {"pull": ["pull", case.image], "apply": ["apply", "-f", str(case.spec)],
-            "rm": ["rm", "-f", "shop-web"]}[command]
+            "rm": ["rm", "-f", "shop-web"], "rm-stopped": ["rm", "-f", "shop-web"]}[command]
 
 
 def _converged(case, command: str) -> None:
@@ -115,8 +118,10 @@ def test_kill_9_leaves_what_check_reports_and_rerunning_converges(faults, comman
     dm = faults.dm
     if command != "pull":
         dm("pull", faults.image)
-    if command == "rm":
+    if command.startswith("rm"):
         dm("apply", "-f", str(faults.spec))
+    if command == "rm-stopped":
+        dm("stop", "shop-web")
     finished = run_killed_at(dm, syscall, n, *_do(faults, command))
     assert finished is None, f"{command} ended before its call {n} of {syscall}:\n{finished}"
     faults.ids()
