@@ -118,9 +118,9 @@ def _results(names, errors: dict[int, Exception]) -> Results:
 
 def stop_many(engine, names, timeout: float | None = None) -> Results:
     """`docker-mini stop A B C...`: all signalled, all waited for at once, then torn down."""
-    from reconciler.engine.network import hosts_refresh_deferred
+    from reconciler.engine import network
 
-    with hosts_refresh_deferred(engine):
+    with network.batch(engine):
         return _stop_many(engine, list(names), timeout)
 
 
@@ -170,9 +170,9 @@ def kill_many(engine, names, signal: str = "KILL") -> Results:
 def remove_many(engine, names, force: bool = False) -> Results:
     """`docker-mini rm [-f] A B C...`, `system prune`: with force, every running one is SIGKILLed
     first and all are waited for at once; then each is removed."""
-    from reconciler.engine.network import hosts_refresh_deferred
+    from reconciler.engine import network
 
-    with hosts_refresh_deferred(engine):
+    with network.batch(engine):
         return _remove_many(engine, list(names), force)
 
 

@@ -33,8 +33,7 @@ class Engine:
         self._holder: contextvars.ContextVar[int | None] = contextvars.ContextVar(
             f"docker-mini-lock-{id(self)}", default=None)
         self._delegates = threading.RLock()
-        # network.hosts_refresh_deferred(): peers' hosts files rewritten once at the end of a batch
-        self.hosts_refresh_deferred = self.hosts_refresh_pending = False
+        self.network_batch = None       # engine.network.batch(): work done once at a batch's end
 
     def ensure_root(self) -> None:
         root = Path(self.root)

@@ -101,10 +101,10 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
         outcome.failed.append((action, why))
         report(action, "failed", why)
 
-    from reconciler.engine.network import hosts_refresh_deferred
+    from reconciler.engine import network
 
     delay = POLL_FIRST
-    with hosts_refresh_deferred(engine), futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with network.batch(engine), futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         running: dict[futures.Future, Action] = {}
         while pending or running or waiting:
             for aid, action in list(pending.items()):

@@ -144,6 +144,34 @@ def test_invalid_spec_fails_with_file_and_line(net, dmc, busybox_ref, tmp_path):
     assert names(dmc) == []
 
 
+def test_down_takes_its_containers_out_of_the_rules_and_the_peers_hosts(net, dmc, busybox_ref,
+                                                                         test_network, tmp_path):
+    """down and a removal are batches: the rules and peers' hosts files are rendered once at the
+    end; what they hold afterwards is what one stop at a time would have left."""
+    import subprocess
+    from reconciler.core.nftables import table_name
+
+    services = {"db": f"    ip: {net[0]}\n", "web": f"    ip: {net[1]}\n    ports: ['127.0.0.1:18080:80']\n",
+                "api": f"    ip: {net[2]}\n    depends_on: [db]\n"}
+    spec = write_spec(tmp_path / "stack.yaml", busybox_ref, services)
+    dmc("apply", "-f", str(spec))
+
+    def table() -> str:
+        return subprocess.run(["nft", "list", "table", "ip", table_name(test_network["bridge-name"])],
+                              capture_output=True, text=True).stdout
+
+    assert net[1] in table() and "18080" in table()
+    del services["web"], services["api"]
+    write_spec(spec, busybox_ref, services)
+    dmc("apply", "-f", str(spec))
+    assert net[1] not in table() and "18080" not in table()
+    hosts = dmc("exec", "shop-db", "cat", "/etc/hosts").stdout
+    assert net[1] not in hosts and net[2] not in hosts and "shop-web" not in hosts
+
+    dmc("down", "-f", str(spec))
+    assert net[0] not in table()
+
+
 def test_directory_of_specs_and_down_with_rmi(net, dmc, busybox_ref, tmp_path):
     d = tmp_path / "stack.d"
     d.mkdir()

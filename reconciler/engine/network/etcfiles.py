@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -70,30 +69,10 @@ def write_container_files(engine, ep: dict, *, host_mode: bool = False, like: di
     _write_in_place(_container_file(engine, cid, "resolv.conf"), resolvconf.render_resolv_conf(_host_resolv_conf()))
 
 
-@contextlib.contextmanager
-def hosts_refresh_deferred(engine):
-    """Within: a start or stop rewrites no peer's hosts file; they are rewritten once at the end.
-    Each refresh renders every container's file from every peer, so a batch of N starts (an
-    apply, a down, `stop` of many) would cost N^3; a container's own file is still written
-    whole at its start. Nested uses defer to the outermost."""
-    if engine.hosts_refresh_deferred:
-        yield
-        return
-    engine.hosts_refresh_deferred = True
-    try:
-        yield
-    finally:
-        engine.hosts_refresh_deferred = False
-        if engine.hosts_refresh_pending:
-            engine.hosts_refresh_pending = False
-            with engine.mutation():
-                refresh_hosts(engine)
-
-
 def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
     """Rewrite /etc/hosts of every container set up on our bridge (and of those joined to them)."""
-    if engine.hosts_refresh_deferred:
-        engine.hosts_refresh_pending = True
+    if engine.network_batch is not None:
+        engine.network_batch.hosts = True       # once, at the batch's end (network.batch)
         return
     if endpoints is None:
         endpoints = all_endpoints(engine)

@@ -11,7 +11,7 @@ from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
 from reconciler.engine.network.endpoints import (all_endpoints, bridge_subnet, field_of, public_view,
                                                  write_endpoint)
-from reconciler.engine.network.teardown import cleanup_stale
+from reconciler.engine.network.teardown import sweep_stale
 
 
 def prepare(engine, container_id: str, opts: Any) -> dict:
@@ -41,7 +41,7 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
     if mode.kind == "none":
         return public_view(ep)      # nothing to lease, set up or clean: the record's copy is all
     with engine.mutation():
-        cleanup_stale(engine)
+        sweep_stale(engine)
         if mode.kind == "container":
             target = resolve_container(engine, mode.container)
             if target == container_id:

@@ -17,7 +17,7 @@ from reconciler.engine.network.endpoints import (all_endpoints, as_record, read_
 from reconciler.engine.network.etcfiles import refresh_hosts, write_container_files
 from reconciler.engine.network.lease import check_host_ports, prepare
 from reconciler.engine.network.rules import apply_rules, ensure_bridge
-from reconciler.engine.network.teardown import cleanup_stale, teardown_id
+from reconciler.engine.network.teardown import sweep_stale, teardown_id
 
 
 def setup(engine, record: Any) -> str | None:
@@ -42,7 +42,7 @@ def setup(engine, record: Any) -> str | None:
             ep["active"] = True     # its hosts file now follows the target's peers
             write_endpoint(engine, ep)
             return path
-        cleanup_stale(engine, keep=cid)
+        sweep_stale(engine, keep=cid)
         if kind == "bridge":
             if (ep.get("bridge"), ep.get("subnet")) != (engine.config.bridge_name, engine.config.bridge_subnet):
                 raise NetworkError(

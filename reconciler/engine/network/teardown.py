@@ -30,9 +30,12 @@ def teardown_id(engine, cid: str, ep: dict | None) -> None:
         return          # the rules and the peers' hosts files hold active endpoints only
     ep["active"] = False
     if ep["mode"] == "bridge" and net.link_exists(engine.config.bridge_name):
-        endpoints = [ep if e["id"] == cid else e for e in all_endpoints(engine)]
-        apply_rules(engine, endpoints)
-        refresh_hosts(engine, endpoints)
+        if engine.network_batch is not None:
+            engine.network_batch.rules = engine.network_batch.hosts = True   # once, at its end
+        else:
+            endpoints = [ep if e["id"] == cid else e for e in all_endpoints(engine)]
+            apply_rules(engine, endpoints)
+            refresh_hosts(engine, endpoints)
     # inactive only once out of the rules and hosts files: a teardown killed before this line
     # is done again by the next command, which finds the endpoint still active
     write_endpoint(engine, ep)
@@ -57,6 +60,17 @@ def container_status(engine, cid: str) -> str | None:
     if rec is None:
         return None
     return rec.state.status
+
+
+def sweep_stale(engine, keep: str | None = None) -> None:
+    """cleanup_stale before a create or a start: once per batch (network.batch), whose own
+    stops and removals leave nothing behind."""
+    b = engine.network_batch
+    if b is not None and b.swept:
+        return
+    cleanup_stale(engine, keep=keep)
+    if b is not None:
+        b.swept = True
 
 
 def cleanup_stale(engine, keep: str | None = None) -> list[str]:
