@@ -28,7 +28,7 @@ class LogLine:
 
 
 @dataclass
-class _Parser:
+class LogParser:
     """Entries to lines: joins partial entries, and drops a leading fragment after a rotation."""
     pending: dict[str, bytes] = field(default_factory=dict)
     skipping: set[str] = field(default_factory=set)     # streams whose first line is dropped
@@ -77,7 +77,7 @@ def read_logs(engine, name_or_id: str, *, tail: int | None = None, follow: bool 
     rec = resolve(engine, name_or_id)
     log = monitor_paths(engine, rec.id).log
     first_inode = rec.log_inode
-    parser = _Parser()
+    parser = LogParser()
     lines: list[LogLine] = []
     pos, ino = 0, None
     try:
