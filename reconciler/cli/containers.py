@@ -33,7 +33,8 @@ def _container_options(f):
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined)."),
         click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options (name=soft[:hard])."),
-        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro])."),
+        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro] or NAME:/ctr[:ro])."),
+        click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount (type=volume|bind|tmpfs,source=..,target=..[,readonly])."),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
         click.option("--network", "--net", "network", default="bridge", show_default=True,
                      help="Connect a container to a network (bridge, none, host, container:NAME)."),
@@ -119,12 +120,17 @@ def build_options(p: dict, *, auto_remove: bool = False):
         read_only=bool(p.get("read_only")), cap_add=list(p.get("cap_add") or ()),
         cap_drop=list(p.get("cap_drop") or ()), security_opt=list(p.get("security_opt") or ()),
         ulimits=list(p.get("ulimits") or ()), resources=_resources(p),
-        storage_size=_storage_size(p.get("storage_opt") or ()), volumes=list(p.get("volumes") or ()),
-        tmpfs=list(p.get("tmpfs") or ()), network=p.get("network") or "bridge", ip=p.get("ip"),
+        storage_size=_storage_size(p.get("storage_opt") or ()), volumes=list(p.get("volumes") or ()) + _mounts(p, "volume"),
+        tmpfs=list(p.get("tmpfs") or ()) + _mounts(p, "tmpfs"), network=p.get("network") or "bridge", ip=p.get("ip"),
         mac=p.get("mac"), ports=list(p.get("ports") or ()), labels=_labels(p.get("labels") or ()),
         restart=p.get("restart") or "no", stop_signal=p.get("stop_signal"),
         stop_timeout=p.get("stop_timeout"), tty=bool(p.get("tty")), interactive=bool(p.get("interactive")),
         auto_remove=auto_remove)
+
+
+def _mounts(p: dict, kind: str) -> list[str]:
+    from reconciler.core.ociconfig import parse_mount
+    return [spec for k, spec in map(parse_mount, p.get("mounts") or ()) if k == kind]
 
 
 @click.command("create", **RUN_SETTINGS)

@@ -14,16 +14,30 @@ from reconciler.core.errors import SpecError
 EXIT_PENDING = 2
 EXIT_FAILED = 1
 
-spec_option = click.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
-                           help="A stack spec, or a directory of *.yaml files forming one stack.")
+_file_option = click.option("-f", "--file", "spec", required=True, metavar="FILE|DIR",
+                            help="A stack spec, a directory of *.yaml files forming one stack, or a "
+                                 "compose file (or a directory holding compose.yaml).")
+_project_option = click.option("-p", "--project-name", "project_name", metavar="NAME",
+                               help="A compose file's stack name when it has no name: "
+                                    "(default: its directory's name).")
 
 
-def _load(ctx, spec: str):
+def spec_option(f):
+    return _file_option(_project_option(f))
+
+
+def _load(ctx, spec: str, project_name: str | None = None):
     from reconciler.engine import stacks
 
     engine = engine_from(ctx)
+    if project_name is not None:
+        from reconciler.core.spec.compose import normalize_project_name
+        if not project_name or normalize_project_name(project_name) != project_name:
+            click.echo(f"docker-mini: invalid project name {project_name!r}: lower-case letters, "
+                       "digits, '_' and '-', starting with a letter or digit", err=True)
+            ctx.exit(125)
     try:
-        return engine, stacks.load(engine, spec)
+        return engine, stacks.load(engine, spec, project_name=project_name)
     except SpecError as e:
         click.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
         ctx.exit(EXIT_FAILED)
@@ -62,48 +76,60 @@ def _finish(ctx, name: str, result) -> None:
 @click.command("plan")
 @spec_option
 @click.pass_context
-def plan(ctx, spec):
+def plan(ctx, spec, project_name):
     """Show what `apply` would do, and why (exit 2 when changes are pending)."""
     from reconciler.engine import stacks
 
-    engine, stack = _load(ctx, spec)
+    engine, stack = _load(ctx, spec, project_name)
     actions = stacks.plan_stack(engine, stack)
     print_plan(stack.name, actions)
     ctx.exit(EXIT_PENDING if actions else 0)
 
 
-def _converge(ctx, spec: str, dry_run: bool, operation) -> None:
+def _converge(ctx, spec: str, dry_run: bool, operation, project_name: str | None = None) -> None:
     """Print the plan, run it (unless dry_run) with progress lines, exit with the outcome."""
-    engine, stack = _load(ctx, spec)
+    engine, stack = _load(ctx, spec, project_name)
     result = operation(engine, stack, dry_run=dry_run, progress=progress,
                        on_plan=lambda actions: print_plan(stack.name, actions))
     if dry_run:
         ctx.exit(EXIT_PENDING if result.planned else 0)
+    kept = False
+    for name, why in result.removed_volumes:
+        if why is None:
+            click.echo(f"  removed  volume {name}")
+        else:
+            kept = True
+            click.echo(f"docker-mini: volume {name} kept: {why}", err=True)
     if result.planned:
         _finish(ctx, stack.name, result)
+    if kept:
+        ctx.exit(EXIT_FAILED)
 
 
 @click.command("apply")
 @spec_option
 @click.option("--dry-run", is_flag=True, help="Print the plan only (exit 2 when changes are pending).")
 @click.pass_context
-def apply(ctx, spec, dry_run):
+def apply(ctx, spec, project_name, dry_run):
     """Converge the host to a stack spec: pull, create, start, update, stop, remove."""
     from reconciler.engine import stacks
 
-    _converge(ctx, spec, dry_run, stacks.apply)
+    _converge(ctx, spec, dry_run, stacks.apply, project_name)
 
 
 @click.command("down")
 @spec_option
 @click.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
+@click.option("-v", "--volumes", is_flag=True, help="Also remove the stack's own named volumes (never external ones).")
 @click.option("--dry-run", is_flag=True, help="Print the plan only.")
 @click.pass_context
-def down(ctx, spec, rmi, dry_run):
+def down(ctx, spec, project_name, rmi, volumes, dry_run):
     """Stop and remove a stack's containers (its images too with --rmi)."""
     from reconciler.engine import stacks
 
-    _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi, **kw))
+    _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi,
+                                                              remove_volumes=volumes, **kw),
+              project_name)
 
 
 @click.command("watch")

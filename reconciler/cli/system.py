@@ -32,8 +32,9 @@ def check(ctx, repair):
 @system.command("prune")
 @click.option("-a", "--all", "all_images", is_flag=True, help="Remove every unused image, not just dangling ones.")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--volumes", is_flag=True, help="Also remove the named volumes no container uses.")
 @click.pass_context
-def prune(ctx, all_images, force):
+def prune(ctx, all_images, force, volumes):
     """Remove stopped containers, unused images and the network if nothing uses it."""
     from reconciler.engine import system as ops
 
@@ -41,11 +42,13 @@ def prune(ctx, all_images, force):
         what = "all images without a container" if all_images else "dangling images"
         click.confirm(f"This removes all stopped containers, {what}, and the bridge and its nftables "
                       f"table if no container uses them. Continue?", abort=True)
-    removed = ops.prune(engine_from(ctx), all_images=all_images)
+    removed = ops.prune(engine_from(ctx), all_images=all_images, volumes=volumes)
     for cid in removed["containers"]:
         click.echo(f"Deleted container: {cid}")
     for iid in removed["images"]:
         click.echo(f"Deleted image: {iid}")
+    for name in removed.get("volumes", ()):
+        click.echo(f"Deleted volume: {name}")
     for what in removed["network"]:
         click.echo(f"Deleted network: {what}")
     for err in removed["errors"]:

@@ -182,21 +182,27 @@ def parse_security_opts(opts: list[str]) -> SecurityOptions:
 
 @dataclass(frozen=True)
 class Volume:
-    source: str             # absolute host path
+    source: str             # absolute host path ("" for a named volume until the engine resolves it)
     destination: str        # absolute container path (normalized, not yet resolved)
     read_only: bool = False
+    name: str | None = None  # a named volume (<root>/volumes/NAME/_data), else a bind mount
 
 
 def parse_volume(spec: str) -> Volume:
-    """-v /host:/ctr[:ro|rw]"""
+    """-v /host:/ctr[:ro|rw] (a bind mount) or -v NAME:/ctr[:ro|rw] (a named volume)"""
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise InvalidArgument(f"invalid volume {spec!r}: expected /host/path:/container/path[:ro]")
+        raise InvalidArgument(f"invalid volume {spec!r}: expected /host/path:/container/path[:ro] "
+                              f"or NAME:/container/path[:ro]")
     source, dest = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else "rw"
+    name = None
     if not source.startswith("/"):
-        raise InvalidArgument(f"invalid volume {spec!r}: named volumes are not supported; "
-                              f"the source must be an absolute host path")
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", source):
+            raise InvalidArgument(f'invalid volume {spec!r}: "{source}" includes invalid characters for a '
+                                  f'local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. '
+                                  f'If you intended to pass a host directory, use absolute path')
+        name, source = source, ""
     if not dest.startswith("/"):
         raise InvalidArgument(f"invalid volume {spec!r}: the destination must be an absolute path")
     flags = set(mode.split(",")) - {"z", "Z"}
@@ -205,7 +211,54 @@ def parse_volume(spec: str) -> Volume:
     dest = posixpath.normpath(dest)
     if dest == "/":
         raise InvalidArgument(f"invalid volume {spec!r}: cannot mount over /")
-    return Volume(posixpath.normpath(source), dest, "ro" in flags)
+    return Volume(posixpath.normpath(source) if source else "", dest, "ro" in flags, name)
+
+
+def parse_mount(text: str) -> tuple[str, str]:
+    """--mount type=volume|bind|tmpfs,source=...,target=...[,readonly][,tmpfs-size=..][,tmpfs-mode=..]
+    as ("volume" | "bind", "SOURCE:/ctr[:ro]") or ("tmpfs", "/ctr[:size=..,mode=..]")."""
+    fields: dict[str, str] = {}
+    for item in text.split(","):
+        key, eq, value = item.strip().partition("=")
+        key = key.lower()
+        if not key:
+            continue
+        if key in ("readonly", "ro") and not eq:
+            value = "true"
+        elif not eq:
+            raise InvalidArgument(f"invalid --mount {text!r}: invalid field {key!r} must be a key=value pair")
+        fields[{"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)] = value
+    kind = fields.pop("type", "volume")
+    if kind not in ("volume", "bind", "tmpfs"):
+        raise InvalidArgument(f"invalid --mount {text!r}: type {kind!r} is not supported (volume, bind, tmpfs)")
+    target = fields.pop("target", "")
+    if not target:
+        raise InvalidArgument(f"invalid --mount {text!r}: target is required")
+    readonly = fields.pop("readonly", "false").lower()
+    if readonly not in ("true", "1", "false", "0"):
+        raise InvalidArgument(f"invalid --mount {text!r}: readonly={readonly} is not true or false")
+    source = fields.pop("source", "")
+    if kind == "tmpfs":
+        if source:
+            raise InvalidArgument(f"invalid --mount {text!r}: a tmpfs takes no source")
+        opts = []
+        if "tmpfs-size" in fields:
+            opts.append(f"size={fields.pop('tmpfs-size')}")
+        if "tmpfs-mode" in fields:
+            opts.append(f"mode={fields.pop('tmpfs-mode')}")
+        spec = target + (":" + ",".join(opts) if opts else "")
+    else:
+        if not source:
+            raise InvalidArgument(f"invalid --mount {text!r}: anonymous volumes are not supported: "
+                                  "give a source (a volume name or, with type=bind, a host path)")
+        if kind == "bind" and not source.startswith("/"):
+            raise InvalidArgument(f"invalid --mount {text!r}: a bind source must be an absolute path")
+        if kind == "volume" and source.startswith("/"):
+            raise InvalidArgument(f"invalid --mount {text!r}: a volume source is a volume name (type=bind for a path)")
+        spec = f"{source}:{target}" + (":ro" if readonly in ("true", "1") else "")
+    if fields:
+        raise InvalidArgument(f"invalid --mount {text!r}: {', '.join(sorted(fields))} not supported")
+    return ("tmpfs" if kind == "tmpfs" else "volume"), spec
 
 
 @dataclass(frozen=True)

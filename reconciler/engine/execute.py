@@ -251,7 +251,7 @@ def create_options(stack: Stack, spec: ServiceSpec, image_id: str):
         hostname=spec.hostname,
         resources=None if spec.resources.is_unlimited else spec.resources,
         storage_size=spec.disk,
-        volumes=list(spec.volumes),
+        volumes=list(spec.volumes), **spec.create_extras(),
         network=spec.network,
         ip=spec.ip,
         mac=spec.mac,

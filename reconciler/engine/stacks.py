@@ -79,6 +79,37 @@ def read_spec_file(path: Path, limit: int = MAX_FILE_BYTES) -> str:
         raise SpecError(f"{path}: not UTF-8 text (byte {e.start}): cannot read") from None
 
 
+def find_compose_file(directory: Path) -> Path | None:
+    """The directory's compose file (compose.yaml, compose.yml, docker-compose.yaml, then
+    docker-compose.yml, compose's order), if it holds one: the directory is then a compose project."""
+    from reconciler.core.spec.compose import COMPOSE_FILE_NAMES
+
+    for name in COMPOSE_FILE_NAMES:
+        if os.path.lexists(directory / name):
+            return directory / name
+    return None
+
+
+def compose_env(sources: list[tuple[str, str]], env) -> dict:
+    """The variables a compose file is interpolated with: the .env file beside it, overridden by
+    the environment (as compose). A native spec sees the environment only."""
+    from reconciler.core.envfile import parse_env_file
+    from reconciler.core.errors import InvalidArgument
+    from reconciler.core.spec.compose import is_compose
+
+    out = dict(env)
+    if len(sources) != 1 or not is_compose(*sources[0]):
+        return out
+    dotenv = Path(sources[0][0]).parent / ".env"
+    if not dotenv.exists():
+        return out
+    try:
+        items = parse_env_file(read_spec_file(dotenv), str(dotenv), env.get)
+    except InvalidArgument as e:
+        raise SpecError(e.message) from None
+    return {**dict(item.split("=", 1) for item in items), **out}
+
+
 def _is_spec_name(name: str) -> bool:
     return not name.startswith(".") and Path(name).suffix in (".yaml", ".yml")
 
@@ -98,6 +129,9 @@ def spec_sources(path: str | Path) -> list[tuple[str, str]]:
         raise SpecError(f"{p}: cannot read: {e.strerror or e}") from None
     if not is_dir:
         return [(str(p), read_spec_file(p))]
+    compose_file = find_compose_file(p)
+    if compose_file is not None:
+        return [(str(compose_file), read_spec_file(compose_file))]
     try:
         files = sorted(p / name for name in os.listdir(p) if _is_spec_name(name))
     except OSError as e:
@@ -154,10 +188,14 @@ def _read_env_file(spec_file: str, name: str) -> str:
         raise OSError(errno.EINVAL, e.message.removeprefix(f"{path}: ")) from None
 
 
-def load(engine, path: str | Path, env: dict | None = None) -> Stack:
-    return load_stack(spec_sources(path), schema(), os.environ if env is None else env,
+def load(engine, path: str | Path, env: dict | None = None, project_name: str | None = None) -> Stack:
+    """A native spec (file or directory) or a compose file (or a directory holding one)."""
+    sources = spec_sources(path)
+    env = compose_env(sources, os.environ if env is None else env)
+    return load_stack(sources, schema(), env,
                       subnet=engine.config.bridge_subnet, host_cpus=os.cpu_count() or 1,
-                      read_env_file=_read_env_file, valid_cache=FileValidCache(engine))
+                      read_env_file=_read_env_file, valid_cache=FileValidCache(engine),
+                      project_name=project_name)
 
 
 @dataclass
@@ -166,6 +204,7 @@ class ApplyResult:
     planned: list[Action]
     outcome: Outcome = field(default_factory=Outcome)
     dry_run: bool = False
+    removed_volumes: list = field(default_factory=list)     # (name, None | why it was kept)
 
     @property
     def converged(self) -> bool:
@@ -259,15 +298,22 @@ def down_stack(stack: Stack, remove_images: bool = False) -> Stack:
     """The stack with every container absent (and its images too with remove_images)."""
     containers = {n: dataclasses.replace(s, state="absent") for n, s in stack.containers.items()}
     images = tuple(dataclasses.replace(i, state="absent") for i in stack.images) if remove_images else ()
-    return Stack(stack.name, images, containers, stack.files)
+    return Stack(stack.name, images, containers, stack.files, volumes=stack.volumes)
 
 
 def down(engine, stack: Stack, *, remove_images: bool = False, progress: Progress | None = None,
-         on_plan=None, dry_run: bool = False) -> ApplyResult:
+         on_plan=None, dry_run: bool = False, remove_volumes: bool = False) -> ApplyResult:
+    """remove_volumes: the stack's own named volumes go too, once its containers are gone
+    (external ones never); a volume another container still uses is kept, and that is a failure."""
     gone = down_stack(stack, remove_images)
 
     def relabel(actions):
         return [dataclasses.replace(a, reason=Down()) for a in actions]
 
-    return apply(engine, gone, progress=progress, on_plan=on_plan, filter_actions=relabel,
-                 dry_run=dry_run)
+    result = apply(engine, gone, progress=progress, on_plan=on_plan, filter_actions=relabel,
+                   dry_run=dry_run)
+    if remove_volumes and not dry_run and result.ok:
+        from reconciler.engine import volumes
+
+        result.removed_volumes = volumes.remove_stack_volumes(engine, stack.volumes)
+    return result

@@ -30,6 +30,7 @@ from typing import Callable
 from reconciler.core import netnames
 from reconciler.core.errors import DockerMiniError, StorageError
 from reconciler.engine import containers, images, network
+from reconciler.engine import volumes as named_volumes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # what the layer store names its staging and trash dirs in tmp/ (adapters.layerstore)
@@ -238,7 +239,7 @@ def _network_findings(engine, endpoints: dict[str, dict]) -> list[Finding]:
 # prune
 
 
-def prune(engine, all_images: bool = False) -> dict[str, list[str]]:
+def prune(engine, all_images: bool = False, volumes: bool = False) -> dict[str, list[str]]:
     """Docker's `system prune`: stopped containers, unused images (dangling ones, or every image
     no container uses with all_images), then the network if nothing uses it."""
     removed: dict[str, list[str]] = {"containers": [], "images": [], "network": [], "errors": []}
@@ -262,4 +263,5 @@ def prune(engine, all_images: bool = False) -> dict[str, list[str]]:
             removed["errors"].append(f"image {image.short_id}: {e.message}")
     images.prune_layers(engine)
     removed["network"] = network.prune(engine)
+    removed["volumes"] = named_volumes.prune(engine)[0] if volumes else []
     return removed

@@ -225,7 +225,7 @@ def test_parse_signal(text, n):
     assert oc.parse_signal(text) == n
 
 
-@pytest.mark.parametrize("bad", ["./rel:/x", "/a:rel", "/a", "/a:/:ro", "/a:/b:rw,ro", "/a:/b:xx", "name:/data"])
+@pytest.mark.parametrize("bad", ["./rel:/x", "/a:rel", "/a", "/a:/:ro", "/a:/b:rw,ro", "/a:/b:xx", "n:/data", "bad name:/data"])
 def test_bad_volumes(bad):
     with pytest.raises(InvalidArgument):
         oc.parse_volume(bad)

@@ -70,7 +70,8 @@ def test_a_good_spec_loads():
     ("    cpus: -1\n", "stack.yaml:6 containers.web.cpus: -1: -1 is less than or equal to the minimum of 0"),
     ("    env: [A]\n", 'stack.yaml:6 containers.web.env[0]: "A" is not NAME=value'),
     ("    ports: ['80:80:80:80']\n", 'stack.yaml:6 containers.web.ports[0]: "80:80:80:80" is not a port mapping'),
-    ("    volumes: [relative:/x]\n", 'stack.yaml:6 containers.web.volumes[0]: "relative:/x" is not a bind mount'),
+    ("    volumes: [./relative:/x]\n", 'stack.yaml:6 containers.web.volumes[0]: "./relative:/x" is not a volume'),
+    ("    volumes: [undeclared:/x]\n", 'stack.yaml:6 containers.web.volumes[0]: refers to undefined volume "undeclared"'),
     ("    network: wifi\n", 'stack.yaml:6 containers.web.network: "wifi" is not a network mode'),
     ("    stop_grace_period: soon\n", 'stack.yaml:6 containers.web.stop_grace_period: "soon" is not a duration'),
     # semantic checks

@@ -35,7 +35,12 @@ class ServiceSpec:
     ip: str | None = None
     mac: str | None = None
     ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()                 # "/host:/ctr[:ro]" or "VOLUME:/ctr[:ro]" (full name)
+    tmpfs: tuple[str, ...] = ()                   # "/path[:size=64m,mode=1777]"
+    read_only: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()                 # "nofile=1024:2048"
     network: str = "bridge"
     restart: str = "no"                           # applied by the watcher: not hashed
     depends_on: tuple[str, ...] = ()              # services, including a container:NAME network peer
@@ -64,8 +69,18 @@ class ServiceSpec:
             "stop_signal": self.stop_signal,
             "stop_grace_period": self.stop_grace_period,
             "labels": dict(self.labels),
+            "tmpfs": list(self.tmpfs),
+            "read_only": self.read_only or None,
+            "cap_add": list(self.cap_add),
+            "cap_drop": list(self.cap_drop),
+            "ulimits": list(self.ulimits),
         }
         return {k: v for k, v in d.items() if v not in (None, [], {})}
+
+    def create_extras(self) -> dict:
+        """CreateOptions fields beyond those execute.create_options names one by one."""
+        return {"tmpfs": list(self.tmpfs), "read_only": self.read_only, "cap_add": list(self.cap_add),
+                "cap_drop": list(self.cap_drop), "ulimits": list(self.ulimits)}
 
     @property
     def spec_hash(self) -> str:
@@ -78,6 +93,7 @@ class Stack:
     images: tuple[ImageSpec, ...]                 # explicit entries and every container's image
     containers: dict[str, ServiceSpec]            # in a dependency order (dependencies first)
     files: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()                 # the stack's own named volumes (down -v removes them)
 
     def image_spec(self, ref: str) -> ImageSpec:
         for img in self.images:

@@ -16,6 +16,7 @@ from reconciler.core.limits import Resources, parse_resources
 from reconciler.core.portmapping import parse_ports
 from reconciler.core.reference import parse_reference
 from reconciler.core.units import parse_size
+from reconciler.core.spec import compose
 from reconciler.core.spec.model import ImageSpec, ServiceSpec, Stack
 from reconciler.core.spec.problems import KeyPath, SpecErrors, show
 from reconciler.core.spec.schema import ValidCache, check_schema
@@ -25,9 +26,11 @@ from reconciler.core.spec.yamlload import parse_yaml
 def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping[str, str] | None = None,
                *, subnet: str | None = None, host_cpus: int = 1,
                read_env_file: Callable[[str, str], str] | None = None,
-               valid_cache: ValidCache | None = None) -> Stack:
+               valid_cache: ValidCache | None = None, project_name: str | None = None) -> Stack:
     """Load, validate and normalize a stack from (file name, text) pairs (one file or a directory's
-    *.yaml, merged). read_env_file(spec_file, name) returns an env_file's text (raises OSError).
+    *.yaml, merged), or from a compose file (core.spec.compose maps it; project_name is its
+    stack's name when the file has no name:). read_env_file(spec_file, name) returns an
+    env_file's text (raises OSError).
     Raises SpecError naming every mistake (file:line key.path: what)."""
     env = dict(env or {})
     errors = SpecErrors()
@@ -35,12 +38,18 @@ def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping
     for file, text in sources:
         file_errors_before = len(errors.items)
         errors.scope = file
-        data = parse_yaml(text, file, env, errors)
+        is_compose = compose.is_compose(file, text)
+        data = parse_yaml(text, file, env, errors,
+                          interpolation=compose.interpolation if is_compose else None)
         if data is None and len(errors.items) == file_errors_before:
             errors.items.append(SpecError("empty spec: needs at least `stack: NAME`", file=file, line=1))
             continue
         if data is None:
             continue
+        if is_compose:
+            data = compose.to_native(data, file, errors, env, project_name=project_name)
+            if data is None:
+                continue
         # key paths inside one file carry its name first, so lines of two files never mix
         check_schema(data, schema, errors, valid_cache)
         if isinstance(data, dict):
@@ -62,6 +71,7 @@ def _merge_and_normalize(docs, env, errors: SpecErrors, *, subnet, host_cpus, re
     pull_policy = None
     raw_images: list[tuple[KeyPath, Any]] = []
     raw_containers: dict[str, tuple[str, dict]] = {}
+    raw_volumes: dict[str, tuple[str, dict]] = {}
     for file, data in docs:
         for p, loc in list(errors.lines.items()):
             if p and p[0] == file:
@@ -77,6 +87,11 @@ def _merge_and_normalize(docs, env, errors: SpecErrors, *, subnet, host_cpus, re
                 errors.add(("pull_policy",), f"{show(data['pull_policy'])} differs from "
                            f"{show(pull_policy)} set in another file", scope=file)
             pull_policy = data["pull_policy"]
+        for vname, body in (data.get("volumes") if isinstance(data.get("volumes"), dict) else {}).items():
+            if vname in raw_volumes and raw_volumes[vname][1] != (body or {}):
+                errors.add(("volumes", vname), f"volume {show(vname)} is also defined, differently, "
+                           f"in {raw_volumes[vname][0]}", scope=file)
+            raw_volumes.setdefault(vname, (file, body or {}))
         images_list = data.get("images") if isinstance(data.get("images"), list) else []
         for i, img in enumerate(images_list):
             if isinstance(img, str) or (isinstance(img, dict) and isinstance(img.get("ref"), str)):
@@ -109,11 +124,17 @@ def _merge_and_normalize(docs, env, errors: SpecErrors, *, subnet, host_cpus, re
                        f"settings", scope=file)
         images.setdefault(spec.ref, spec)
 
+    # a volume of the stack is named <stack>_<key> (as compose names them), unless it has a
+    # name: or is external (made elsewhere: used, never created or removed by the stack)
+    volume_names = {k: (b.get("name") or (k if b.get("external") else f"{stack_name}_{k}"))
+                    for k, (_, b) in raw_volumes.items() if isinstance(b, dict)}
+    own_volumes = tuple(volume_names[k] for k, (_, b) in raw_volumes.items()
+                        if isinstance(b, dict) and not b.get("external"))
     services: dict[str, ServiceSpec] = {}
     for svc, (file, body) in raw_containers.items():
         try:
             s = _service(stack_name, svc, body, file, env, errors, host_cpus, read_env_file,
-                         frozenset(raw_containers))
+                         frozenset(raw_containers), volume_names)
         except (TypeError, AttributeError, ValueError, KeyError):
             if not errors.has_error_under(("containers", svc)):
                 raise
@@ -133,7 +154,8 @@ def _merge_and_normalize(docs, env, errors: SpecErrors, *, subnet, host_cpus, re
     errors.raise_if_any()
     ordered = {name: services[name] for name in order}
     files = tuple(f for f, _ in docs)
-    return Stack(name=stack_name, images=tuple(images.values()), containers=ordered, files=files)
+    return Stack(name=stack_name, images=tuple(images.values()), containers=ordered, files=files,
+                 volumes=own_volumes)
 
 
 def _as_list(value: Any) -> list[str]:
@@ -159,7 +181,8 @@ def _env_value(v: Any) -> str:
 
 
 def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], errors: SpecErrors,
-             host_cpus: int, read_env_file, service_names: frozenset[str]) -> ServiceSpec | None:
+             host_cpus: int, read_env_file, service_names: frozenset[str],
+             volume_names: Mapping[str, str] = {}) -> ServiceSpec | None:
     base = ("containers", svc)
 
     # environment: env_file(s) first, then env overriding
@@ -257,6 +280,17 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         except InvalidArgument as e:      # a port out of range, a range of the wrong size...
             errors.add(base + ("ports",), e.message.removeprefix("-p "))
 
+    volumes = []
+    for i, v in enumerate(c.get("volumes") or ()):
+        source, _, rest = str(v).partition(":")
+        if not source.startswith("/"):
+            if source not in volume_names:
+                errors.add(base + ("volumes", i), f"refers to undefined volume {show(source)}",
+                           f"declare it under the top-level volumes: ({source}: {{}})")
+                continue
+            v = f"{volume_names[source]}:{rest}"
+        volumes.append(v)
+
     return ServiceSpec(
         name=svc,
         container_name=f"{stack}-{svc}",
@@ -272,7 +306,12 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         ip=c.get("ip"),
         mac=c["mac"].lower() if c.get("mac") else None,
         ports=tuple(str(p) for p in c.get("ports") or ()),
-        volumes=tuple(c.get("volumes") or ()),
+        volumes=tuple(volumes),
+        tmpfs=tuple(c.get("tmpfs") or ()),
+        read_only=bool(c.get("read_only", False)),
+        cap_add=tuple(c.get("cap_add") or ()),
+        cap_drop=tuple(c.get("cap_drop") or ()),
+        ulimits=tuple(c.get("ulimits") or ()),
         network=network,
         restart=c.get("restart", "no"),
         depends_on=tuple(depends),

@@ -116,8 +116,17 @@ def _distinct_nodes(root) -> int:
     return len(seen)
 
 
-def parse_yaml(text: str, file: str, env: Mapping[str, str], errors: SpecErrors) -> Any:
-    """Load one YAML document, recording the line of every key and item in errors.lines."""
+def _native_interpolation(text: str, env: Mapping[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    value, missing = interpolate(text, env)
+    return value, [(f"${{{name}}} is not set", f"export {name}=... or write ${{{name}:-default}}")
+                   for name in missing]
+
+
+def parse_yaml(text: str, file: str, env: Mapping[str, str], errors: SpecErrors,
+               interpolation=None) -> Any:
+    """Load one YAML document, recording the line of every key and item in errors.lines.
+    interpolation(text, env) -> (text, [(problem, hint)]): the native ${VAR} rules by default
+    (a compose file has its own, core.spec.compose)."""
     if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         errors.items.append(SpecError(f"larger than {MAX_SPEC_BYTES >> 20} MiB: not read as a spec",
                                       file=file))
@@ -146,7 +155,7 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str], errors: SpecErrors)
     if node is None:
         return None
     errors.note_line((), file, node.start_mark.line + 1)
-    return _build(node, loader, file, env, errors, (), depth=0)
+    return _build(node, loader, file, env, errors, (), depth=0, interp=interpolation or _native_interpolation)
 
 
 def _unsupported_tag(node, path: KeyPath, file: str, errors: SpecErrors) -> None:
@@ -156,7 +165,7 @@ def _unsupported_tag(node, path: KeyPath, file: str, errors: SpecErrors) -> None
                hint="a spec holds plain mappings, lists, strings, numbers, booleans and null")
 
 
-def _build(node, loader, file, env, errors: SpecErrors, path: KeyPath, depth: int) -> Any:
+def _build(node, loader, file, env, errors: SpecErrors, path: KeyPath, depth: int, interp) -> Any:
     if depth > MAX_DEPTH:
         errors.add(path, "nested too deeply")
         return None
@@ -188,7 +197,7 @@ def _build(node, loader, file, env, errors: SpecErrors, path: KeyPath, depth: in
                 errors.add(kpath, f"duplicate key {show(key)}", at=kpath + ("#dup",))
                 continue
             errors.note_line(kpath, file, key_node.start_mark.line + 1)
-            out[key] = _build(value_node, loader, file, env, errors, kpath, depth + 1)
+            out[key] = _build(value_node, loader, file, env, errors, kpath, depth + 1, interp)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
@@ -198,7 +207,7 @@ def _build(node, loader, file, env, errors: SpecErrors, path: KeyPath, depth: in
         for i, item in enumerate(node.value):
             ipath = path + (i,)
             errors.note_line(ipath, file, item.start_mark.line + 1)
-            items.append(_build(item, loader, file, env, errors, ipath, depth + 1))
+            items.append(_build(item, loader, file, env, errors, ipath, depth + 1, interp))
         return items
     # scalar: YAML 1.2's core types; a date stays the text it is (1.2 has no timestamps)
     if node.tag == _TIMESTAMP:
@@ -207,11 +216,10 @@ def _build(node, loader, file, env, errors: SpecErrors, path: KeyPath, depth: in
         _unsupported_tag(node, path, file, errors)
         return None
     if "$" in node.value:
-        value, missing = interpolate(node.value, env)
-        for name in missing:
+        value, problems = interp(node.value, env)
+        for problem, hint in problems:
             errors.note_line(path, file, node.start_mark.line + 1, replace=False)
-            errors.add(path, f"${{{name}}} is not set", hint=f"export {name}=... or write "
-                       f"${{{name}:-default}}")
+            errors.add(path, problem, hint=hint)
         if value != node.value:
             tag = node.tag
             if not node.style:                # plain scalar: its type follows the substituted text

@@ -6,6 +6,7 @@ from the host without ever following a symlink the container's root could have p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -15,6 +16,7 @@ from typing import Callable
 
 from reconciler.core import ociconfig as oc
 from reconciler.engine.containers.records import ContainerRecord
+from reconciler.engine import volumes
 from reconciler.engine.containers.store import container_dir, write_file
 
 
@@ -102,9 +104,12 @@ def build_bundle(engine, rec: ContainerRecord, rootfs: str | os.PathLike, netns:
     plan = oc.MountPlan()
     for spec in opts.volumes:
         vol = oc.parse_volume(spec)
-        if not Path(vol.source).exists():
+        dest = oc.resolve_in_rootfs(vol.destination, readlink)
+        if vol.name is not None:            # its _data, filled from the image on first use
+            vol = dataclasses.replace(vol, source=volumes.mount_source(engine, vol.name, rootfs, dest))
+        elif not Path(vol.source).exists():
             Path(vol.source).mkdir(mode=0o755, parents=True, exist_ok=True)   # as Docker does
-        plan.volumes.append((vol, oc.resolve_in_rootfs(vol.destination, readlink)))
+        plan.volumes.append((vol, dest))
     for spec in opts.tmpfs:
         t = oc.parse_tmpfs(spec)
         plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))

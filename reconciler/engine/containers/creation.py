@@ -13,7 +13,7 @@ from pathlib import Path
 from reconciler.core import hostsfile, resolvconf
 from reconciler.core import ociconfig as oc
 from reconciler.core.errors import ConflictError, ImageNotFound
-from reconciler.engine import images, network
+from reconciler.engine import images, network, volumes
 from reconciler.engine.containers.options import CreateOptions, generate_name, normalize
 from reconciler.engine.containers.records import ContainerRecord, NetworkEndpoint, ProcessConfig, RunState
 from reconciler.engine.containers.removal import destroy, removed_if_orphaned
@@ -72,6 +72,7 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             rec.network = NetworkEndpoint.from_json(network.prepare(engine, cid, opts))
             engine.overlay.create_rw_layer(engine.layout, cid, opts.storage_size)
+            volumes.ensure_for_container(engine, opts.volumes, rec.labels)   # named ones (kept by rm)
             _write_etc_files(engine, rec, process.hostname)
             rec.state = RunState(status="created")
             # an --rm container is gone once its process ends, which a power cut ends too:

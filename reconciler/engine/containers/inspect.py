@@ -67,7 +67,7 @@ def inspect_container(engine, name_or_id: str) -> dict:
             "StorageOpt": {"size": str(opts.storage_size)} if opts.storage_size else None,
             "AutoRemove": opts.auto_remove,
         },
-        "Mounts": _mounts(opts.volumes, opts.tmpfs),
+        "Mounts": _mounts(opts.volumes, opts.tmpfs, engine.root),
         "Config": {
             "Hostname": cfg.hostname,
             "User": cfg.user or "",
@@ -87,11 +87,16 @@ def inspect_container(engine, name_or_id: str) -> dict:
     }
 
 
-def _mounts(volumes: list[str], tmpfs: list[str]) -> list[dict]:
+def _mounts(volumes: list[str], tmpfs: list[str], root) -> list[dict]:
     mounts = []
     for spec in volumes:
         parts = spec.split(":")
         ro = len(parts) > 2 and "ro" in parts[2].split(",")
+        if not parts[0].startswith("/"):            # a named volume
+            mounts.append({"Type": "volume", "Name": parts[0], "Source": f"{root}/volumes/{parts[0]}/_data",
+                           "Destination": parts[1], "Driver": "local", "Mode": parts[2] if len(parts) > 2 else "z",
+                           "RW": not ro, "Propagation": ""})
+            continue
         mounts.append({"Type": "bind", "Source": parts[0], "Destination": parts[1],
                        "Mode": parts[2] if len(parts) > 2 else "", "RW": not ro, "Propagation": "rprivate"})
     for spec in tmpfs:
