@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exec": ("reconciler.cli.interactive", "exec_", "Run a command in a running container."),
     # networking
     "network": ("reconciler.cli.network", "network", "Show or prune docker-mini's bridge network."),
+    "volume": ("reconciler.cli.volume", "volume", "Manage named volumes (<root>/volumes/NAME/_data)."),
     # declarative stacks
     "plan": ("reconciler.cli.stacks", "plan", "Show what `apply` would do, and why (exit 2 when changes are pending)."),
     "apply": ("reconciler.cli.stacks", "apply", "Converge the host to a stack spec: pull, create, start, update, stop, remove."),
