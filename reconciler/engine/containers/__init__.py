@@ -4,7 +4,8 @@
     records       ContainerRecord (with its RunState, NetworkEndpoint, ProcessConfig): the typed
                   content of container.json, with from_json/to_json and a format version
     store         container.json: load, save, ids, resolve, list
-    liveness      whether the process lives (current_state), reap, signal, wait for the exit
+    liveness      whether the process lives (current_state), signal, wait for the exit: read-only
+    reaping       reap: an ended process's exit recorded, its runtime, network and mount released
     removal       rm: everything the container owns released and deleted
     bundle        the OCI config.json, from the record and the mounted rootfs
     creation      the record, network lease, rw layer and /etc files
@@ -12,8 +13,9 @@
     exit_cleanup  conmon's exit command: reap, then --rm or the restart policy
     listing, inspect, update, logs   ps, inspect, update, logs
 
-engine.network and engine.images sit between store and liveness: they read records, and the
-lifecycle calls them. pyproject.toml's import-linter contracts keep that order.
+engine.network and engine.images sit between store and reaping: they read records, and the
+lifecycle calls them. liveness, below them, imports neither, so `ps` loads no networking.
+pyproject.toml's import-linter contracts keep that order.
 
 The names callers use are importable from here (`containers.start(...)`); each is loaded from
 its module on first use, so `ps` does not load what create and start need.
@@ -28,7 +30,8 @@ _EXPORTS = {
               "unreadable_records"),
     "records": ("ContainerRecord", "NetworkEndpoint", "ProcessConfig", "RunState"),
     "options": ("CreateOptions", "generate_name"),
-    "liveness": ("KILL_WAIT", "current_state", "is_running", "reap"),
+    "liveness": ("KILL_WAIT", "current_state", "is_running"),
+    "reaping": ("reap",),
     "bundle": ("read_in_rootfs",),
     "creation": ("create",),
     "lifecycle": ("finish_attached", "kill", "restart", "run_attached", "start", "stop", "wait"),

@@ -11,7 +11,7 @@ import time
 from reconciler.core import restart
 from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers.lifecycle import start
-from reconciler.engine.containers.liveness import reap
+from reconciler.engine.containers.reaping import reap
 from reconciler.engine.containers.removal import remove
 from reconciler.engine.containers.store import container_dir, load, save
 

@@ -19,9 +19,8 @@ from reconciler.core.errors import (CommandNotExecutable, CommandNotFound, Confl
 from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT, parse_signal
 from reconciler.engine import network
 from reconciler.engine.containers.bundle import build_bundle
-from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, oom_killed, reap,
-                                                   release_runtime, send_signal, uses_network_setup,
-                                                   wait_exit_file)
+from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send_signal, wait_exit_file
+from reconciler.engine.containers.reaping import oom_killed, reap, release_runtime, uses_network_setup
 from reconciler.engine.containers.records import ContainerRecord, RunState
 from reconciler.engine.containers.removal import remove, removed_if_orphaned
 from reconciler.engine.containers.store import (load, monitor_paths, now_iso, resolve, save,

@@ -1,9 +1,9 @@
-"""Whether a container's process still lives, and reaping it once it does not.
+"""Whether a container's process still lives: read-only (ps, inspect and logs stop here).
 
 The status on disk is what docker-mini last did; current_state() also reads conmon's exit file
 and the pid, so a container that died alone or was killed from outside shows as exited with its
 real code. The first mutating command that meets such a container reaps it (runc delete,
-network teardown, unmount): see reap().
+network teardown, unmount): see reaping, which this module must not import (nor networking).
 """
 
 from __future__ import annotations
@@ -12,28 +12,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from reconciler.engine import network
 from reconciler.engine.containers.records import ContainerRecord, RunState
-from reconciler.engine.containers.store import iso_of_mtime, monitor_paths, now_iso, save
+from reconciler.engine.containers.store import iso_of_mtime, monitor_paths, now_iso
 
 KILL_WAIT = 10.0          # seconds to wait for the exit after SIGKILL
-
-
-def oom_killed(engine, rec: ContainerRecord) -> bool:
-    paths = monitor_paths(engine, rec.id)
-    if Path(paths.oom).exists():
-        return True
-    procs = engine.processes
-    if rec.state.monitor == "cli":
-        if Path(procs.exit_file(paths, rec.id)).exists():
-            return False      # the foreground CLI read the cgroup before runc removed it
-    try:
-        from reconciler.core.ociconfig import cgroups_path
-        cgroups = engine.cgroups
-        state = cgroups.read_oom(cgroups.find_cgroup(cgroups_path(rec.id)))
-        return bool(state and state.oom_killed)
-    except (ImportError, OSError, ValueError):
-        return False
 
 
 def current_state(engine, rec: ContainerRecord, grace: float = 0.3) -> RunState:
@@ -78,42 +60,6 @@ def _monitor_name(state: RunState) -> str:
 
 def is_running(engine, rec: ContainerRecord) -> bool:
     return current_state(engine, rec).running
-
-
-def reap(engine, rec: ContainerRecord, save_it: bool = True) -> ContainerRecord:
-    """Under the lock: a container whose process ended gets its exit recorded and its runtime
-    state, network and rootfs mount released. Idempotent; returns the (updated) record.
-    save_it=False: the caller saves the record next (a crash before that only repeats the reap)."""
-    if not rec.state.running:
-        return rec
-    seen = current_state(engine, rec)
-    if seen.running:
-        return rec
-    seen.oom_killed = seen.oom_killed or oom_killed(engine, rec)
-    release_runtime(engine, rec)
-    rec.state = dataclasses.replace(seen, status="exited", pid=0)
-    if save_it:
-        save(engine, rec)
-    return rec
-
-
-def release_runtime(engine, rec: ContainerRecord) -> None:
-    """runc state, network wiring and the rootfs mount of a stopped container (best effort
-    where a half-done earlier attempt may already have removed parts)."""
-    cid = rec.id
-    engine.runtime.delete(cid, force=True)
-    network_teardown(engine, rec)
-    engine.overlay.unmount_rootfs(engine.layout, cid)
-
-
-def uses_network_setup(rec: ContainerRecord) -> bool:
-    # --network none needs no host-side wiring: runc makes a fresh namespace with lo only
-    return rec.options.network != "none"
-
-
-def network_teardown(engine, rec: ContainerRecord) -> None:
-    if uses_network_setup(rec):
-        network.teardown(engine, rec)
 
 
 def wait_exit_file(engine, rec: ContainerRecord, timeout: float | None) -> int | None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from reconciler.core.errors import ConflictError, ContainerRuntimeError, DockerMiniError, StorageError
 from reconciler.engine import network
-from reconciler.engine.containers.liveness import (KILL_WAIT, current_state, network_teardown, reap,
-                                                   send_signal, wait_exit_file)
+from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send_signal, wait_exit_file
+from reconciler.engine.containers.reaping import network_teardown, reap
 from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.store import container_dir, resolve, save, socket_dir
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from reconciler.core.limits import to_oci_resources
-from reconciler.engine.containers.liveness import current_state, reap
+from reconciler.engine.containers.liveness import current_state
+from reconciler.engine.containers.reaping import reap
 from reconciler.engine.containers.store import resolve, save
 
 
