@@ -4,7 +4,9 @@ Starts a local docker-registry on 127.0.0.1, builds a busybox-static image with 
 it with skopeo (the test fixtures' code), then with its own --root, bridge and subnet: applies
 examples/web.yaml, shows ps and the client's log (it fetches the web server's page), applies
 again (nothing to do), raises the web server's memory limit (applied in place: still up since
-the first apply), takes the stack down and removes everything it made.
+the first apply), takes the stack down; then applies the compose project in examples/compose
+(a web server serving what an app writes into a named volume), fetches its page, takes it down
+with -v (its volume too) and removes everything it made.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.fixtures.registry import ImageBuilder, start_registry  # noqa: E402  
 
 BRIDGE, SUBNET = "dmdemo0", "10.231.7.0/24"
 WEB_IP, WEB_MAC = "10.231.7.10", "02:42:0a:e7:07:0a"
+SITE_IP = "10.231.7.20"
 
 
 def main() -> int:
@@ -41,7 +44,8 @@ def main() -> int:
         with start_registry(tmp / "registry") as registry:
             builder = ImageBuilder(registry, tmp / "images")
             builder.push(builder.busybox_tag(), "demo/busybox", "latest")
-            env = {**os.environ, "REGISTRY": registry.addr, "WEB_IP": WEB_IP, "WEB_MAC": WEB_MAC}
+            env = {**os.environ, "REGISTRY": registry.addr, "WEB_IP": WEB_IP, "WEB_MAC": WEB_MAC,
+                   "SITE_IP": SITE_IP}
 
             def dm(*args: str, show: bool = True) -> subprocess.CompletedProcess:
                 if show:
@@ -64,9 +68,19 @@ def main() -> int:
                 env["WEB_MEMORY"] = "64m"
                 dm("apply", "-f", spec)
                 dm("ps", "--filter", "label=io.docker-mini.service=web")
+                dm("down", "-f", spec)
+
+                compose = str(REPO / "examples" / "compose")
+                if dm("apply", "-f", compose).returncode != 0:
+                    return 1
+                time.sleep(3)                # the app rewrites the page every 2 s
+                dm("exec", "site-app", "wget", "-q", "-O", "-", f"http://{SITE_IP}/")
+                dm("volume", "ls")
+                dm("down", "-v", "-f", compose)
                 return 0
             finally:
-                dm("down", "-f", spec)
+                dm("down", "-f", spec, show=False)
+                dm("down", "-v", "-f", str(REPO / "examples" / "compose"), show=False)
                 dm("network", "prune", "-f", show=False)
                 subprocess.run(["umount", "-R", str(root)], capture_output=True)
 

@@ -93,15 +93,15 @@ def _converge(ctx, spec: str, dry_run: bool, operation, project_name: str | None
                        on_plan=lambda actions: print_plan(stack.name, actions))
     if dry_run:
         ctx.exit(EXIT_PENDING if result.planned else 0)
+    if result.planned:
+        _finish(ctx, stack.name, result)
     kept = False
     for name, why in result.removed_volumes:
         if why is None:
-            click.echo(f"  removed  volume {name}")
+            click.echo(f"Deleted volume: {name}")
         else:
             kept = True
             click.echo(f"docker-mini: volume {name} kept: {why}", err=True)
-    if result.planned:
-        _finish(ctx, stack.name, result)
     if kept:
         ctx.exit(EXIT_FAILED)
 
