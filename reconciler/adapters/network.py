@@ -275,9 +275,10 @@ def enable_forwarding(bridge: str) -> None:
 # veth pairs
 
 
-def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str) -> None:
+def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str | None) -> None:
     """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
-    MAC, address and default route. An old pair of the same name is replaced."""
+    MAC, address and default route (none when `gateway` is None: an internal network). An old
+    pair of the same name is replaced."""
     IPRoute, NetlinkError = _pyroute2()
     iface = ipaddress.IPv4Interface(cidr)
     delete_link(host_name)
@@ -300,7 +301,8 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
             ipr.link("set", index=idx, address=mac)
             ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
             ipr.link("set", index=idx, state="up")
-            ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+            if gateway:
+                ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
     except NetlinkError as e:
         delete_link(host_name)
         raise NetworkError(f"cannot connect {host_name} to {bridge}: {e}") from None

@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "attach": ("reconciler.cli.interactive", "attach", "Attach your terminal to a running container's input and output."),
     "exec": ("reconciler.cli.interactive", "exec_", "Run a command in a running container."),
     # networking
-    "network": ("reconciler.cli.network", "network", "Show or prune docker-mini's bridge network."),
+    "network": ("reconciler.cli.network", "network", "Manage networks: user-defined bridge networks and the default one."),
     "volume": ("reconciler.cli.volume", "volume", "Manage named volumes (<root>/volumes/NAME/_data)."),
     # declarative stacks
     "plan": ("reconciler.cli.stacks", "plan", "Show what `apply` would do, and why (exit 2 when changes are pending)."),

@@ -1,4 +1,4 @@
-"""`docker-mini network ls | prune`."""
+"""`docker-mini network create | ls | inspect | rm | prune`."""
 
 from __future__ import annotations
 
@@ -8,57 +8,126 @@ import sys
 import click
 
 from reconciler.cli.common import engine_from
+from reconciler.core.errors import InvalidArgument
+
+# host and none are modes, not networks with a bridge: `network ls` shows them as Docker does
+_PSEUDO = [{"Name": "host", "Driver": "host"}, {"Name": "none", "Driver": "null"}]
+
+
+def _pseudo_id(name: str) -> str:
+    import hashlib
+    return hashlib.sha256(f"docker-mini {name} network".encode()).hexdigest()
 
 
 @click.group("network")
 def network():
-    """Show or prune docker-mini's bridge network."""
+    """Manage networks: user-defined bridge networks and the default one.
+
+    The default network is named "bridge" (Docker's name); its Linux bridge and subnet are the
+    configuration's bridge-name and bridge-subnet."""
+
+
+@network.command("create")
+@click.option("--subnet", help="Subnet in CIDR form (default: the next free one of default-address-pools).")
+@click.option("--gateway", help="Gateway address of the subnet (default: its first address).")
+@click.option("--internal", is_flag=True, help="No route out: containers reach only their network.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Set metadata on the network.")
+@click.option("-d", "--driver", default="bridge", show_default=True, help="Only bridge is supported.")
+@click.argument("name")
+@click.pass_context
+def create(ctx, subnet, gateway, internal, labels, driver, name):
+    """Create a bridge network with its own subnet, isolated from other networks."""
+    from reconciler.engine.network import networks
+
+    if driver != "bridge":
+        raise InvalidArgument(f"--driver {driver}: only the bridge driver is supported")
+    label_map = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"--label {item!r}: expected KEY=VALUE")
+        label_map[key] = value
+    net = networks.create(engine_from(ctx), name, subnet=subnet, gateway=gateway, internal=internal,
+                          labels=label_map)
+    click.echo(net.id)
+
+
+def _rows(engine) -> list[dict]:
+    from reconciler.engine import network as net
+    return net.list_networks(engine) + [
+        {"Name": p["Name"], "Id": _pseudo_id(p["Name"]), "Driver": p["Driver"], "Scope": "local"} for p in _PSEUDO]
 
 
 @network.command("ls")
-@click.option("-q", "--quiet", is_flag=True, help="Only network names.")
+@click.option("-q", "--quiet", is_flag=True, help="Only network IDs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def ls(ctx, quiet, fmt):
-    """List networks: the bridge (subnet, gateway, containers with their leases), host and none."""
-    from reconciler.engine import network as net
-
-    engine = engine_from(ctx)
-    bridges = net.list_networks(engine)
-    rows = bridges + [{"name": "host", "driver": "host"}, {"name": "none", "driver": "null"}]
+    """List networks (Docker's columns); --format json prints each as `network inspect` does."""
+    rows = _rows(engine_from(ctx))
     if quiet:
         for r in rows:
-            click.echo(r["name"])
+            click.echo(r["Id"][:12])
         return
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    table = [("NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY", "CONTAINERS")]
-    for b in bridges:
-        names = ", ".join(f"{c['name']} {c['ip']}{'' if c['active'] else ' (stopped)'}" for c in b["containers"])
-        table.append((b["name"], "bridge", b["bridge"] + ("" if b["exists"] else " (absent)"),
-                      b["subnet"], b["gateway"], names or "-"))
-    table += [("host", "host", "-", "-", "-", "-"), ("none", "null", "-", "-", "-", "-")]
+    table = [("NETWORK ID", "NAME", "DRIVER", "SCOPE")]
+    table += [(r["Id"][:12], r["Name"], r["Driver"], r["Scope"]) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     for r in table:
         click.echo("   ".join(c.ljust(w) for c, w in zip(r, widths)) + "   " + r[-1])
+
+
+@network.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx, names):
+    """Show networks in Docker's shape (IPAM config, running containers with their addresses)."""
+    from reconciler.engine import network as net
+    from reconciler.engine.network import networks
+
+    engine = engine_from(ctx)
+    out = [net.inspect_network(engine, networks.find(engine, n)) for n in names]
+    click.echo(json.dumps(out, indent=4))
+
+
+@network.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx, names):
+    """Remove networks; refused while a container (running or stopped) is on one."""
+    from reconciler.engine.network import networks
+
+    engine = engine_from(ctx)
+    for name in names:
+        networks.remove(engine, name)
+        click.echo(name)
 
 
 @network.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def prune(ctx, force):
-    """Remove the bridge and docker-mini's nftables table when no running container uses them."""
+    """Remove user-defined networks no container is on; and the default bridge with its NAT rules
+    when no running container uses it (it is made again at the next start)."""
     from reconciler.engine import network as net
+    from reconciler.engine.network import networks
 
     engine = engine_from(ctx)
     if not force and sys.stdin.isatty():
-        click.confirm(f"This removes the bridge {engine.config.bridge_name} and its NAT rules if no "
-                      "container uses them. Continue?", abort=True)
+        click.confirm("This removes all networks not used by at least one container, and the bridge "
+                      f"{engine.config.bridge_name} if no container runs on it. Continue?", abort=True)
+    gone = networks.prune(engine)
+    if gone:
+        click.echo("Deleted Networks:")
+        for n in gone:
+            click.echo(n.name)
     removed = net.prune(engine)
     if removed:
         click.echo("Deleted: " + ", ".join(removed))
-    elif net.list_networks(engine)[0]["exists"]:
-        click.echo(f"Bridge {engine.config.bridge_name} is in use; nothing removed.")
-    else:
-        click.echo("Nothing to remove.")
+    elif not gone:
+        if engine.netlink.link_exists(engine.config.bridge_name):
+            click.echo(f"Bridge {engine.config.bridge_name} is in use; nothing removed.")
+        else:
+            click.echo("Nothing to remove.")

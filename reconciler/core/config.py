@@ -19,6 +19,8 @@ DEFAULTS: dict = {
     "root": DEFAULT_ROOT,
     "bridge-name": "docker-mini0",
     "bridge-subnet": "10.77.0.0/16",
+    # subnets for `network create` without --subnet (Docker's daemon.json key and shape)
+    "default-address-pools": [{"base": "10.78.0.0/15", "size": 24}],
     "insecure-registries": [],
     "runtime": "runc",
     "conmon": "conmon",
@@ -34,6 +36,7 @@ class Config:
     root: str = DEFAULT_ROOT
     bridge_name: str = DEFAULTS["bridge-name"]
     bridge_subnet: str = DEFAULTS["bridge-subnet"]
+    address_pools: tuple = (("10.78.0.0/15", 24),)
     insecure_registries: tuple = ()
     runtime: str = DEFAULTS["runtime"]
     conmon: str = DEFAULTS["conmon"]
@@ -87,6 +90,7 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         raise ConfigError(f"{source}: key 'bridge-subnet': {e}") from None
     if net.prefixlen > 30:
         raise ConfigError(f"{source}: key 'bridge-subnet': {net} is too small for containers")
+    address_pools = _address_pools(merged["default-address-pools"], source)
     try:
         log_max = parse_size(merged["log-max-size"], "log-max-size")
     except InvalidArgument as e:
@@ -108,6 +112,7 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         root=merged["root"],
         bridge_name=merged["bridge-name"],
         bridge_subnet=str(net),
+        address_pools=address_pools,
         insecure_registries=tuple(insecure),
         runtime=merged["runtime"],
         conmon=merged["conmon"],
@@ -115,3 +120,18 @@ def parse_config(text: str | None, source: str = "<defaults>") -> Config:
         max_layer_size=max_layer,
         source=source,
     )
+
+
+def _address_pools(value, source: str) -> tuple:
+    pools = []
+    for pool in _expect(list, value, "default-address-pools", source):
+        try:
+            base = ipaddress.IPv4Network(pool["base"])
+            size = int(pool["size"])
+            if not base.prefixlen <= size <= 30 or isinstance(pool["size"], bool):
+                raise ValueError(f"size {size} must be between {base.prefixlen} and 30")
+        except (TypeError, KeyError, ValueError) as e:
+            raise ConfigError(f"{source}: key 'default-address-pools': each entry is "
+                              f'{{"base": CIDR, "size": prefix length}} ({e})') from None
+        pools.append((str(base), size))
+    return tuple(pools)

@@ -80,6 +80,10 @@ class ContainerNotFound(DockerMiniError):
     """No container matches the name or id."""
 
 
+class NetworkNotFound(DockerMiniError):
+    """No network matches the name or id."""
+
+
 class ConflictError(DockerMiniError):
     """The request conflicts with current state (name taken, container running, port in use...)."""
 

@@ -13,20 +13,21 @@ from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
 @dataclass(frozen=True)
 class Subnet:
     network: ipaddress.IPv4Network
+    gw: ipaddress.IPv4Address | None = None     # a network's --gateway; default the first address
 
     @classmethod
-    def parse(cls, text: str) -> Subnet:
+    def parse(cls, text: str, gateway: str | None = None) -> Subnet:
         try:
             net = ipaddress.IPv4Network(text, strict=True)
         except ValueError as e:
             raise NetworkError(f"bridge subnet {text!r}: {e}") from None
         if net.prefixlen > 30:
             raise NetworkError(f"bridge subnet {net} is too small for containers")
-        return cls(net)
+        return cls(net, ipaddress.IPv4Address(gateway) if gateway else None)
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
-        return self.network.network_address + 1
+        return self.gw or self.network.network_address + 1
 
     @property
     def prefixlen(self) -> int:
@@ -51,7 +52,8 @@ class Subnet:
     def allocate(self, taken: Iterable[str]) -> ipaddress.IPv4Address:
         """The lowest free container address. `taken` are the current leases."""
         used = {ipaddress.IPv4Address(t) for t in taken}
-        first = int(self.gateway) + 1
+        used.add(self.gateway)
+        first = int(self.network.network_address) + 2 if self.gw is None else int(self.network.network_address) + 1
         last = int(self.network.broadcast_address) - 1
         for n in range(first, last + 1):
             ip = ipaddress.IPv4Address(n)
@@ -140,3 +142,44 @@ def _ip_of_derived_mac(mac: str) -> str | None:
     if octets[:2] != ["02", "42"]:
         return None
     return ".".join(str(int(o, 16)) for o in octets[2:])
+
+
+def check_gateway(subnet: ipaddress.IPv4Network, text: str) -> ipaddress.IPv4Address:
+    """A network's --gateway: a host address inside its subnet."""
+    try:
+        gw = ipaddress.IPv4Address(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"--gateway {text!r}: not an IPv4 address") from None
+    if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"--gateway {gw}: not a host address of the subnet {subnet}")
+    return gw
+
+
+def parse_network_subnet(text: str) -> ipaddress.IPv4Network:
+    """A network's --subnet: an IPv4 CIDR with room for a gateway and containers."""
+    try:
+        net = ipaddress.IPv4Network(text.strip())
+    except ValueError as e:
+        raise InvalidArgument(f"--subnet {text!r}: {e}") from None
+    if net.prefixlen > 30:
+        raise InvalidArgument(f"--subnet {net}: too small for containers (at most /30)")
+    return net
+
+
+def pick_subnet(pools: Iterable[tuple[str, int]], taken: Iterable[tuple[str, str]]) -> ipaddress.IPv4Network:
+    """The first subnet of the pools ((base, prefix size) pairs, in order) overlapping nothing
+    in `taken` ((description, cidr): networks, host addresses and routes)."""
+    taken_nets = []
+    for _, cidr in taken:
+        try:
+            other = ipaddress.IPv4Network(cidr, strict=False)
+        except ValueError:
+            continue
+        if other.prefixlen:                 # the default route overlaps everything
+            taken_nets.append(other)
+    for base, size in pools:
+        for candidate in ipaddress.IPv4Network(base).subnets(new_prefix=size):
+            if not any(candidate.overlaps(t) for t in taken_nets):
+                return candidate
+    raise NetworkError("no free subnet left in the default address pools",
+                       hint="give --subnet, remove unused networks, or widen default-address-pools")

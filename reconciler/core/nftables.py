@@ -22,7 +22,7 @@ class Endpoint:
     ports: tuple[PortMapping, ...] = ()
 
 
-def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> str:
+def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint], internal: bool = False) -> str:
     """The whole of our table, for `nft -f`: delete and re-add in one transaction.
 
     - nat postrouting: masquerade the subnet going out of any interface but the bridge, and
@@ -40,6 +40,11 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
       headed into the bridge, so a neighbour routing the subnet via this host (ip_forward is on)
       reaches only published ports. The policy stays accept: traffic not touching our bridge is
       the host's business, not ours.
+
+    Each network (bridge) has a table of its own. A packet from one network to another passes
+    the source's forward chain (accept) and the destination's (drop: not a reply, not DNATed):
+    a drop in any base chain is final, so networks are isolated from each other as Docker's are.
+    An internal network has no masquerade and drops whatever would leave its bridge.
     """
     table = table_name(bridge)
     dnat: list[str] = []      # prerouting: traffic from other hosts and from containers
@@ -65,12 +70,13 @@ def render_ruleset(bridge: str, subnet: str, endpoints: Iterable[Endpoint]) -> s
         "  }",
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
-        f'    ip saddr {subnet} oifname != "{bridge}" masquerade',
+        *([] if internal else [f'    ip saddr {subnet} oifname != "{bridge}" masquerade']),
         f'    ip saddr 127.0.0.0/8 oifname "{bridge}" masquerade',
         f'    ip saddr {subnet} oifname "{bridge}" ct status dnat masquerade',
         "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
+        *([f'    iifname "{bridge}" oifname != "{bridge}" drop'] if internal else []),
         f'    iifname "{bridge}" accept',
         f'    oifname "{bridge}" ct state established,related accept',
         f'    oifname "{bridge}" ct status dnat accept',

@@ -165,7 +165,8 @@ def test_nothing_left_after_rm_and_prune_removes_bridge(dmn, busybox_ref, test_n
     cid = _inspect(dmn, "gone")["Id"]
     assert netadapter.link_exists(netnames.host_veth_name(cid))
     ip = _net(dmn, "gone")["IPAddress"]
-    assert f"gone {ip}" in dmn("network", "ls").stdout
+    containers = json.loads(dmn("network", "inspect", "bridge").stdout)[0]["Containers"]
+    assert containers[cid]["Name"] == "gone" and containers[cid]["IPv4Address"].startswith(f"{ip}/")
     assert "in use; nothing removed" in dmn("network", "prune", "-f").stdout
     assert netadapter.link_exists(bridge)
     dmn("rm", "-f", "gone")
@@ -173,7 +174,7 @@ def test_nothing_left_after_rm_and_prune_removes_bridge(dmn, busybox_ref, test_n
     assert not netadapter.netns_exists(netnames.netns_name(cid))
     assert not (dmn.root / "network" / "endpoints" / f"{cid}.json").exists()
     assert netadapter.link_exists(bridge)           # like Docker, the bridge stays
-    assert "gone" not in dmn("network", "ls").stdout
+    assert json.loads(dmn("network", "inspect", "bridge").stdout)[0]["Containers"] == {}
     dmn("network", "prune", "-f")
     assert not netadapter.link_exists(bridge)
     assert netadapter.nft_table_text("ip", nftables.table_name(bridge)) is None

@@ -10,13 +10,24 @@ from reconciler.core.errors import InvalidArgument
 
 @pytest.mark.parametrize("text,mode", [
     (None, "bridge"), ("bridge", "bridge"), ("default", "bridge"), ("none", "none"), ("host", "host"),
-    ("container:web", "container:web"),
+    ("container:web", "container:web"), ("mynet", "mynet"), ("front.end_1", "front.end_1"),
 ])
 def test_network_modes(text, mode):
     assert str(netmode.parse_network_mode(text)) == mode
 
 
-@pytest.mark.parametrize("text", ["container:", "macvlan", "Bridge"])
+def test_a_user_network_is_a_bridge_mode():
+    mode = netmode.parse_network_mode("backend")
+    assert (mode.kind, mode.network) == ("bridge", "backend")
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none", "default", "-x", "a b", "x" * 64, ""])
+def test_network_names_refused_for_create(name):
+    with pytest.raises(InvalidArgument):
+        netmode.check_network_name(name)
+
+
+@pytest.mark.parametrize("text", ["container:", "-macvlan", "a b", "x/y"])
 def test_bad_network_modes(text):
     with pytest.raises(InvalidArgument):
         netmode.parse_network_mode(text)

@@ -25,7 +25,10 @@ The lease is the truth for IP, MAC and ports, so a container keeps them across s
 Names on the host are derived from the container id (netns dm-<id>, host veth vdm<id[:10]>),
 so whatever a killed command left behind is found and removed by the next one.
 
-Modules: endpoints (the leases on disk), lease (prepare), setup, teardown (teardown, release,
+Network objects (networks): the default network "bridge" from the configuration, and
+user-defined ones under <root>/networks/<id>.json, each its own bridge, subnet and table.
+
+Modules: networks (network objects), endpoints (the leases on disk), lease (prepare), setup, teardown (teardown, release,
 clean-up of what a killed command left, prune), rules (bridge, nftables), etcfiles (hosts,
 resolv.conf), settings (inspect, network ls), batch (what a batch of starts and stops does once).
 """
@@ -35,10 +38,10 @@ from reconciler.engine.network.endpoints import all_endpoints
 from reconciler.engine.network.etcfiles import refresh_hosts, render_hosts_for
 from reconciler.engine.network.lease import prepare
 from reconciler.engine.network.rules import apply_rules
-from reconciler.engine.network.settings import list_networks, network_settings
+from reconciler.engine.network.settings import inspect_network, list_networks, network_settings
 from reconciler.engine.network.setup import process_netns, setup
 from reconciler.engine.network.teardown import cleanup_stale, prune, release, teardown
 
-__all__ = ["all_endpoints", "apply_rules", "batch", "cleanup_stale", "list_networks",
+__all__ = ["all_endpoints", "apply_rules", "batch", "cleanup_stale", "inspect_network", "list_networks",
            "network_settings", "prepare", "process_netns", "prune", "refresh_hosts", "release",
            "render_hosts_for", "setup", "teardown"]

@@ -13,13 +13,13 @@ batch ends. Killed mid-batch, the next start or stop on the bridge renders both 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
 class Batch:
     hosts: bool = False      # peers' hosts files to rewrite at the end
-    rules: bool = False      # the nftables table to render at the end
+    rules: set[str] = field(default_factory=set)    # networks whose nftables table to render at the end
     swept: bool = False      # what killed commands left has been cleaned up once
 
 
@@ -27,7 +27,9 @@ class Batch:
 def batch(engine):
     """Within, engine.network_batch is the Batch; nested uses join the outermost."""
     from reconciler.engine.network.etcfiles import refresh_hosts
+    from reconciler.engine.network.networks import find
     from reconciler.engine.network.rules import apply_rules
+    from reconciler.core.errors import NetworkNotFound
 
     if engine.network_batch is not None:
         yield engine.network_batch
@@ -39,7 +41,12 @@ def batch(engine):
         engine.network_batch = None
         if b.rules or b.hosts:
             with engine.mutation():
-                if b.rules and engine.netlink.link_exists(engine.config.bridge_name):
-                    apply_rules(engine)
+                for name in sorted(b.rules):
+                    try:
+                        net = find(engine, name)
+                    except NetworkNotFound:
+                        continue
+                    if engine.netlink.link_exists(net.bridge):
+                        apply_rules(engine, net)
                 if b.hosts:
                     refresh_hosts(engine)

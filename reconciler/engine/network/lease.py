@@ -9,8 +9,8 @@ from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgu
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
-from reconciler.engine.network.endpoints import (all_endpoints, bridge_subnet, field_of, public_view,
-                                                 write_endpoint)
+from reconciler.engine.network import networks
+from reconciler.engine.network.endpoints import all_endpoints, field_of, public_view, write_endpoint
 from reconciler.engine.network.teardown import sweep_stale
 
 
@@ -31,7 +31,7 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
     labels = field_of(opts, "labels") or {}
     ep: dict = {
         "id": container_id,
-        "mode": str(mode),
+        "mode": mode.kind if mode.kind == "bridge" else str(mode),   # the network's name: "network"
         "name": field_of(opts, "name") or container_id[:12],
         "hostname": field_of(opts, "hostname") or container_id[:12],
         "aliases": [labels[SERVICE_LABEL]] if labels.get(SERVICE_LABEL) else [],
@@ -48,25 +48,28 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
                 raise InvalidArgument("--network container: cannot join the container's own namespace")
             ep["container"] = target
         elif mode.kind == "bridge":
-            ep.update(_lease(engine, container_id, ip_text, mac_text, ports))
+            ep.update(_lease(engine, networks.find(engine, mode.network), container_id, ip_text, mac_text, ports))
         write_endpoint(engine, ep)
     return public_view(ep)
 
 
-def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
-           ports: list[portmapping.PortMapping]) -> dict:
-    subnet = bridge_subnet(engine)
+def _lease(engine, network: networks.Network, container_id: str, ip_text: str | None,
+           mac_text: str | None, ports: list[portmapping.PortMapping]) -> dict:
+    subnet = network.ipam
     others = [e for e in all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
-    ip, mac = ipam.choose_address(subnet, [ipam.Lease(e["name"], e["ip"], e.get("mac", "")) for e in others],
-                                     ip_text, mac_text)
+    # addresses and MACs are per network; host ports are the host's
+    on_net = [e for e in others if e.get("bridge") == network.bridge]
+    ip, mac = ipam.choose_address(subnet, [ipam.Lease(e["name"], e["ip"], e.get("mac", "")) for e in on_net],
+                                  ip_text, mac_text)
     published = {e["name"]: [portmapping.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
     portmapping.check_port_conflicts(ports, published)
     net = engine.netlink
     ports = portmapping.with_host_ports(ports, lambda m: net.ephemeral_ports(m.host_ip, m.proto),
                                     [p for theirs in published.values() for p in theirs])
     check_host_ports(engine, ports)
-    return {
-        "bridge": engine.config.bridge_name,
+    lease = {
+        "network": network.name,
+        "bridge": network.bridge,
         "subnet": str(subnet.network),
         "ip": str(ip),
         "prefixlen": subnet.prefixlen,
@@ -74,6 +77,9 @@ def _lease(engine, container_id: str, ip_text: str | None, mac_text: str | None,
         "mac": mac,
         "ports": [p.to_dict() for p in ports],
     }
+    if network.internal:
+        lease["internal"] = True
+    return lease
 
 
 def check_host_ports(engine, ports) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.core import netnames, portmapping
-from reconciler.engine.network.endpoints import all_endpoints, as_record, bridge_subnet, read_endpoint
+from reconciler.engine.network import networks
+from reconciler.engine.network.endpoints import all_endpoints, as_record, read_endpoint
+from reconciler.engine.network.networks import Network
 
 
 def network_settings(engine, record: Any) -> dict:
@@ -40,7 +42,7 @@ def network_settings(engine, record: Any) -> dict:
             "Gateway": ep.get("gateway", ""),
             "MacAddress": ep.get("mac", ""),
         })
-        settings["Networks"] = {"bridge": {
+        settings["Networks"] = {ep.get("network") or "bridge": {
             "IPAMConfig": {"IPv4Address": ep.get("ip", "")},
             "NetworkID": ep.get("bridge", ""),
             "EndpointID": cid if active else "",
@@ -55,17 +57,30 @@ def network_settings(engine, record: Any) -> dict:
     return settings
 
 
+def inspect_network(engine, network: Network, endpoints: list[dict] | None = None) -> dict:
+    """Docker's `network inspect` shape; Containers are the running ones (leases set up)."""
+    eps = [e for e in (all_endpoints(engine) if endpoints is None else endpoints)
+           if e["mode"] == "bridge" and e.get("bridge") == network.bridge and e.get("active")]
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {},
+                 "Config": [{"Subnet": network.subnet, "Gateway": network.gateway}]},
+        "Internal": network.internal,
+        "Attachable": False,
+        "Containers": {e["id"]: {"Name": e["name"], "EndpointID": e["id"], "MacAddress": e.get("mac", ""),
+                                 "IPv4Address": f"{e['ip']}/{e['prefixlen']}", "IPv6Address": ""}
+                       for e in eps},
+        "Options": {"com.docker.network.bridge.name": network.bridge},
+        "Labels": dict(network.labels),
+    }
+
+
 def list_networks(engine) -> list[dict]:
-    """`network ls`: our bridge with its subnet and the containers holding leases on it."""
-    net = engine.netlink
-    bridge = engine.config.bridge_name
-    eps = [e for e in all_endpoints(engine) if e["mode"] == "bridge" and e.get("bridge") == bridge]
-    return [{
-        "name": "bridge",
-        "bridge": bridge,
-        "subnet": engine.config.bridge_subnet,
-        "gateway": str(bridge_subnet(engine).gateway),
-        "exists": net.link_exists(bridge),
-        "containers": [{"id": e["id"], "name": e["name"], "ip": e["ip"], "mac": e["mac"],
-                        "active": bool(e.get("active"))} for e in eps],
-    }]
+    """`network ls`/`inspect` of every bridge network: the default one first."""
+    endpoints = all_endpoints(engine)
+    return [inspect_network(engine, n, endpoints) for n in networks.all_networks(engine)]

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core import netmode, netnames, portmapping
-from reconciler.core.errors import ConflictError, ContainerNotFound, DockerMiniError, NetworkError
+from reconciler.core.errors import (ConflictError, ContainerNotFound, DockerMiniError, NetworkError,
+                                    NetworkNotFound)
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
 from reconciler.engine.containers.records import ContainerRecord
+from reconciler.engine.network import networks
 from reconciler.engine.network.endpoints import (all_endpoints, as_record, read_endpoint,
                                                  write_endpoint)
 from reconciler.engine.network.etcfiles import refresh_hosts, write_container_files
@@ -43,31 +45,47 @@ def setup(engine, record: Any) -> str | None:
             write_endpoint(engine, ep)
             return path
         sweep_stale(engine, keep=cid)
+        network = None
         if kind == "bridge":
-            if (ep.get("bridge"), ep.get("subnet")) != (engine.config.bridge_name, engine.config.bridge_subnet):
-                raise NetworkError(
-                    f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
-                    f"but {engine.config.source} now configures {engine.config.bridge_name} "
-                    f"({engine.config.bridge_subnet})", hint="recreate the container: rm it and create it again")
+            network = network_for(engine, ep)
             check_host_ports(engine, [portmapping.PortMapping.from_dict(p) for p in ep.get("ports", [])])
-            ensure_bridge(engine)
+            ensure_bridge(engine, network)
         ns = netnames.netns_name(cid)
         try:
             path = net.create_netns(ns)
             if kind == "bridge":
-                net.create_veth(netnames.host_veth_name(cid), ns, engine.config.bridge_name,
-                                mac=ep["mac"], cidr=f"{ep['ip']}/{ep['prefixlen']}", gateway=ep["gateway"])
+                net.create_veth(netnames.host_veth_name(cid), ns, network.bridge, mac=ep["mac"],
+                                cidr=f"{ep['ip']}/{ep['prefixlen']}",
+                                gateway=None if network.internal else ep["gateway"])
             ep["active"] = True
             write_endpoint(engine, ep)
             endpoints = all_endpoints(engine)      # read once for the hosts files and the rules
             write_container_files(engine, ep, endpoints=endpoints)
             if kind == "bridge":
-                apply_rules(engine, endpoints)
+                apply_rules(engine, network, endpoints)
                 refresh_hosts(engine, endpoints)
         except BaseException:
             teardown_id(engine, cid, ep)
             raise
         return path
+
+
+def network_for(engine, ep: dict) -> networks.Network:
+    """The network the lease is on, as it still is: a lease on a network since removed, or on a
+    default bridge the configuration has since changed, cannot be set up."""
+    try:
+        network = networks.find(engine, ep.get("network") or netmode.DEFAULT_NETWORK)
+    except NetworkNotFound:
+        raise NetworkError(f"container {ep['name']} is on network {ep.get('network')}, which no longer exists",
+                           hint="recreate the container: rm it and create it again") from None
+    if (ep.get("bridge"), ep.get("subnet")) != (network.bridge, network.subnet):
+        where = (f"{engine.config.source} now configures" if network.default
+                 else f"network {network.name} is now")
+        raise NetworkError(
+            f"container {ep['name']} was created on bridge {ep.get('bridge')} ({ep.get('subnet')}), "
+            f"but {where} {network.bridge} ({network.subnet})",
+            hint="recreate the container: rm it and create it again")
+    return network
 
 
 def endpoint_for(engine, record: ContainerRecord) -> dict:

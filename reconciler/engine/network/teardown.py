@@ -10,8 +10,9 @@ from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers import store
 from reconciler.engine.network.endpoints import (all_endpoints, as_record, forget_endpoint,
                                                  read_endpoint, write_endpoint)
+from reconciler.engine.network import networks
 from reconciler.engine.network.etcfiles import refresh_hosts
-from reconciler.engine.network.rules import apply_rules
+from reconciler.engine.network.rules import apply_rules, forget_rules
 
 
 def teardown(engine, record: Any) -> None:
@@ -29,12 +30,14 @@ def teardown_id(engine, cid: str, ep: dict | None) -> None:
     if not (ep and ep.get("active")):
         return          # the rules and the peers' hosts files hold active endpoints only
     ep["active"] = False
-    if ep["mode"] == "bridge" and net.link_exists(engine.config.bridge_name):
+    network = networks.of_endpoint(engine, ep) if ep["mode"] == "bridge" else None
+    if network is not None and net.link_exists(network.bridge):
         if engine.network_batch is not None:
-            engine.network_batch.rules = engine.network_batch.hosts = True   # once, at its end
+            engine.network_batch.rules.add(network.name)        # once, at its end
+            engine.network_batch.hosts = True
         else:
             endpoints = [ep if e["id"] == cid else e for e in all_endpoints(engine)]
-            apply_rules(engine, endpoints)
+            apply_rules(engine, network, endpoints)
             refresh_hosts(engine, endpoints)
     # inactive only once out of the rules and hosts files: a teardown killed before this line
     # is done again by the next command, which finds the endpoint still active
@@ -112,4 +115,5 @@ def prune(engine) -> list[str]:
             return []
         if net.bridge_ports(bridge):
             return []  # another docker-mini root still has containers on it
+        forget_rules(engine, bridge)
         return net.remove_bridge_and_table(bridge)

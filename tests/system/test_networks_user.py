@@ -1,0 +1,136 @@
+"""User-defined networks through the CLI: create/ls/inspect/rm/prune, containers on them,
+isolation between networks, --internal. Real runc containers from the busybox test image;
+traffic goes only to the test's own containers."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+
+from reconciler.adapters import network as netadapter
+from reconciler.core import nftables
+
+SERVE = "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
+FETCH = "for i in $(seq 60); do wget -qO- {url} && exit 0; sleep 0.05; done; exit 1"
+
+
+def _inspect_net(dm, name) -> dict:
+    return json.loads(dm("network", "inspect", name).stdout)[0]
+
+
+def _serve(dm, image, name, *args):
+    dm("run", "-d", "--name", name, *args, image, "sh", "-c", SERVE.format(name=name))
+
+
+def _ip(dm, name, network) -> str:
+    return json.loads(dm("inspect", name).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def test_network_objects_create_ls_inspect_rm(dmnet, user_subnets, test_network):
+    subnet = user_subnets[0]
+    gw = str(ipaddress.IPv4Network(subnet).network_address + 254)
+    nid = dmnet("network", "create", "--subnet", subnet, "--gateway", gw, "--label", "team=web",
+                "front").stdout.strip()
+    assert len(nid) == 64
+    auto_id = dmnet("network", "create", "back").stdout.strip()
+
+    lines = dmnet("network", "ls").stdout.splitlines()
+    assert lines[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    rows = {line.split()[1]: line.split() for line in lines[1:]}
+    assert set(rows) == {"bridge", "front", "back", "host", "none"}
+    assert rows["front"] == [nid[:12], "front", "bridge", "local"]
+    assert rows["host"][2:] == ["host", "local"] and rows["none"][2:] == ["null", "local"]
+    assert nid[:12] in dmnet("network", "ls", "-q").stdout.split()
+    listed = {n["Name"]: n for n in json.loads(dmnet("network", "ls", "--format", "json").stdout)}
+    assert listed["bridge"]["IPAM"]["Config"] == [{"Subnet": test_network["bridge-subnet"],
+                                                   "Gateway": str(ipaddress.IPv4Network(
+                                                       test_network["bridge-subnet"]).network_address + 1)}]
+
+    front = _inspect_net(dmnet, "front")
+    assert (front["Name"], front["Id"], front["Driver"], front["Scope"]) == ("front", nid, "bridge", "local")
+    assert front["IPAM"]["Config"] == [{"Subnet": subnet, "Gateway": gw}]
+    assert front["Labels"] == {"team": "web"} and front["Internal"] is False
+    back = _inspect_net(dmnet, auto_id[:12])
+    auto = ipaddress.IPv4Network(back["IPAM"]["Config"][0]["Subnet"])
+    assert auto.prefixlen == 26 and auto.subnet_of(ipaddress.IPv4Network(user_subnets[4]))
+
+    # names are unique, subnets never overlap another network's, reserved names are refused
+    assert "already exists" in dmnet("network", "create", "front", check=False).stderr
+    clash = dmnet("network", "create", "--subnet", subnet, "other", check=False)
+    assert clash.returncode != 0 and "overlaps" in clash.stderr
+    clash = dmnet("network", "create", "--subnet", test_network["bridge-subnet"], "other", check=False)
+    assert clash.returncode != 0 and "overlaps" in clash.stderr
+    assert dmnet("network", "create", "host", check=False).returncode != 0
+    assert "not found" in dmnet("network", "inspect", "nope", check=False).stderr
+    assert dmnet("network", "rm", "bridge", check=False).returncode != 0
+
+    assert dmnet("network", "rm", "front").stdout.split() == ["front"]
+    assert dmnet("network", "prune", "-f").stdout.splitlines()[:2] == ["Deleted Networks:", "back"]
+    assert {n["Name"] for n in json.loads(dmnet("network", "ls", "--format", "json").stdout)} == \
+        {"bridge", "host", "none"}
+    assert not list((dmnet.root / "networks").glob("*.json"))
+
+
+def test_containers_on_a_network_reach_each_other_and_nothing_else(dmnet, busybox_ref, user_subnets):
+    dmnet("network", "create", "--subnet", user_subnets[0], "front")
+    dmnet("network", "create", "--subnet", user_subnets[1], "back")
+    _serve(dmnet, busybox_ref, "web", "--network", "front")
+    _serve(dmnet, busybox_ref, "db", "--network", "back")
+    _serve(dmnet, busybox_ref, "plain")                     # the default network
+    web_ip = _ip(dmnet, "web", "front")
+    assert ipaddress.IPv4Address(web_ip) in ipaddress.IPv4Network(user_subnets[0])
+
+    info = _inspect_net(dmnet, "front")
+    (cid, c), = info["Containers"].items()
+    assert c["Name"] == "web" and c["IPv4Address"] == f"{web_ip}/24" and c["MacAddress"]
+    bridge = info["Options"]["com.docker.network.bridge.name"]
+    assert netadapter.link_exists(bridge)
+
+    # on the same network: by name and by address
+    same = dmnet("run", "--rm", "--network", "front", busybox_ref, "sh", "-c", FETCH.format(url="http://web/"))
+    assert same.stdout == "hello-from-web\n"
+    # from another network or the default one: neither the name nor the address answers
+    for net in ("back", "bridge"):
+        other = dmnet("run", "--rm", "--network", net, busybox_ref, "sh", "-c",
+                      f"timeout 3 wget -qO- http://{web_ip}/; grep -c web /etc/hosts", check=False)
+        assert "hello-from-web" not in other.stdout and other.stdout.strip().endswith("0"), other
+    db_ip = _ip(dmnet, "db", "back")
+    other = dmnet("run", "--rm", "--network", "front", busybox_ref, "sh", "-c",
+                  f"timeout 3 wget -qO- http://{db_ip}/ || echo unreachable", check=False)
+    assert other.stdout == "unreachable\n"
+
+    refused = dmnet("network", "rm", "front", check=False)
+    assert refused.returncode != 0 and "web" in refused.stderr
+    assert dmnet("run", "--network", "nope", busybox_ref, "true", check=False).returncode != 0
+
+    dmnet("rm", "-f", "web", "db", "plain")
+    dmnet("network", "rm", "front", "back")
+    assert not netadapter.link_exists(bridge)
+    assert netadapter.nft_table_text("ip", nftables.table_name(bridge)) is None
+
+
+def test_an_internal_network_has_no_route_out(dmnet, busybox_ref, user_subnets):
+    dmnet("network", "create", "--internal", "--subnet", user_subnets[2], "vault")
+    assert _inspect_net(dmnet, "vault")["Internal"] is True
+    _serve(dmnet, busybox_ref, "safe", "--network", "vault")
+    routes = dmnet("run", "--rm", "--network", "vault", busybox_ref, "sh", "-c",
+                   f"ip route; {FETCH.format(url='http://safe/')}").stdout
+    assert "default" not in routes and "hello-from-safe" in routes
+    bridge = _inspect_net(dmnet, "vault")["Options"]["com.docker.network.bridge.name"]
+    table = netadapter.nft_table_text("ip", nftables.table_name(bridge))
+    assert "masquerade" not in table.split("ct status dnat")[0].split("postrouting")[1].split("127.0.0.0/8")[0]
+    dmnet("rm", "-f", "safe")
+    dmnet("network", "rm", "vault")
+    assert not netadapter.link_exists(bridge)
+
+
+def test_a_container_without_ports_does_not_reload_the_rules(dmnet, busybox_ref, test_network):
+    """nft runs only when the table's text changes: a container without published ports changes
+    none, so starting one leaves the loaded table (and its handle numbers) as they were."""
+    _serve(dmnet, busybox_ref, "first")
+    table = nftables.table_name(test_network["bridge-name"])
+    before = subprocess.run(["nft", "-a", "list", "table", "ip", table], capture_output=True, text=True).stdout
+    dmnet("run", "--rm", busybox_ref, "true")
+    after = subprocess.run(["nft", "-a", "list", "table", "ip", table], capture_output=True, text=True).stdout
+    assert before and before == after
