@@ -3,6 +3,8 @@ every container (the planner itself keeps to this stack's), with labels, status 
 
 from __future__ import annotations
 
+import dataclasses
+
 from reconciler.engine.backoff import is_restarting  # noqa: F401  (ps: a held restart shows as Restarting)
 
 TYPE_CHECKING = False
@@ -74,7 +76,12 @@ def observe(engine, stack: Stack, restart_counts: dict | None = None) -> Observe
     for state in containers.list_containers(engine, all=True):
         labels = state.labels or {}
         if labels.get(STACK) == stack.name or state.name in wanted:
-            found[state.name] = observed_container(state, restart_counts)
+            seen = observed_container(state, restart_counts)
+            if seen.status == "running" and engine.runtime.awaiting_start(state.id):
+                # a start killed between `runc create` and `runc start`: the record says
+                # running and the process lives, but its command never ran
+                seen = dataclasses.replace(seen, status="created")
+            found[state.name] = seen
     return Observed(images=observe_images(engine, stack), containers=found)
 
 

@@ -88,10 +88,6 @@ NOT_FOR_A_RERUN = {
     # a create killed between mkdir and its first record: no command can tell it from a create
     # in progress without the lock, and none but check looks for it (nothing else sees it)
     ("apply", "rename", 1): {"container dir without a record"},
-    # killed between `runc create` and `runc start` with the record saying running: apply sees
-    # a live process and plans nothing, so the command never runs until --repair (or `start`)
-    # finishes the start. An engine defect, reported in #12's note.
-    ("apply", "vfork", 3): {"half-started: runc created, never started"},
 }
 
 

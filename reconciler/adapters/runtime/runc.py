@@ -163,6 +163,11 @@ class Runtime:
     def has_state(self, container_id: str) -> bool:
         return (self.runc_root / container_id / "state.json").exists()
 
+    def awaiting_start(self, container_id: str) -> bool:
+        """runc created the process but `runc start` never ran: runc keeps its exec fifo until
+        a start opens it (cheaper than `runc state`, which forks a runc)."""
+        return (self.runc_root / container_id / "exec.fifo").exists()
+
     def delete(self, container_id: str, force: bool = False) -> None:
         if not self.has_state(container_id):
             return
