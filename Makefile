@@ -27,7 +27,13 @@ deps-apt:
 deps-bench:
 	$(call apt_install,$(BENCH_PKGS))
 
+# Bytecode is compiled here, as pip and Debian do at install time: the install is editable,
+# so Python would compile on first import, but with PYTHONDONTWRITEBYTECODE set (as
+# this environment does) it never writes the result and every command recompiles what it imports
+# (measured here: ~20 ms of CPU on `ps`, ~70 ms on `run`). compileall only recompiles sources
+# newer than their bytecode.
 venv: $(VENV)/.installed
+	$(PY) -m compileall -q reconciler >/dev/null
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
