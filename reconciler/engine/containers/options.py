@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +108,10 @@ _NAMES = ("babbage", "bohr", "curie", "darwin", "dijkstra", "euler", "faraday", 
 
 def generate_name(taken: set[str]) -> str:
     for _ in range(100):
-        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NAMES)}"
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}"
         if name not in taken:
             return name
     while True:
-        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NAMES)}{1 + secrets.randbelow(9999)}"
+        name = f"{random.choice(_ADJECTIVES)}_{random.choice(_NAMES)}{1 + random.randrange(9999)}"
         if name not in taken:
             return name

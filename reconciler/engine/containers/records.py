@@ -25,6 +25,7 @@ and migrates in from_json.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,10 @@ from reconciler.engine.containers.options import CreateOptions
 FORMAT = 1
 
 
-def _known(cls) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+@functools.cache
+def _known(cls) -> frozenset[str]:
+    # from_json asks once per record: `ps` reads every record
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 @dataclass
