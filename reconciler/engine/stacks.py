@@ -93,9 +93,7 @@ def find_compose_file(directory: Path) -> Path | None:
 def compose_env(sources: list[tuple[str, str]], env) -> dict:
     """The variables a compose file is interpolated with: the .env file beside it, overridden by
     the environment (as compose). A native spec sees the environment only."""
-    from reconciler.core.envfile import parse_env_file
-    from reconciler.core.errors import InvalidArgument
-    from reconciler.core.spec.compose import is_compose
+    from reconciler.core.spec.compose import is_compose, parse_dotenv
 
     out = dict(env)
     if len(sources) != 1 or not is_compose(*sources[0]):
@@ -103,11 +101,7 @@ def compose_env(sources: list[tuple[str, str]], env) -> dict:
     dotenv = Path(sources[0][0]).parent / ".env"
     if not dotenv.exists():
         return out
-    try:
-        items = parse_env_file(read_spec_file(dotenv), str(dotenv), env.get)
-    except InvalidArgument as e:
-        raise SpecError(e.message) from None
-    return {**dict(item.split("=", 1) for item in items), **out}
+    return {**parse_dotenv(read_spec_file(dotenv), str(dotenv)), **out}
 
 
 def _is_spec_name(name: str) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.fixtures.stacks import LOOP, inspect, names, net  # noqa: F401 (net: fixture)
+from tests.fixtures.stacks import LOOP, inspect, names, net, running_env, watch  # noqa: F401 (fixtures)
 
 COMPOSE = """\
 x-base: &base
@@ -106,3 +106,13 @@ def test_a_refused_key_is_reported_at_its_line_and_nothing_is_done(net, dmc, bus
     assert f"{d / 'docker-compose.yml'}:16 services.web.build: build: is not supported" in out.stderr
     assert "Traceback" not in out.stderr
     assert names(dmc) == []
+
+
+def test_watch_keeps_a_compose_project_converged_and_rereads_its_env(watch, dmc, busybox_ref, tmp_path, net):
+    d = project(tmp_path, str(busybox_ref), net[0])
+    w = watch(d / "compose.yaml")
+    w.wait_for("app running with MODE=prod", lambda: "MODE=prod" in running_env(dmc, "myshop-app"))
+    (d / ".env").write_text((d / ".env").read_text().replace("MODE=prod", "MODE=changed"))
+    w.wait_for("app recreated with the .env's new MODE", lambda: "MODE=changed" in running_env(dmc, "myshop-app"))
+    assert w.stop() == 0
+    dmc("down", "-v", "-f", str(d))

@@ -203,8 +203,8 @@ def test_required_variable_is_an_error_at_its_line():
     ("    volumes: [/data]\n", ":5 services.web.volumes[0]: anonymous volumes are not supported yet"),
     ("    volumes: [undeclared:/data]\n", ":5 services.web.volumes[0]: refers to undefined volume"),
     ("    platform: linux/arm64\n", ':5 services.web.platform: unknown or unsupported service key "platform"'),
-    ("    mem_limit: lots\n", ':5 containers.web.memory: "lots" is not a size'),
-    ("    ports: ['99999:80']\n", ":5 containers.web.ports"),
+    ("    mem_limit: lots\n", ':5 services.web.mem_limit: "lots" is not a size'),
+    ("    ports: ['99999:80']\n", ":5 services.web.ports"),
     ("    cpu_shares: 512\n", ":5 services.web.cpu_shares: cpu_shares: is not supported yet"),
 ])
 def test_refused_and_wrong_keys_are_named_at_their_line(body, expected):
@@ -246,3 +246,13 @@ def test_bad_mount_flags(text):
     from reconciler.core.errors import InvalidArgument
     with pytest.raises(InvalidArgument):
         parse_mount(text)
+
+
+def test_errors_found_after_the_mapping_name_the_keys_as_written():
+    out = errors_of("services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        limits:\n"
+                    "          memory: huge\n    networks:\n      default:\n        ipv4_address: 10.99.0.5\n"
+                    "    depends_on: [dbb]\n  db:\n    image: busybox\n")
+    assert 'compose.yaml:7 services.web.deploy.resources.limits.memory: "huge" is not a size' in out
+    assert "compose.yaml:10 services.web.networks.default.ipv4_address: \"10.99.0.5\" is outside" in out
+    assert 'compose.yaml:11 services.web.depends_on[0]: depends on unknown container "dbb"' in out
+    assert "did you mean \"db\"?" in out

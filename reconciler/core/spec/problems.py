@@ -19,6 +19,8 @@ class SpecErrors:
         self.lines: dict[KeyPath, tuple[str, int]] = {}
         self._paths: set[KeyPath] = set()       # the keys reported so far
         self.scope: str | None = None      # the file being parsed, until files are merged
+        # a native key path -> the key path the user wrote (a compose file's): errors name that
+        self.aliases: dict[KeyPath, KeyPath] = {}
 
     def key(self, path: KeyPath) -> KeyPath:
         return ((self.scope,) if self.scope else ()) + tuple(path)
@@ -26,6 +28,16 @@ class SpecErrors:
     def note_line(self, path: KeyPath, file: str, line: int, replace: bool = True) -> None:
         if replace or self.key(path) not in self.lines:
             self.lines[self.key(path)] = (file, line)
+
+    def alias(self, native: KeyPath, written: KeyPath) -> None:
+        self.aliases[self.key(native)] = tuple(written)
+
+    def shown(self, key: KeyPath, path: KeyPath) -> KeyPath:
+        """The key path to name in an error: as the user wrote it, when the file was translated."""
+        for n in range(len(key), 0, -1):
+            if key[:n] in self.aliases:
+                return self.aliases[key[:n]] + tuple(key[n:])
+        return tuple(path)
 
     def where(self, path: KeyPath) -> tuple[str | None, int | None]:
         p = tuple(path)
@@ -46,7 +58,8 @@ class SpecErrors:
         where = tuple(at if at is not None else path)
         scope = scope if scope is not None else self.scope
         file, line = self.where(((scope,) if scope else ()) + where)
-        self.items.append(SpecError(message, file=file, line=line, path=dotted(path) or None, hint=hint))
+        shown = self.shown(((scope,) if scope else ()) + tuple(path), path) if self.aliases else path
+        self.items.append(SpecError(message, file=file, line=line, path=dotted(shown) or None, hint=hint))
 
     def has_error_under(self, path: KeyPath) -> bool:
         n = len(path)
