@@ -57,3 +57,18 @@ def test_the_probe_sees_a_heavy_package_when_one_is_used(tmp_path):
     (tmp_path / "stack.yaml").write_text("name: s\ncontainers: {}\n")
     _, loaded = third_party_loaded(tmp_path, "plan", "-f", str(tmp_path / "stack.yaml"))
     assert "yaml" in loaded
+
+
+def test_ps_loads_no_networking_or_lifecycle(tmp_path):
+    """`ps` only reads records and pids: networking, the lifecycle and runc's adapter are
+    other commands' start-up cost (engine.containers.liveness sits below engine.network)."""
+    config = tmp_path / "constants.json"
+    config.write_text("{}")
+    probe = PROBE.replace('print(f"exit=', 'print(",".join(sorted(sys.modules)), file=sys.stderr)\nprint(f"exit=')
+    p = subprocess.run([sys.executable, "-c", probe, "--root", str(tmp_path / "root"), "--config", str(config),
+                        "ps", "-a"], capture_output=True, text=True, timeout=60)
+    modules = set(p.stderr.strip().splitlines()[-2].split(","))
+    assert "reconciler.engine.containers.listing" in modules       # the probe saw ps at work
+    unwanted = {"reconciler.engine.network", "reconciler.engine.containers.lifecycle",
+                "reconciler.engine.containers.reaping", "reconciler.adapters.runtime.runc", "subprocess"}
+    assert not modules & unwanted, sorted(modules & unwanted)
