@@ -15,8 +15,21 @@ from reconciler.core.spec.compose import interpolation, is_compose, normalize_pr
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "specs" / "stack.schema.json").read_text())
 
 
-def load(text: str, env: dict | None = None, file: str = "/srv/My-Shop/compose.yaml", **kw):
-    return load_stack([(file, text)], SCHEMA, env or {}, subnet="10.77.0.0/16", **kw)
+def _without_health(schema: dict) -> dict:
+    """The native schema as it was before healthchecks: compose's healthcheck and conditions
+    must then be refused as not supported yet (the front end follows the native model)."""
+    out = json.loads(json.dumps(schema))
+    props = out["$defs"]["container"]["properties"]
+    props.pop("healthcheck", None)
+    props["depends_on"] = {"type": "array", "uniqueItems": True, "items": {"type": "string"}}
+    return out
+
+
+BASIC = _without_health(SCHEMA)
+
+
+def load(text: str, env: dict | None = None, file: str = "/srv/My-Shop/compose.yaml", schema=BASIC, **kw):
+    return load_stack([(file, text)], schema, env or {}, subnet="10.77.0.0/16", **kw)
 
 
 def errors_of(text: str, env: dict | None = None) -> str:
@@ -256,3 +269,32 @@ def test_errors_found_after_the_mapping_name_the_keys_as_written():
     assert "compose.yaml:10 services.web.networks.default.ipv4_address: \"10.99.0.5\" is outside" in out
     assert 'compose.yaml:11 services.web.depends_on[0]: depends on unknown container "dbb"' in out
     assert "did you mean \"db\"?" in out
+
+
+def test_healthcheck_and_conditions_map_through_once_the_native_model_has_them():
+    from reconciler.core.spec.compose import native_features, to_native
+    from reconciler.core.spec.problems import SpecErrors
+    from reconciler.core.spec.yamlload import parse_yaml
+
+    with_health = json.loads(json.dumps(BASIC))
+    props = with_health["$defs"]["container"]["properties"]
+    props["healthcheck"] = {"type": "object"}
+    props["depends_on"] = {"type": ["array", "object"]}
+    assert native_features(with_health) == {"healthcheck", "conditions"}
+    assert native_features(BASIC) == frozenset()
+    text = ("services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [CMD, wget, -q, localhost]\n"
+            "      interval: 5s\n      retries: 3\n    depends_on:\n      db: {condition: service_healthy}\n"
+            "      cache:\n  db:\n    image: busybox\n  cache:\n    image: busybox\n")
+    errors = SpecErrors()
+    errors.scope = "c.yaml"
+    data = parse_yaml(text, "c.yaml", {}, errors)
+    native = to_native(data, "c.yaml", errors, {}, schema=with_health)
+    assert not errors.items
+    web = native["containers"]["web"]
+    assert web["healthcheck"] == {"test": ["CMD", "wget", "-q", "localhost"], "interval": "5s", "retries": 3}
+    assert web["depends_on"] == {"db": {"condition": "service_healthy"}, "cache": {"condition": "service_started"}}
+    errors = SpecErrors()
+    errors.scope = "c.yaml"
+    data = parse_yaml(text.replace("retries: 3", "start_interval: 1s"), "c.yaml", {}, errors)
+    to_native(data, "c.yaml", errors, {}, schema=with_health)
+    assert "healthcheck.start_interval is not supported yet" in str(errors.items[0])

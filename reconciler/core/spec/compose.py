@@ -108,10 +108,27 @@ _TOP_LEVEL_REFUSED = {
 }
 
 
+def native_features(schema: Mapping | None) -> frozenset[str]:
+    """What the native spec can express that compose keys map onto once the engine has it:
+    "healthcheck", and "conditions" (depends_on as a map of conditions). Read from the schema,
+    so the compose front end follows the native model as it grows."""
+    if not schema:
+        return frozenset()
+    props = schema.get("$defs", {}).get("container", {}).get("properties", {})
+    out = set()
+    if "healthcheck" in props:
+        out.add("healthcheck")
+    kinds = props.get("depends_on", {}).get("type", [])
+    if "object" in (kinds if isinstance(kinds, list) else [kinds]):
+        out.add("conditions")
+    return frozenset(out)
+
+
 def to_native(data: Any, file: str, errors: SpecErrors, env: Mapping[str, str], *,
-              project_name: str | None = None) -> dict | None:
-    """The native spec document for a compose document (errors noted on the compose file's lines)."""
-    m = Mapper(file, errors, env)
+              project_name: str | None = None, schema: Mapping | None = None) -> dict | None:
+    """The native spec document for a compose document (errors noted on the compose file's lines).
+    schema: the native one, which says what the native model can express (native_features)."""
+    m = Mapper(file, errors, env, native_features(schema))
     if not isinstance(data, dict):
         errors.add((), "a compose file is a mapping with services:")
         return None

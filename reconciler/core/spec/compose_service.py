@@ -36,10 +36,12 @@ _REFUSED = {
 _FALSE_IS_FINE = {"init", "scale"}          # init: false and scale: 1 change nothing
 
 class Mapper:
-    def __init__(self, file: str, errors: SpecErrors, env: Mapping[str, str]):
+    def __init__(self, file: str, errors: SpecErrors, env: Mapping[str, str],
+                 native: frozenset[str] = frozenset()):
         self.file = file
         self.errors = errors
         self.env = env
+        self.native = native            # what the native model can express beyond the basics
         self.dir = posixpath.dirname(os.path.abspath(file))
 
     def line(self, path: KeyPath) -> int | None:
@@ -125,6 +127,13 @@ def service(m: Mapper, svc: str, body: dict, top_volumes: dict) -> dict | None:
         elif key == "depends_on":
             put("depends_on", _depends_on(m, value, path), key)
         elif key == "healthcheck":
+            if "healthcheck" in m.native and isinstance(value, dict):
+                extra = [k for k in value if k not in HEALTHCHECK_KEYS]
+                for k in extra:
+                    m.refuse(path + (k,), f"healthcheck.{k} is {NOT_YET}")
+                if not extra:
+                    put("healthcheck", dict(value), key)
+                continue
             if isinstance(value, dict) and (value.get("disable") is True or value.get("test") in (["NONE"], "NONE")):
                 continue                        # no healthcheck: what the engine does anyway
             m.refuse(path, f"healthcheck: is {NOT_YET}",
@@ -278,7 +287,12 @@ def _ulimits(m: Mapper, value: Any, path: KeyPath) -> list[str]:
     return out
 
 
-def _depends_on(m: Mapper, value: Any, path: KeyPath) -> list[str]:
+HEALTHCHECK_KEYS = ("test", "interval", "timeout", "retries", "start_period", "disable")
+CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
+def _depends_on(m: Mapper, value: Any, path: KeyPath) -> list[str] | dict:
+    """A list; or, when the native model has conditions, the map of service -> {condition}."""
     if isinstance(value, list):
         return [str(d) for d in value]
     if not isinstance(value, dict):
@@ -287,7 +301,9 @@ def _depends_on(m: Mapper, value: Any, path: KeyPath) -> list[str]:
     for dep, cond in value.items():
         cond = cond or {}
         condition = cond.get("condition", "service_started")
-        if condition in ("service_healthy", "service_completed_successfully"):
+        if condition in CONDITIONS[1:] and "conditions" in m.native:
+            pass
+        elif condition in CONDITIONS[1:]:
             m.refuse(path + (dep, "condition"), f"condition: {condition} is {NOT_YET}",
                      "use service_started (or a list) for now: the dependency is started first")
         elif condition != "service_started":
@@ -297,6 +313,8 @@ def _depends_on(m: Mapper, value: Any, path: KeyPath) -> list[str]:
             m.refuse(path + (dep, "restart"), f"restart: true in depends_on is {NOT_YET}")
         if cond.get("required", True) is not True:
             m.refuse(path + (dep, "required"), f"an optional dependency is {NOT_YET}")
+    if "conditions" in m.native:
+        return {str(d): {"condition": (c or {}).get("condition", "service_started")} for d, c in value.items()}
     return [str(d) for d in value]
 
 

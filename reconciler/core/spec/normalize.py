@@ -47,7 +47,7 @@ def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping
         if data is None:
             continue
         if is_compose:
-            data = compose.to_native(data, file, errors, env, project_name=project_name)
+            data = compose.to_native(data, file, errors, env, project_name=project_name, schema=schema)
             if data is None:
                 continue
         # key paths inside one file carry its name first, so lines of two files never mix
