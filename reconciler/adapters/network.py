@@ -275,8 +275,9 @@ def enable_forwarding(bridge: str) -> None:
 # veth pairs
 
 
-def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str | None) -> None:
-    """A veth pair: `host_name` on the bridge, its peer `eth0` inside the named netns with the
+def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str, gateway: str | None,
+                ifname: str = "eth0") -> None:
+    """A veth pair: `host_name` on the bridge, its peer `ifname` inside the named netns with the
     MAC, address and default route (none when `gateway` is None: an internal network). An old
     pair of the same name is replaced."""
     IPRoute, NetlinkError = _pyroute2()
@@ -290,14 +291,14 @@ def create_veth(host_name: str, netns: str, bridge: str, *, mac: str, cidr: str,
                 raise NetworkError(f"bridge {bridge} vanished while connecting {host_name}")
             # The peer is born inside the netns as eth0: no temporary name is ever left on the host.
             ipr.link("add", ifname=host_name, kind="veth",
-                     peer={"ifname": "eth0", "net_ns_fd": ns_fd, "address": mac})
+                     peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac})
             idx = ipr.link_lookup(ifname=host_name)[0]
             ipr.link("set", index=idx, master=br[0], state="up")
         with netns_iproute(netns) as ipr:
-            idx = ipr.link_lookup(ifname="eth0")[0]
+            idx = ipr.link_lookup(ifname=ifname)[0]
             if _link_kind(ipr, idx) != "veth":
                 # never configure an eth0 that is not ours (e.g. the host's, were we in its netns)
-                raise NetworkError(f"internal: eth0 in {netns} is not the veth just made; nothing configured")
+                raise NetworkError(f"internal: {ifname} in {netns} is not the veth just made; nothing configured")
             ipr.link("set", index=idx, address=mac)
             ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
             ipr.link("set", index=idx, state="up")

@@ -131,3 +131,27 @@ def prune(ctx, force):
             click.echo(f"Bridge {engine.config.bridge_name} is in use; nothing removed.")
         else:
             click.echo("Nothing to remove.")
+
+
+@network.command("connect")
+@click.option("--ip", help="IPv4 address on the network (default: the lowest free one).")
+@click.option("--alias", "aliases", multiple=True, help="Another name of the container on this network.")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def connect(ctx, ip, aliases, name, container):
+    """Connect a container to a further network (eth1, eth2...; wired at once if it runs)."""
+    from reconciler.engine import network as net
+
+    net.connect(engine_from(ctx), name, container, ip=ip, aliases=list(aliases))
+
+
+@network.command("disconnect")
+@click.argument("name")
+@click.argument("container")
+@click.pass_context
+def disconnect(ctx, name, container):
+    """Disconnect a container from a network it was connected to with `network connect`."""
+    from reconciler.engine import network as net
+
+    net.disconnect(engine_from(ctx), name, container)

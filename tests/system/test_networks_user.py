@@ -134,3 +134,41 @@ def test_a_container_without_ports_does_not_reload_the_rules(dmnet, busybox_ref,
     dmnet("run", "--rm", busybox_ref, "true")
     after = subprocess.run(["nft", "-a", "list", "table", "ip", table], capture_output=True, text=True).stdout
     assert before and before == after
+
+
+def test_connect_and_disconnect_a_running_container(dmnet, busybox_ref, user_subnets):
+    dmnet("network", "create", "--subnet", user_subnets[0], "front")
+    dmnet("network", "create", "--subnet", user_subnets[1], "back")
+    _serve(dmnet, busybox_ref, "db", "--network", "back")
+    _serve(dmnet, busybox_ref, "web", "--network", "front")
+    dmnet("run", "-d", "--name", "app", "--network", "front", busybox_ref, "sleep", "1000")
+    db_ip = str(ipaddress.IPv4Network(user_subnets[1]).network_address + 40)
+
+    def in_app(cmd):
+        return dmnet("exec", "app", "sh", "-c", cmd, check=False).stdout
+
+    assert "unreachable" in in_app("timeout 3 wget -qO- http://db/ || echo unreachable")
+    dmnet("network", "connect", "--ip", db_ip, "--alias", "api", "back", "app")
+    assert "eth1" in in_app("ip -o addr show eth1") and f"{db_ip}/24" in in_app("ip -o addr show eth1")
+    assert in_app(FETCH.format(url="http://db/")) == "hello-from-db\n"
+    assert in_app(FETCH.format(url="http://web/")) == "hello-from-web\n"      # still on front
+    # db learns app's name and alias on the network they share, web does not learn the alias
+    db_hosts = dmnet("exec", "db", "cat", "/etc/hosts").stdout
+    assert any(line.startswith(db_ip) and "app" in line and "api" in line for line in db_hosts.splitlines())
+    assert "api" not in dmnet("exec", "web", "cat", "/etc/hosts").stdout
+    settings = json.loads(dmnet("inspect", "app").stdout)[0]["NetworkSettings"]["Networks"]
+    assert set(settings) == {"front", "back"} and settings["back"]["IPAddress"] == db_ip
+    assert "app" in [c["Name"] for c in _inspect_net(dmnet, "back")["Containers"].values()]
+    assert "already connected" in dmnet("network", "connect", "back", "app", check=False).stderr
+
+    # kept across a restart
+    dmnet("restart", "-t", "0", "app")
+    assert in_app(FETCH.format(url="http://db/")) == "hello-from-db\n"
+
+    dmnet("network", "disconnect", "back", "app")
+    assert "unreachable" in in_app(f"timeout 3 wget -qO- http://{db_ip}/ || echo unreachable")
+    assert "eth1" not in in_app("ip -o link")
+    assert "app" not in dmnet("exec", "db", "cat", "/etc/hosts").stdout
+    assert dmnet("network", "disconnect", "front", "app", check=False).returncode != 0
+    dmnet("rm", "-f", "app", "web", "db")
+    dmnet("network", "rm", "front", "back")

@@ -28,12 +28,13 @@ so whatever a killed command left behind is found and removed by the next one.
 Network objects (networks): the default network "bridge" from the configuration, and
 user-defined ones under <root>/networks/<id>.json, each its own bridge, subnet and table.
 
-Modules: networks (network objects), endpoints (the leases on disk), lease (prepare), setup, teardown (teardown, release,
+Modules: networks (network objects), connect (further networks of a container), endpoints (the leases on disk), lease (prepare), setup, teardown (teardown, release,
 clean-up of what a killed command left, prune), rules (bridge, nftables), etcfiles (hosts,
 resolv.conf), settings (inspect, network ls), batch (what a batch of starts and stops does once).
 """
 
 from reconciler.engine.network.batch import batch
+from reconciler.engine.network.connect import connect, disconnect
 from reconciler.engine.network.endpoints import all_endpoints
 from reconciler.engine.network.etcfiles import refresh_hosts, render_hosts_for
 from reconciler.engine.network.lease import prepare
@@ -42,6 +43,6 @@ from reconciler.engine.network.settings import inspect_network, list_networks, n
 from reconciler.engine.network.setup import process_netns, setup
 from reconciler.engine.network.teardown import cleanup_stale, prune, release, teardown
 
-__all__ = ["all_endpoints", "apply_rules", "batch", "cleanup_stale", "inspect_network", "list_networks",
+__all__ = ["all_endpoints", "apply_rules", "batch", "cleanup_stale", "connect", "disconnect", "inspect_network", "list_networks",
            "network_settings", "prepare", "process_netns", "prune", "refresh_hosts", "release",
            "render_hosts_for", "setup", "teardown"]

@@ -73,3 +73,24 @@ def bridge_subnet(engine) -> ipam.Subnet:
 def public_view(ep: dict) -> dict:
     """What the container record keeps under "network" (see engine.containers)."""
     return {k: v for k, v in ep.items() if k not in ("active",)}
+
+
+def attachments(ep: dict) -> list[dict]:
+    """The networks a container is on besides its first (eth0): `network connect`'s, each
+    {network, bridge, subnet, ip, prefixlen, gateway, mac, aliases, ifname, veth}."""
+    return list(ep.get("attachments") or [])
+
+
+def addresses(ep: dict) -> list[dict]:
+    """Every (bridge, ip, mac, aliases, network, ifname) the container has, its first network's first."""
+    out = []
+    if ep.get("mode") == "bridge" and ep.get("ip"):
+        out.append({"network": ep.get("network") or "bridge", "bridge": ep.get("bridge"), "ip": ep["ip"],
+                    "prefixlen": ep.get("prefixlen"), "gateway": ep.get("gateway"), "mac": ep.get("mac"),
+                    "aliases": list(ep.get("network_aliases") or []), "ifname": "eth0"})
+    out += attachments(ep)
+    return out
+
+
+def bridges_of(ep: dict) -> set[str]:
+    return {a["bridge"] for a in addresses(ep)}

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from reconciler.core import hostsfile, resolvconf
-from reconciler.engine.network.endpoints import all_endpoints
+from reconciler.engine.network.endpoints import addresses, all_endpoints, bridges_of
 
 
 def _container_file(engine, cid: str, name: str) -> Path:
@@ -44,10 +44,15 @@ def _names(ep: dict, seen_from: dict | None = None) -> tuple[str, ...]:
 def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
     if endpoints is None:
         endpoints = all_endpoints(engine)
-    peers = [hostsfile.HostEntry(e["ip"], _names(e, seen_from=ep)) for e in endpoints
-             if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge" and e.get("ip")
-             and e.get("bridge") == ep.get("bridge")]
-    own = hostsfile.HostEntry(ep["ip"], _names(ep)) if ep.get("ip") else None
+    # a peer is listed under each address it has on a network this container is on (names
+    # resolve only where they share a network), with its aliases on that network
+    mine = bridges_of(ep)
+    peers = [hostsfile.HostEntry(a["ip"], _names(e, seen_from=ep) + tuple(a.get("aliases") or ()))
+             for e in endpoints if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge"
+             for a in addresses(e) if a["bridge"] in mine]
+    own_addrs = addresses(ep)
+    own = (hostsfile.HostEntry(own_addrs[0]["ip"], _names(ep) + tuple(own_addrs[0].get("aliases") or ()))
+           if own_addrs else None)
     return hostsfile.render_hosts(own, peers, hostname=ep.get("hostname"))
 
 
@@ -84,6 +89,6 @@ def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
             _write_in_place(_container_file(engine, ep["id"], "hosts"), render_hosts_for(engine, ep, endpoints))
         elif ep["mode"].startswith("container:") and ep.get("container") in by_id:
             target = by_id[ep["container"]]
-            if target.get("ip"):
+            if addresses(target):
                 _write_in_place(_container_file(engine, ep["id"], "hosts"),
                                 render_hosts_for(engine, target, endpoints))

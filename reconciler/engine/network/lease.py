@@ -10,7 +10,7 @@ from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
 from reconciler.engine.network import networks
-from reconciler.engine.network.endpoints import all_endpoints, field_of, public_view, write_endpoint
+from reconciler.engine.network.endpoints import addresses, all_endpoints, field_of, public_view, write_endpoint
 from reconciler.engine.network.teardown import sweep_stale
 
 
@@ -48,6 +48,7 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
                 raise InvalidArgument("--network container: cannot join the container's own namespace")
             ep["container"] = target
         elif mode.kind == "bridge":
+            ep["network_aliases"] = list(field_of(opts, "network_aliases") or [])
             ep.update(_lease(engine, networks.find(engine, mode.network), container_id, ip_text, mac_text, ports))
         write_endpoint(engine, ep)
     return public_view(ep)
@@ -56,10 +57,10 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
 def _lease(engine, network: networks.Network, container_id: str, ip_text: str | None,
            mac_text: str | None, ports: list[portmapping.PortMapping]) -> dict:
     subnet = network.ipam
-    others = [e for e in all_endpoints(engine) if e["id"] != container_id and e.get("ip")]
+    others = [e for e in all_endpoints(engine) if e["id"] != container_id and addresses(e)]
     # addresses and MACs are per network; host ports are the host's
-    on_net = [e for e in others if e.get("bridge") == network.bridge]
-    ip, mac = ipam.choose_address(subnet, [ipam.Lease(e["name"], e["ip"], e.get("mac", "")) for e in on_net],
+    on_net = [(e["name"], a) for e in others for a in addresses(e) if a["bridge"] == network.bridge]
+    ip, mac = ipam.choose_address(subnet, [ipam.Lease(name, a["ip"], a.get("mac") or "") for name, a in on_net],
                                   ip_text, mac_text)
     published = {e["name"]: [portmapping.PortMapping.from_dict(p) for p in e.get("ports", [])] for e in others}
     portmapping.check_port_conflicts(ports, published)

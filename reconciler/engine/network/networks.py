@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler.core import ipam, netmode
 from reconciler.core.errors import ConflictError, InvalidArgument, NetworkNotFound
-from reconciler.engine.network.endpoints import all_endpoints
+from reconciler.engine.network.endpoints import all_endpoints, bridges_of
 
 BRIDGE_PREFIX = "dm-"
 
@@ -134,7 +134,7 @@ def create(engine, name: str, subnet: str | None = None, gateway: str | None = N
 
 def users(engine, net: Network) -> list[dict]:
     """The leases (containers, running or not) on the network."""
-    return [e for e in all_endpoints(engine) if e["mode"] == "bridge" and e.get("bridge") == net.bridge]
+    return [e for e in all_endpoints(engine) if e["mode"] == "bridge" and net.bridge in bridges_of(e)]
 
 
 def remove(engine, ref: str) -> Network:

@@ -6,7 +6,7 @@ from typing import Any
 
 from reconciler.core import netnames, portmapping
 from reconciler.engine.network import networks
-from reconciler.engine.network.endpoints import all_endpoints, as_record, read_endpoint
+from reconciler.engine.network.endpoints import addresses, all_endpoints, as_record, read_endpoint
 from reconciler.engine.network.networks import Network
 
 
@@ -42,16 +42,16 @@ def network_settings(engine, record: Any) -> dict:
             "Gateway": ep.get("gateway", ""),
             "MacAddress": ep.get("mac", ""),
         })
-        settings["Networks"] = {ep.get("network") or "bridge": {
-            "IPAMConfig": {"IPv4Address": ep.get("ip", "")},
-            "NetworkID": ep.get("bridge", ""),
-            "EndpointID": cid if active else "",
-            "Gateway": ep.get("gateway", ""),
-            "IPAddress": ep.get("ip", ""),
-            "IPPrefixLen": ep.get("prefixlen", 0),
-            "MacAddress": ep.get("mac", ""),
-            "Aliases": [a for a in (ep.get("name"), *ep.get("aliases", [])) if a],
-        }}
+        settings["Networks"] = {a["network"]: {
+            "IPAMConfig": {"IPv4Address": a["ip"]},
+            "NetworkID": a["bridge"],
+            "EndpointID": f"{cid}-{a['ifname']}" if active else "",
+            "Gateway": a.get("gateway") or "",
+            "IPAddress": a["ip"],
+            "IPPrefixLen": a.get("prefixlen") or 0,
+            "MacAddress": a.get("mac") or "",
+            "Aliases": [n for n in (ep.get("name"), *ep.get("aliases", []), *a.get("aliases", [])) if n],
+        } for a in addresses(ep)}
     elif mode in ("none", "host"):
         settings["Networks"] = {mode: {"IPAddress": "", "Gateway": "", "MacAddress": ""}}
     return settings
@@ -59,8 +59,8 @@ def network_settings(engine, record: Any) -> dict:
 
 def inspect_network(engine, network: Network, endpoints: list[dict] | None = None) -> dict:
     """Docker's `network inspect` shape; Containers are the running ones (leases set up)."""
-    eps = [e for e in (all_endpoints(engine) if endpoints is None else endpoints)
-           if e["mode"] == "bridge" and e.get("bridge") == network.bridge and e.get("active")]
+    on = [(e, a) for e in (all_endpoints(engine) if endpoints is None else endpoints)
+          if e["mode"] == "bridge" and e.get("active") for a in addresses(e) if a["bridge"] == network.bridge]
     return {
         "Name": network.name,
         "Id": network.id,
@@ -72,9 +72,10 @@ def inspect_network(engine, network: Network, endpoints: list[dict] | None = Non
                  "Config": [{"Subnet": network.subnet, "Gateway": network.gateway}]},
         "Internal": network.internal,
         "Attachable": False,
-        "Containers": {e["id"]: {"Name": e["name"], "EndpointID": e["id"], "MacAddress": e.get("mac", ""),
-                                 "IPv4Address": f"{e['ip']}/{e['prefixlen']}", "IPv6Address": ""}
-                       for e in eps},
+        "Containers": {e["id"]: {"Name": e["name"], "EndpointID": f"{e['id']}-{a['ifname']}",
+                                 "MacAddress": a.get("mac") or "", "IPv4Address": f"{a['ip']}/{a['prefixlen']}",
+                                 "IPv6Address": ""}
+                       for e, a in on},
         "Options": {"com.docker.network.bridge.name": network.bridge},
         "Labels": dict(network.labels),
     }

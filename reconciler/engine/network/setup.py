@@ -14,7 +14,8 @@ from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
 from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.network import networks
-from reconciler.engine.network.endpoints import (all_endpoints, as_record, read_endpoint,
+from reconciler.engine.network.connect import wire
+from reconciler.engine.network.endpoints import (all_endpoints, as_record, attachments, read_endpoint,
                                                  write_endpoint)
 from reconciler.engine.network.etcfiles import refresh_hosts, write_container_files
 from reconciler.engine.network.lease import check_host_ports, prepare
@@ -57,6 +58,8 @@ def setup(engine, record: Any) -> str | None:
                 net.create_veth(netnames.host_veth_name(cid), ns, network.bridge, mac=ep["mac"],
                                 cidr=f"{ep['ip']}/{ep['prefixlen']}",
                                 gateway=None if network.internal else ep["gateway"])
+                for att in attachments(ep):         # `network connect`'s: eth1...
+                    wire(engine, cid, att)
             ep["active"] = True
             write_endpoint(engine, ep)
             endpoints = all_endpoints(engine)      # read once for the hosts files and the rules

@@ -8,7 +8,7 @@ from typing import Any
 from reconciler.core import netnames
 from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers import store
-from reconciler.engine.network.endpoints import (all_endpoints, as_record, forget_endpoint,
+from reconciler.engine.network.endpoints import (all_endpoints, as_record, attachments, forget_endpoint,
                                                  read_endpoint, write_endpoint)
 from reconciler.engine.network import networks
 from reconciler.engine.network.etcfiles import refresh_hosts
@@ -25,6 +25,8 @@ def teardown(engine, record: Any) -> None:
 
 def teardown_id(engine, cid: str, ep: dict | None) -> None:
     net = engine.netlink
+    for att in attachments(ep or {}):
+        net.delete_link(att["veth"])
     net.delete_link(netnames.host_veth_name(cid))
     net.remove_netns(netnames.netns_name(cid))
     if not (ep and ep.get("active")):

@@ -1,0 +1,97 @@
+"""`network connect` / `disconnect`: a container's further networks (eth1, eth2...), each a veth
+of its own into the container's netns, on the network's bridge. They are kept in the lease
+("attachments"), so a restart wires them again; the first network (eth0) is the one the
+container was created on."""
+
+from __future__ import annotations
+
+from reconciler.core import ipam, netnames
+from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
+from reconciler.engine.network import networks
+from reconciler.engine.network.endpoints import (addresses, all_endpoints, attachments, bridges_of,
+                                                 read_endpoint, write_endpoint)
+from reconciler.engine.network.etcfiles import refresh_hosts
+from reconciler.engine.network.lease import resolve_container
+from reconciler.engine.network.rules import apply_rules, ensure_bridge
+
+MAX_INTERFACES = 10         # eth0..eth9: the veth's host name is vdm<id[:10]><n>, 15 characters at most
+
+
+def attachment_veth(cid: str, index: int) -> str:
+    return f"{netnames.host_veth_name(cid)}{index}"
+
+
+def _lease_on(engine, network: networks.Network, cid: str, ip_text: str | None, aliases: list[str],
+              taken_indexes: set[int]) -> dict:
+    on_net = [a | {"name": e["name"]} for e in all_endpoints(engine) if e["id"] != cid
+              for a in addresses(e) if a["bridge"] == network.bridge]
+    ip, mac = ipam.choose_address(network.ipam, [ipam.Lease(a["name"], a["ip"], a.get("mac") or "") for a in on_net],
+                                  ip_text, None)
+    index = min(set(range(1, MAX_INTERFACES)) - taken_indexes, default=None)
+    if index is None:
+        raise NetworkError(f"a container can be on at most {MAX_INTERFACES} networks")
+    att = {"network": network.name, "bridge": network.bridge, "subnet": network.subnet, "ip": str(ip),
+           "prefixlen": network.ipam.prefixlen, "gateway": network.gateway, "mac": mac,
+           "aliases": list(aliases), "ifname": f"eth{index}", "veth": attachment_veth(cid, index)}
+    if network.internal:
+        att["internal"] = True
+    return att
+
+
+def wire(engine, cid: str, att: dict) -> None:
+    """The attachment's veth into the container's (running) netns, and its network's bridge and table."""
+    network = networks.find(engine, att["network"])
+    ensure_bridge(engine, network)
+    engine.netlink.create_veth(att["veth"], netnames.netns_name(cid), network.bridge, mac=att["mac"],
+                               cidr=f"{att['ip']}/{att['prefixlen']}", gateway=None, ifname=att["ifname"])
+    apply_rules(engine, network)      # loads nothing when the table is already what it should be
+
+
+def unwire(engine, att: dict) -> None:
+    engine.netlink.delete_link(att["veth"])
+
+
+def connect(engine, net_ref: str, container_ref: str, ip: str | None = None,
+            aliases: list[str] | None = None) -> dict:
+    with engine.mutation():
+        network = networks.find(engine, net_ref)
+        cid = resolve_container(engine, container_ref)
+        ep = read_endpoint(engine, cid)
+        if ep is None or ep.get("mode") != "bridge":
+            mode = ep.get("mode") if ep else "none"
+            raise InvalidArgument(f"container {container_ref} uses network mode {mode}: "
+                                  "only a container on a bridge network can be connected to another")
+        if network.bridge in bridges_of(ep):
+            raise ConflictError(f"container {ep['name']} is already connected to network {network.name}")
+        taken = {int(a["ifname"][3:]) for a in attachments(ep)}
+        att = _lease_on(engine, network, cid, ip, aliases or [], taken)
+        ep["attachments"] = attachments(ep) + [att]
+        if ep.get("active"):
+            try:
+                wire(engine, cid, att)
+            except BaseException:
+                unwire(engine, att)
+                raise
+        write_endpoint(engine, ep)
+        if ep.get("active"):
+            refresh_hosts(engine)
+    return att
+
+
+def disconnect(engine, net_ref: str, container_ref: str) -> None:
+    with engine.mutation():
+        network = networks.find(engine, net_ref)
+        cid = resolve_container(engine, container_ref)
+        ep = read_endpoint(engine, cid)
+        if ep is None or network.bridge not in bridges_of(ep):
+            raise ConflictError(f"container {container_ref} is not connected to network {network.name}")
+        if ep.get("bridge") == network.bridge:
+            raise InvalidArgument(f"container {ep['name']} was created on network {network.name} (its eth0): "
+                                  "it cannot be disconnected from it",
+                                  hint="recreate the container on another network")
+        att = next(a for a in attachments(ep) if a["bridge"] == network.bridge)
+        unwire(engine, att)
+        ep["attachments"] = [a for a in attachments(ep) if a is not att]
+        write_endpoint(engine, ep)
+        if ep.get("active"):
+            refresh_hosts(engine)
