@@ -298,3 +298,28 @@ def test_healthcheck_and_conditions_map_through_once_the_native_model_has_them()
     data = parse_yaml(text.replace("retries: 3", "start_interval: 1s"), "c.yaml", {}, errors)
     to_native(data, "c.yaml", errors, {}, schema=with_health)
     assert "healthcheck.start_interval is not supported yet" in str(errors.items[0])
+
+
+ODD_VALUES = [None, 1, 0.5, "x", True, [], {}, [1], ["a:b:c:d"], {"a": None}, {"a": [1]}, [{"x": 1}], [None]]
+
+
+@pytest.mark.parametrize("schema", [BASIC, SCHEMA], ids=["basic", "installed"])
+def test_any_value_of_any_key_is_a_spec_error_never_a_crash(schema):
+    """Every key of the realistic file, given values of every YAML type: a SpecError or a stack."""
+    import yaml
+
+    doc = yaml.safe_load(REALISTIC)
+    targets = [("services", "app", k) for k in doc["services"]["app"]]
+    targets += [("services", "web", k) for k in doc["services"]["web"]]
+    targets += [("services", "worker", "deploy"), ("volumes", "cache"), ("volumes",), ("services",), ("name",)]
+    for path in targets:
+        for value in ODD_VALUES:
+            d = json.loads(json.dumps(doc))
+            node = d
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = value
+            try:
+                load(yaml.safe_dump(d), {"SECRET": "s"}, schema=schema, read_env_file=lambda f, n: "A=1\n")
+            except SpecError:
+                pass

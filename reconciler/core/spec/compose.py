@@ -153,7 +153,11 @@ def to_native(data: Any, file: str, errors: SpecErrors, env: Mapping[str, str], 
     if isinstance(volumes, dict):
         native["volumes"] = {}
         for vname, body in volumes.items():
-            v = _top_volume(m, vname, body)
+            try:
+                v = _top_volume(m, vname, body)
+            except (TypeError, AttributeError, ValueError):
+                errors.add(("volumes", vname), f"{show(body)} is not a volume definition")
+                continue
             if v is not None:
                 native["volumes"][vname] = v
                 m.note(("volumes", vname), ("volumes", vname))

@@ -83,76 +83,85 @@ def service(m: Mapper, svc: str, body: dict, top_volumes: dict) -> dict | None:
 
     for key, value in body.items():
         path = base + (key,)
-        if str(key).startswith("x-") or key == "profiles":
-            continue
-        if key in _REFUSED:
-            if key in _FALSE_IS_FINE and (value is False or value is None
-                                          or (key == "scale" and value == 1 and value is not True)):
-                continue
-            if key in ("extra_hosts", "dns") and not value:
-                continue
-            m.refuse(path, f"{key}: is not supported" if NOT_YET not in _REFUSED[key]
-                     else f"{key}: is {NOT_YET}", _REFUSED[key])
-        elif key in _SAME:
-            put(_SAME[key], str(value) if key in ("restart", "cpuset") else value, key)
-        elif key == "user":
-            put("user", str(value), key)
-        elif key == "stop_grace_period":
-            put("stop_grace_period", str(value) if not isinstance(value, int) else value, key)
-        elif key == "cpus":
-            try:
-                put("cpus", float(value), key)
-            except (TypeError, ValueError):
-                m.errors.add(path, f"{show(value)} is not a number of CPUs")
-        elif key == "environment":
-            put("env", _environment(m, value, path), key)
-        elif key == "env_file":
-            put("env_file", _env_file(m, value, path), key)
-        elif key == "labels":
-            put("labels", labels_of(m, value, path), key)
-        elif key == "ports":
-            put("ports", _ports(m, value, path), key)
-        elif key == "volumes":
-            binds, tmpfs = _volumes(m, value, path, top_volumes)
-            put("volumes", binds, key)
-            if tmpfs:
-                c["tmpfs"] = c.get("tmpfs", []) + tmpfs
-                m.note(nbase + ("tmpfs",), path)
-        elif key == "tmpfs":
-            items = [value] if isinstance(value, str) else list(value or [])
-            c["tmpfs"] = c.get("tmpfs", []) + [str(t) for t in items]
-            m.note(nbase + ("tmpfs",), path)
-        elif key == "ulimits":
-            put("ulimits", _ulimits(m, value, path), key)
-        elif key == "depends_on":
-            put("depends_on", _depends_on(m, value, path), key)
-        elif key == "healthcheck":
-            if "healthcheck" in m.native and isinstance(value, dict):
-                extra = [k for k in value if k not in HEALTHCHECK_KEYS]
-                for k in extra:
-                    m.refuse(path + (k,), f"healthcheck.{k} is {NOT_YET}")
-                if not extra:
-                    put("healthcheck", dict(value), key)
-                continue
-            if isinstance(value, dict) and (value.get("disable") is True or value.get("test") in (["NONE"], "NONE")):
-                continue                        # no healthcheck: what the engine does anyway
-            m.refuse(path, f"healthcheck: is {NOT_YET}",
-                     "remove healthcheck: for now (depends_on conditions need it too)")
-        elif key == "deploy":
-            _deploy(m, value, path, put)
-        elif key == "networks":
-            _networks(m, value, path, put)
-        elif key == "network_mode":
-            mode = str(value)
-            if mode.startswith("service:"):
-                mode = "container:" + mode.split(":", 1)[1]
-            put("network", mode, key)
-        else:
-            m.refuse(path, f"unknown or unsupported service key {show(key)}",
-                     "see README.md, \"Compose files\", for the keys docker-mini maps")
+        try:
+            _map_key(m, key, value, path, c, put, top_volumes)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not m.errors.has_error_under(path):      # a value of a shape the key never takes
+                m.errors.add(path, f"{show(value)} is not a valid {key}:")
     if "image" not in c and "build" not in body:
         m.errors.add(base, f"service {show(svc)} has no image:")
     return c
+
+
+def _map_key(m: Mapper, key: str, value: Any, path: KeyPath, c: dict, put, top_volumes: dict) -> None:
+    nbase = ("containers",) + tuple(path[1:2])
+    if str(key).startswith("x-") or key == "profiles":
+        return
+    if key in _REFUSED:
+        if key in _FALSE_IS_FINE and (value is False or value is None
+                                      or (key == "scale" and value == 1 and value is not True)):
+            return
+        if key in ("extra_hosts", "dns") and not value:
+            return
+        m.refuse(path, f"{key}: is not supported" if NOT_YET not in _REFUSED[key]
+                 else f"{key}: is {NOT_YET}", _REFUSED[key])
+    elif key in _SAME:
+        put(_SAME[key], str(value) if key in ("restart", "cpuset") else value, key)
+    elif key == "user":
+        put("user", str(value), key)
+    elif key == "stop_grace_period":
+        put("stop_grace_period", str(value) if not isinstance(value, int) else value, key)
+    elif key == "cpus":
+        try:
+            put("cpus", float(value), key)
+        except (TypeError, ValueError):
+            m.errors.add(path, f"{show(value)} is not a number of CPUs")
+    elif key == "environment":
+        put("env", _environment(m, value, path), key)
+    elif key == "env_file":
+        put("env_file", _env_file(m, value, path), key)
+    elif key == "labels":
+        put("labels", labels_of(m, value, path), key)
+    elif key == "ports":
+        put("ports", _ports(m, value, path), key)
+    elif key == "volumes":
+        binds, tmpfs = _volumes(m, value, path, top_volumes)
+        put("volumes", binds, key)
+        if tmpfs:
+            c["tmpfs"] = c.get("tmpfs", []) + tmpfs
+            m.note(nbase + ("tmpfs",), path)
+    elif key == "tmpfs":
+        items = [value] if isinstance(value, str) else list(value or [])
+        c["tmpfs"] = c.get("tmpfs", []) + [str(t) for t in items]
+        m.note(nbase + ("tmpfs",), path)
+    elif key == "ulimits":
+        put("ulimits", _ulimits(m, value, path), key)
+    elif key == "depends_on":
+        put("depends_on", _depends_on(m, value, path), key)
+    elif key == "healthcheck":
+        if "healthcheck" in m.native and isinstance(value, dict):
+            extra = [k for k in value if k not in HEALTHCHECK_KEYS]
+            for k in extra:
+                m.refuse(path + (k,), f"healthcheck.{k} is {NOT_YET}")
+            if not extra:
+                put("healthcheck", dict(value), key)
+            return
+        if isinstance(value, dict) and (value.get("disable") is True or value.get("test") in (["NONE"], "NONE")):
+            return                        # no healthcheck: what the engine does anyway
+        m.refuse(path, f"healthcheck: is {NOT_YET}",
+                 "remove healthcheck: for now (depends_on conditions need it too)")
+    elif key == "deploy":
+        _deploy(m, value, path, put)
+    elif key == "networks":
+        _networks(m, value, path, put)
+    elif key == "network_mode":
+        mode = str(value)
+        if mode.startswith("service:"):
+            mode = "container:" + mode.split(":", 1)[1]
+        put("network", mode, key)
+    else:
+        m.refuse(path, f"unknown or unsupported service key {show(key)}",
+                 "see README.md, \"Compose files\", for the keys docker-mini maps")
 
 
 def _environment(m: Mapper, value: Any, path: KeyPath) -> dict:
