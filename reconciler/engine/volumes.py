@@ -103,7 +103,11 @@ def _ensure(engine, name: str, labels: dict) -> dict:
         return inspect(engine, name)
     data = data_path(engine, name)
     volumes_dir(engine).mkdir(mode=0o700, parents=True, exist_ok=True)
-    data.parent.mkdir(mode=0o700, exist_ok=True)
+    if data.parent.exists():
+        # a directory without metadata is what an interrupted rm (or create) left: never
+        # hand its old data to a new volume of the same name
+        shutil.rmtree(data.parent)
+    data.parent.mkdir(mode=0o700)
     data.mkdir(mode=0o755, exist_ok=True)
     meta = {"CreatedAt": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds"),
             "Driver": "local", "Labels": dict(labels), "Name": name, "Options": {}, "Scope": "local"}

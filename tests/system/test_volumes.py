@@ -92,3 +92,14 @@ def test_bind_and_tmpfs_mounts_with_the_mount_flag(dmc, busybox, tmp_path):
     assert out.stdout.splitlines() == ["bound", "tmpfs"]
     bad = dmc("run", "--rm", "--mount", "type=volume,target=/x", busybox, "true", check=False)
     assert bad.returncode == 125 and "anonymous volumes are not supported" in bad.stderr
+
+
+def test_what_an_interrupted_rm_left_is_not_handed_to_a_new_volume(dmc, root):
+    leftover = root / "volumes" / "reused" / "_data"
+    leftover.mkdir(parents=True)
+    (leftover / "old").write_text("old data")          # rm was killed after the metadata went
+    assert "reused" not in dmc("volume", "ls", "-q").stdout.split()
+    dmc("volume", "create", "reused")
+    assert list(leftover.iterdir()) == []
+    dmc("volume", "rm", "reused")
+    assert not (root / "volumes" / "reused").exists()
