@@ -22,8 +22,14 @@ _project_option = click.option("-p", "--project-name", "project_name", metavar="
                                     "(default: its directory's name).")
 
 
+_profile_option = click.option(
+    "--profile", "profiles", multiple=True, metavar="NAME", expose_value=False,
+    callback=lambda ctx, param, value: ctx.meta.__setitem__("compose_profiles", value),
+    help="A compose profile to enable (also COMPOSE_PROFILES; repeatable).")
+
+
 def spec_option(f):
-    return _file_option(_project_option(f))
+    return _file_option(_project_option(_profile_option(f)))
 
 
 def _load(ctx, spec: str, project_name: str | None = None):
@@ -37,7 +43,13 @@ def _load(ctx, spec: str, project_name: str | None = None):
                        "digits, '_' and '-', starting with a letter or digit", err=True)
             ctx.exit(125)
     try:
-        return engine, stacks.load(engine, spec, project_name=project_name)
+        env = None
+        profiles = ctx.meta.get("compose_profiles")
+        if profiles:
+            import os
+            env = {**os.environ, "COMPOSE_PROFILES": ",".join(
+                filter(None, [os.environ.get("COMPOSE_PROFILES", ""), *profiles]))}
+        return engine, stacks.load(engine, spec, env=env, project_name=project_name)
     except SpecError as e:
         click.echo(f"docker-mini: invalid stack spec:\n{e}", err=True)
         ctx.exit(EXIT_FAILED)

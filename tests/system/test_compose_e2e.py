@@ -86,6 +86,8 @@ def test_a_compose_project_applies_converges_and_goes_down(net, dmc, busybox_ref
     # -p names a project whose file has no name:; the profile's service joins when asked for
     plan = dmc("plan", "-f", str(d), "-p", "other", check=False, env={"COMPOSE_PROFILES": "debug"})
     assert plan.returncode == 2 and "other-debug" in plan.stdout and "other-web" in plan.stdout
+    plan = dmc("plan", "-f", str(d), "--project-name", "other", "--profile", "debug", check=False)
+    assert plan.returncode == 2 and "other-debug" in plan.stdout
 
     dmc("down", "-f", str(d))
     assert names(dmc) == [] and dmc("volume", "ls", "-q").stdout.split() == ["myshop_appdata"]

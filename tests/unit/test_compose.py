@@ -219,9 +219,15 @@ def test_required_variable_is_an_error_at_its_line():
     ("    mem_limit: lots\n", ':5 services.web.mem_limit: "lots" is not a size'),
     ("    ports: ['99999:80']\n", ":5 services.web.ports"),
     ("    cpu_shares: 512\n", ":5 services.web.cpu_shares: cpu_shares: is not supported yet"),
+    ("    volumes:\n      - {type: volume, source: v, target: /v, volume: {nocopy: true}}\n",
+     ":6 services.web.volumes[0].volume.nocopy: volume.nocopy is not supported yet"),
+    ("    volumes:\n      - {type: volume, source: v, target: /v, volume: {subpath: a}}\n",
+     ":6 services.web.volumes[0].volume.subpath: volume.subpath is not supported yet"),
+    ("    volumes:\n      - {type: bind, source: ., target: /v, bind: {propagation: shared}}\n",
+     ":6 services.web.volumes[0].bind.propagation: bind.propagation is not supported yet"),
 ])
 def test_refused_and_wrong_keys_are_named_at_their_line(body, expected):
-    text = "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\n".replace(
+    text = "services:\n  db:\n    image: busybox\n  web:\n    image: busybox\nvolumes:\n  v:\n".replace(
         "  web:\n    image: busybox\n", "  web:\n" + body + "    image: busybox\n")
     out = errors_of(text)
     assert "/srv/My-Shop/compose.yaml" + expected in out, out

@@ -260,11 +260,15 @@ def _volumes(m: Mapper, value: Any, path: KeyPath, top: dict) -> tuple[list[str]
             if kind not in ("bind", "volume"):
                 m.refuse(ipath + ("type",), f"volume type {show(kind)} is not supported (bind, volume, tmpfs)")
                 continue
-            if (v.get("volume") or {}).get("nocopy"):
-                m.refuse(ipath + ("volume", "nocopy"), f"nocopy is {NOT_YET}")
-                continue
-            if (v.get("bind") or {}).get("propagation"):
-                m.refuse(ipath + ("bind", "propagation"), f"bind propagation is {NOT_YET}")
+            # what the engine does anyway is accepted (a missing host path is created; a
+            # volume is copied up); every other option is refused, never dropped
+            accepted = {"bind": {"create_host_path": (True, None)}, "volume": {"nocopy": (False, None)},
+                        "tmpfs": {}}
+            bad = [(sub, k) for sub in ("bind", "volume") for k, val in (v.get(sub) or {}).items()
+                   if val not in accepted[sub].get(k, ())]
+            if bad:
+                for sub, k in bad:
+                    m.refuse(ipath + (sub, k), f"{sub}.{k} is {NOT_YET}")
                 continue
             if not source:
                 m.refuse(ipath, f"anonymous volumes are {NOT_YET}", "give it a source: (a named volume)")
