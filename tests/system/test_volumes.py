@@ -103,3 +103,39 @@ def test_what_an_interrupted_rm_left_is_not_handed_to_a_new_volume(dmc, root):
     assert list(leftover.iterdir()) == []
     dmc("volume", "rm", "reused")
     assert not (root / "volumes" / "reused").exists()
+
+
+def test_a_native_stack_s_volumes_down_keeps_them_down_v_removes_its_own(dmc, busybox_ref, tmp_path, root):
+    from tests.fixtures.stacks import LOOP
+
+    dmc("volume", "create", "shared")
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(f"""stack: vols
+volumes:
+  data: {{}}
+  shared: {{external: true}}
+containers:
+  db:
+    image: {busybox_ref}
+    network: none
+    command: [sh, -c, "echo x >> /data/log; {LOOP}"]
+    volumes: ["data:/data", "shared:/shared:ro"]
+    tmpfs: ["/run:size=1m"]
+""")
+    dmc("apply", "-f", str(spec))
+    assert sorted(dmc("volume", "ls", "-q").stdout.split()) == ["shared", "vols_data"]
+    mounts = {m["Destination"]: m for m in json.loads(dmc("inspect", "vols-db").stdout)[0]["Mounts"]}
+    assert mounts["/data"]["Type"] == "volume" and mounts["/data"]["Name"] == "vols_data"
+    assert mounts["/shared"]["RW"] is False
+    dmc("down", "-f", str(spec))
+    assert sorted(dmc("volume", "ls", "-q").stdout.split()) == ["shared", "vols_data"]
+    # a volume of the stack that another container still uses is kept, and down -v says so
+    dmc("create", "--name", "other", "-v", "vols_data:/d", busybox_ref, "true")
+    kept = dmc("down", "-v", "-f", str(spec), check=False)
+    assert kept.returncode == 1 and "volume vols_data kept: remove vols_data: volume is in use" in kept.stderr
+    dmc("rm", "other")
+    out = dmc("down", "-v", "-f", str(spec)).stdout
+    assert "Deleted volume: vols_data" in out
+    assert dmc("volume", "ls", "-q").stdout.split() == ["shared"]       # external: never the stack's
+    assert (root / "volumes" / "shared" / "_data").is_dir()
+    dmc("volume", "rm", "shared")
