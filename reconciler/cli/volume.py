@@ -41,22 +41,25 @@ def create(ctx, driver, labels, name):
 
 @volume.command("ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only display volume names.")
-@click.option("--format", "fmt", help="json: one JSON object per line.")
+@click.option("--format", "fmt", help="json (one JSON object per line), or a template: '{{.Name}}'.")
 @click.pass_context
 def ls(ctx, quiet, fmt):
     """List volumes: DRIVER VOLUME NAME."""
     from reconciler.engine import volumes
 
-    rows = volumes.list_volumes(engine_from(ctx))
+    rows = [{"Driver": v["Driver"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
+             "Mountpoint": v["Mountpoint"], "Name": v["Name"], "Scope": v["Scope"]}
+            for v in volumes.list_volumes(engine_from(ctx))]
     if quiet:
         for v in rows:
             click.echo(v["Name"])
     elif fmt == "json":
         for v in rows:
-            click.echo(json.dumps({"Driver": v["Driver"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
-                                   "Mountpoint": v["Mountpoint"], "Name": v["Name"], "Scope": v["Scope"]}))
+            click.echo(json.dumps(v))
     elif fmt:
-        raise InvalidArgument(f"--format {fmt}: only json is supported")
+        from reconciler.cli.formatting import render_template
+        for v in rows:
+            click.echo(render_template(fmt, v))
     else:
         click.echo(f"{'DRIVER':<10}VOLUME NAME")
         for v in rows:
@@ -64,9 +67,10 @@ def ls(ctx, quiet, fmt):
 
 
 @volume.command("inspect")
+@click.option("-f", "--format", "fmt", help="A template per volume, e.g. '{{.Mountpoint}}'.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
-def inspect(ctx, names):
+def inspect(ctx, fmt, names):
     """Display detailed information on one or more volumes (a JSON array)."""
     from reconciler.core.errors import DockerMiniError
     from reconciler.engine import volumes
@@ -78,7 +82,12 @@ def inspect(ctx, names):
             out.append(volumes.inspect(engine, name))
         except DockerMiniError as e:
             failed.append(e.message)
-    click.echo(json.dumps(out, indent=4))
+    if fmt:
+        from reconciler.cli.formatting import render_template
+        for v in out:
+            click.echo(render_template(fmt, v))
+    else:
+        click.echo(json.dumps(out, indent=4))
     for message in failed:
         click.echo(f"Error: {message}", err=True)
     if failed:

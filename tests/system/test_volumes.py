@@ -38,6 +38,9 @@ def test_volume_create_ls_inspect_rm(dmc, root):
     assert info["Labels"] == {"team": "shop"}
     assert info["Mountpoint"] == str(root / "volumes" / "other" / "_data")
     assert os.path.isdir(info["Mountpoint"])
+    assert dmc("volume", "inspect", "-f", "{{.Mountpoint}}", "other").stdout.strip() == info["Mountpoint"]
+    assert dmc("volume", "ls", "--format", "{{.Driver}}/{{.Name}}").stdout.split() == ["local/data", "local/other"]
+    assert json.loads(dmc("volume", "ls", "--format", "json").stdout.splitlines()[1])["Labels"] == "team=shop"
     assert dmc("volume", "rm", "data", "other").stdout.split() == ["data", "other"]
     assert volume_ls(dmc) == []
     missing = dmc("volume", "rm", "data", check=False)
