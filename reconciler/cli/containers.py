@@ -17,6 +17,13 @@ from reconciler.core.labels import STACK as STACK_LABEL
 RUN_SETTINGS = {"context_settings": {"allow_interspersed_args": False}}
 
 
+def _first_network(ctx, param, values):
+    """--network repeated: the first is the container's own (eth0), the rest are joined as
+    `network connect` would (eth1...)."""
+    ctx.params["networks"] = tuple(values[1:])
+    return values[0] if values else "bridge"
+
+
 def _container_options(f):
     """The flags `create` and `run` share (Docker's names)."""
     opts = [
@@ -36,8 +43,11 @@ def _container_options(f):
         click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume (/host:/ctr[:ro] or NAME:/ctr[:ro])."),
         click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount (type=volume|bind|tmpfs,source=..,target=..[,readonly])."),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:opts])."),
-        click.option("--network", "--net", "network", default="bridge", show_default=True,
-                     help="Connect a container to a network (bridge, none, host, container:NAME)."),
+        click.option("--network", "--net", "network", multiple=True, callback=_first_network,
+                     help="Connect a container to a network (bridge (default), none, host, container:NAME "
+                          "or a network's name; repeat for more networks)."),
+        click.option("--network-alias", "network_aliases", multiple=True,
+                     help="Another name of the container on its (first) network."),
         click.option("--ip", help="IPv4 address."),
         click.option("--mac-address", "mac", help="Container MAC address."),
         click.option("-p", "--publish", "ports", multiple=True, help="Publish a container's port(s) to the host."),
@@ -121,7 +131,8 @@ def build_options(p: dict, *, auto_remove: bool = False):
         cap_drop=list(p.get("cap_drop") or ()), security_opt=list(p.get("security_opt") or ()),
         ulimits=list(p.get("ulimits") or ()), resources=_resources(p),
         storage_size=_storage_size(p.get("storage_opt") or ()), volumes=list(p.get("volumes") or ()) + _mounts(p, "volume"),
-        tmpfs=list(p.get("tmpfs") or ()) + _mounts(p, "tmpfs"), network=p.get("network") or "bridge", ip=p.get("ip"),
+        tmpfs=list(p.get("tmpfs") or ()) + _mounts(p, "tmpfs"), network=p.get("network") or "bridge",
+        networks=list(p.get("networks") or ()), network_aliases=list(p.get("network_aliases") or ()), ip=p.get("ip"),
         mac=p.get("mac"), ports=list(p.get("ports") or ()), labels=_labels(p.get("labels") or ()),
         restart=p.get("restart") or "no", stop_signal=p.get("stop_signal"),
         stop_timeout=p.get("stop_timeout"), tty=bool(p.get("tty")), interactive=bool(p.get("interactive")),

@@ -172,3 +172,25 @@ def test_connect_and_disconnect_a_running_container(dmnet, busybox_ref, user_sub
     assert dmnet("network", "disconnect", "front", "app", check=False).returncode != 0
     dmnet("rm", "-f", "app", "web", "db")
     dmnet("network", "rm", "front", "back")
+
+
+def test_run_on_two_networks_with_an_alias_and_a_static_address(dmnet, busybox_ref, user_subnets):
+    dmnet("network", "create", "--subnet", user_subnets[0], "front")
+    dmnet("network", "create", "--subnet", user_subnets[1], "back")
+    ip = str(ipaddress.IPv4Network(user_subnets[0]).network_address + 77)
+    mac = "02:00:00:aa:bb:cc"
+    _serve(dmnet, busybox_ref, "api", "--network", "front", "--network", "back", "--ip", ip,
+           "--mac-address", mac, "--network-alias", "gateway-svc")
+    settings = json.loads(dmnet("inspect", "api").stdout)[0]["NetworkSettings"]["Networks"]
+    assert settings["front"]["IPAddress"] == ip and settings["front"]["MacAddress"] == mac
+    assert ipaddress.IPv4Address(settings["back"]["IPAddress"]) in ipaddress.IPv4Network(user_subnets[1])
+    for net, name in (("front", "gateway-svc"), ("back", "api")):
+        out = dmnet("run", "--rm", "--network", net, busybox_ref, "sh", "-c", FETCH.format(url=f"http://{name}/"))
+        assert out.stdout == "hello-from-api\n"
+    # the alias is the first network's: not a name on back
+    hosts = dmnet("run", "--rm", "--network", "back", busybox_ref, "cat", "/etc/hosts").stdout
+    assert "gateway-svc" not in hosts and "api" in hosts
+    bad = dmnet("run", "--rm", "--network", "none", "--network-alias", "x", busybox_ref, "true", check=False)
+    assert bad.returncode != 0 and "--network-alias" in bad.stderr
+    dmnet("rm", "-f", "api")
+    dmnet("network", "rm", "front", "back")

@@ -33,7 +33,9 @@ class CreateOptions:
     storage_size: int | None = None       # bytes (--storage-opt size=)
     volumes: list[str] = field(default_factory=list)        # "/host:/ctr[:ro]"
     tmpfs: list[str] = field(default_factory=list)          # "/path[:opts]"
-    network: str = "bridge"               # "bridge" | "none" | "host" | "container:NAME"
+    network: str = "bridge"               # "bridge" | "none" | "host" | "container:NAME" | a network's name
+    networks: list[str] = field(default_factory=list)       # further networks (eth1...), as `network connect`
+    network_aliases: list[str] = field(default_factory=list)   # more names on the first network
     ip: str | None = None
     mac: str | None = None
     ports: list[str] = field(default_factory=list)          # Docker's -p syntax
@@ -48,6 +50,9 @@ class CreateOptions:
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["resources"] = self.resources.to_dict() if self.resources is not None else None
+        for key in ("networks", "network_aliases"):     # newer keys: written only when used
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod

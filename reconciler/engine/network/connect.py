@@ -5,38 +5,13 @@ container was created on."""
 
 from __future__ import annotations
 
-from reconciler.core import ipam, netnames
-from reconciler.core.errors import ConflictError, InvalidArgument, NetworkError
+from reconciler.core import netnames
+from reconciler.core.errors import ConflictError, InvalidArgument
 from reconciler.engine.network import networks
-from reconciler.engine.network.endpoints import (addresses, all_endpoints, attachments, bridges_of,
-                                                 read_endpoint, write_endpoint)
+from reconciler.engine.network.endpoints import attachments, bridges_of, read_endpoint, write_endpoint
 from reconciler.engine.network.etcfiles import refresh_hosts
-from reconciler.engine.network.lease import resolve_container
+from reconciler.engine.network.lease import lease_attachment, resolve_container
 from reconciler.engine.network.rules import apply_rules, ensure_bridge
-
-MAX_INTERFACES = 10         # eth0..eth9: the veth's host name is vdm<id[:10]><n>, 15 characters at most
-
-
-def attachment_veth(cid: str, index: int) -> str:
-    return f"{netnames.host_veth_name(cid)}{index}"
-
-
-def _lease_on(engine, network: networks.Network, cid: str, ip_text: str | None, aliases: list[str],
-              taken_indexes: set[int]) -> dict:
-    on_net = [a | {"name": e["name"]} for e in all_endpoints(engine) if e["id"] != cid
-              for a in addresses(e) if a["bridge"] == network.bridge]
-    ip, mac = ipam.choose_address(network.ipam, [ipam.Lease(a["name"], a["ip"], a.get("mac") or "") for a in on_net],
-                                  ip_text, None)
-    index = min(set(range(1, MAX_INTERFACES)) - taken_indexes, default=None)
-    if index is None:
-        raise NetworkError(f"a container can be on at most {MAX_INTERFACES} networks")
-    att = {"network": network.name, "bridge": network.bridge, "subnet": network.subnet, "ip": str(ip),
-           "prefixlen": network.ipam.prefixlen, "gateway": network.gateway, "mac": mac,
-           "aliases": list(aliases), "ifname": f"eth{index}", "veth": attachment_veth(cid, index)}
-    if network.internal:
-        att["internal"] = True
-    return att
-
 
 def wire(engine, cid: str, att: dict) -> None:
     """The attachment's veth into the container's (running) netns, and its network's bridge and table."""
@@ -64,7 +39,7 @@ def connect(engine, net_ref: str, container_ref: str, ip: str | None = None,
         if network.bridge in bridges_of(ep):
             raise ConflictError(f"container {ep['name']} is already connected to network {network.name}")
         taken = {int(a["ifname"][3:]) for a in attachments(ep)}
-        att = _lease_on(engine, network, cid, ip, aliases or [], taken)
+        att = lease_attachment(engine, network, cid, ip, aliases or [], taken)
         ep["attachments"] = attachments(ep) + [att]
         if ep.get("active"):
             try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.core import ipam, netmode, portmapping
-from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument
+from reconciler.core import ipam, netmode, netnames, portmapping
+from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument, NetworkError
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
 from reconciler.engine.containers import store
 from reconciler.engine.network import networks
-from reconciler.engine.network.endpoints import addresses, all_endpoints, field_of, public_view, write_endpoint
+from reconciler.engine.network.endpoints import (addresses, all_endpoints, attachments, bridges_of, field_of,
+                                                 public_view, write_endpoint)
 from reconciler.engine.network.teardown import sweep_stale
 
 
@@ -24,7 +25,9 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
     ip_text, mac_text = field_of(opts, "ip"), field_of(opts, "mac")
     ports = portmapping.parse_ports(field_of(opts, "ports") or [])
     if mode.kind != "bridge":
-        given = [flag for flag, v in (("--ip", ip_text), ("--mac-address", mac_text), ("-p", ports)) if v]
+        given = [flag for flag, v in (("--ip", ip_text), ("--mac-address", mac_text), ("-p", ports),
+                                      ("--network-alias", field_of(opts, "network_aliases")),
+                                      ("a second --network", field_of(opts, "networks"))) if v]
         if given:
             raise InvalidArgument(f"{', '.join(given)} cannot be used with --network {mode}",
                                   hint="static addresses and published ports need the bridge network")
@@ -50,6 +53,13 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
         elif mode.kind == "bridge":
             ep["network_aliases"] = list(field_of(opts, "network_aliases") or [])
             ep.update(_lease(engine, networks.find(engine, mode.network), container_id, ip_text, mac_text, ports))
+            for name in field_of(opts, "networks") or []:      # run --network A --network B: B is eth1
+                network = networks.find(engine, name)
+                if network.bridge in bridges_of(ep):
+                    raise InvalidArgument(f"--network {name} given twice")
+                taken = {int(a["ifname"][3:]) for a in attachments(ep)}
+                ep["attachments"] = attachments(ep) + [
+                    lease_attachment(engine, network, container_id, None, [], taken)]
         write_endpoint(engine, ep)
     return public_view(ep)
 
@@ -81,6 +91,30 @@ def _lease(engine, network: networks.Network, container_id: str, ip_text: str | 
     if network.internal:
         lease["internal"] = True
     return lease
+
+
+MAX_INTERFACES = 10         # eth0..eth9: the veth's host name is vdm<id[:10]><n>, 15 characters at most
+
+
+def attachment_veth(cid: str, index: int) -> str:
+    return f"{netnames.host_veth_name(cid)}{index}"
+
+
+def lease_attachment(engine, network: networks.Network, cid: str, ip_text: str | None, aliases: list[str],
+                     taken_indexes: set[int]) -> dict:
+    on_net = [a | {"name": e["name"]} for e in all_endpoints(engine) if e["id"] != cid
+              for a in addresses(e) if a["bridge"] == network.bridge]
+    ip, mac = ipam.choose_address(network.ipam, [ipam.Lease(a["name"], a["ip"], a.get("mac") or "") for a in on_net],
+                                  ip_text, None)
+    index = min(set(range(1, MAX_INTERFACES)) - taken_indexes, default=None)
+    if index is None:
+        raise NetworkError(f"a container can be on at most {MAX_INTERFACES} networks")
+    att = {"network": network.name, "bridge": network.bridge, "subnet": network.subnet, "ip": str(ip),
+           "prefixlen": network.ipam.prefixlen, "gateway": network.gateway, "mac": mac,
+           "aliases": list(aliases), "ifname": f"eth{index}", "veth": attachment_veth(cid, index)}
+    if network.internal:
+        att["internal"] = True
+    return att
 
 
 def check_host_ports(engine, ports) -> None:
