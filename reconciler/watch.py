@@ -9,7 +9,8 @@ says (core.restart decides; the action's reason is a PolicyRestart), and the wat
 restart back by a per-container exponential backoff (1 s doubling to 5 min, forgotten after 10
 min of clean running) that engine.backoff keeps on disk, so `ps` can show `Restarting (1) 4
 seconds ago` and a restarted watcher keeps it. A crash-looping container never makes the loop spin: the loop only wakes on
-a change, a signal, the interval or the next due restart.
+a change, a signal, the interval or the next due restart. A thread of its own runs the
+healthchecks of every running container that has one, each when due (engine.health).
 
 An invalid spec is reported and the last good one is kept. SIGTERM/SIGINT stop the watcher
 after the reconcile in progress (containers keep running).
@@ -28,6 +29,9 @@ import structlog
 from reconciler.core.actions import Action, Kind, PolicyRestart
 from reconciler.core.errors import DockerMiniError, SpecError
 from reconciler.engine import backoff
+
+
+HEALTH_LOOK = 1.0          # seconds between looks for containers with a healthcheck
 
 
 class Watcher:
@@ -101,6 +105,28 @@ class Watcher:
         except Exception as e:               # the timer still repairs drift without it
             self.log.error("file watching stopped", path=str(target), error=str(e))
 
+    def _probe_health(self) -> None:
+        """Run the healthchecks of every running container that has one, each when it is due
+        (a thread of its own: a slow probe never holds up a reconcile)."""
+        from reconciler.engine.health import probe as health
+
+        seen: dict[str, str] = {}
+        while not self._stop.is_set():
+            try:
+                for name, state in health.probe_due(self.engine).items():
+                    if seen.get(name) != state.status:
+                        last = state.log[-1] if state.log else None
+                        self.log.info("health", container=name, status=state.status,
+                                      failing_streak=state.failing_streak,
+                                      exit_code=last.exit_code if last else None)
+                        seen[name] = state.status
+                due = health.next_due(self.engine)
+            except Exception as e:             # keep probing; the next round tries again
+                self.log.error("healthchecks failed", error=str(e))
+                due = None
+            wait = HEALTH_LOOK if due is None else min(HEALTH_LOOK, max(0.05, due - time.time()))
+            self._stop.wait(wait)
+
     # the loop ---------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -110,7 +136,7 @@ class Watcher:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 handlers[sig] = signal.signal(sig, self._on_signal)
         watchers = [threading.Thread(target=fn, name=fn.__name__, daemon=True)
-                    for fn in (self._watch_spec, self._watch_exits)]
+                    for fn in (self._watch_spec, self._watch_exits, self._probe_health)]
         for t in watchers:
             t.start()
         self.log.info("watching", directory=str(self.directory), interval=self.interval)

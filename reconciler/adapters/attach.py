@@ -24,6 +24,7 @@ import signal
 import socket
 import struct
 import termios
+import threading
 import tty as _tty
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,9 @@ def stream(sock: socket.socket, *, stdin: int | None, stdout: int, stderr: int,
                 old_handlers[sig] = signal.signal(sig, _note_signal)
             except (OSError, ValueError) as e:      # not settable here: that signal stays as it is
                 log.debug("cannot handle signal %s: %s", sig, e)
-        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        if threading.current_thread() is threading.main_thread():
+            # only the main thread gets signals (a healthcheck's probe streams from another)
+            old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         raw_fd = stdin if (tty and stdin is not None) else None
         with raw_terminal(raw_fd):
             if tty and ctl:

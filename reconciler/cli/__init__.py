@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "wait": ("reconciler.cli.containers", "wait", "Block until one or more containers stop, then print their exit codes."),
     "container-cleanup": ("reconciler.cli.containers", "cleanup", ""),   # hidden: run by conmon at exit
     "inspect": ("reconciler.cli.inspect", "inspect", "Return low-level information on containers or images."),
+    "healthcheck": ("reconciler.cli.health", "healthcheck", "Run a container's healthcheck once now (exit 0 when healthy, 1 when not)."),
     # interactive
     "attach": ("reconciler.cli.interactive", "attach", "Attach your terminal to a running container's input and output."),
     "exec": ("reconciler.cli.interactive", "exec_", "Run a command in a running container."),

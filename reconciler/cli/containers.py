@@ -456,7 +456,7 @@ def ports_text(ports: list) -> str:
 
 
 
-PS_FILTERS = ("label", "name", "id", "status", "ancestor")
+PS_FILTERS = ("label", "name", "id", "status", "ancestor", "stack")
 
 
 def _matches(c, filters: list[tuple[str, str]]) -> bool:
@@ -470,6 +470,9 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
                 return False
         elif key == "id":
             if not c.id.startswith(value):
+                return False
+        elif key == "stack":
+            if c.labels.get(STACK_LABEL) != value:
                 return False
         elif key == "status":
             if c.status != value:
@@ -501,6 +504,17 @@ def _row(c, now: float, no_trunc: bool, restarting: bool = False) -> dict:
         "LocalVolumes": "0",
         "Size": "",
     }
+
+
+def _add_health(engine, items, rows) -> None:
+    """`Up 5 seconds (healthy)`: the health of running containers that have a healthcheck."""
+    if not any(c.status == "running" for c in items):
+        return
+    from reconciler.core.health import ps_suffix
+    from reconciler.engine.health.state import status_of
+    for c, row in zip(items, rows):
+        if c.status == "running":
+            row["Status"] += ps_suffix(status_of(engine, c.record, c))
 
 
 def _held_for_restart(engine, c, now: float) -> bool:
@@ -539,6 +553,7 @@ def ps(ctx, all_, quiet, no_trunc, filters, fmt):
         out.write("".join((c.id if no_trunc else c.id[:12]) + "\n" for c in items))
         return
     rows = [_row(c, now, no_trunc, _held_for_restart(engine, c, now)) for c in items]
+    _add_health(engine, items, rows)
     if fmt == "json":
         out.write("".join(json.dumps({k: v for k, v in r.items() if k != "Stack"}, separators=(",", ":")) + "\n"
                           for r in rows))

@@ -19,6 +19,28 @@ class ImageSpec:
     pull: str = "missing"           # missing | always | never
 
 
+CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
+@dataclass(frozen=True)
+class HealthcheckSpec:
+    """A spec's healthcheck (durations in seconds; None: the image's value, else Docker's
+    default). test: a string (run by /bin/sh -c) or [CMD, ...] / [CMD-SHELL, cmd] / [NONE]."""
+    test: str | tuple[str, ...] | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    start_period: float | None = None
+    disable: bool = False
+
+    def to_dict(self) -> dict:
+        """The fields set (core.health.merge takes this; the spec hash includes it)."""
+        d = {"test": list(self.test) if isinstance(self.test, tuple) else self.test,
+             "interval": self.interval, "timeout": self.timeout, "retries": self.retries,
+             "start_period": self.start_period, "disable": self.disable or None}
+        return {k: v for k, v in d.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -44,6 +66,8 @@ class ServiceSpec:
     network: str = "bridge"
     restart: str = "no"                           # applied by the watcher: not hashed
     depends_on: tuple[str, ...] = ()              # services, including a container:NAME network peer
+    conditions: tuple[tuple[str, str], ...] = ()  # (service, condition) where not service_started
+    healthcheck: HealthcheckSpec | None = None
     stop_signal: str | None = None
     stop_grace_period: int | None = None          # seconds
     labels: tuple[tuple[str, str], ...] = ()
@@ -74,6 +98,7 @@ class ServiceSpec:
             "cap_add": list(self.cap_add),
             "cap_drop": list(self.cap_drop),
             "ulimits": list(self.ulimits),
+            "healthcheck": self.healthcheck.to_dict() if self.healthcheck else None,
         }
         return {k: v for k, v in d.items() if v not in (None, [], {})}
 
@@ -81,6 +106,10 @@ class ServiceSpec:
         """CreateOptions fields beyond those execute.create_options names one by one."""
         return {"tmpfs": list(self.tmpfs), "read_only": self.read_only, "cap_add": list(self.cap_add),
                 "cap_drop": list(self.cap_drop), "ulimits": list(self.ulimits)}
+
+    def condition(self, dependency: str) -> str:
+        """What this service waits for of a dependency before it starts."""
+        return dict(self.conditions).get(dependency, "service_started")
 
     @property
     def spec_hash(self) -> str:

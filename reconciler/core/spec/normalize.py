@@ -17,7 +17,7 @@ from reconciler.core.portmapping import parse_ports
 from reconciler.core.reference import parse_reference
 from reconciler.core.units import parse_size
 from reconciler.core.spec import compose
-from reconciler.core.spec.model import ImageSpec, ServiceSpec, Stack
+from reconciler.core.spec.model import HealthcheckSpec, ImageSpec, ServiceSpec, Stack
 from reconciler.core.spec.problems import KeyPath, SpecErrors, show
 from reconciler.core.spec.schema import ValidCache, check_schema
 from reconciler.core.spec.yamlload import parse_yaml
@@ -263,7 +263,7 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         labels[k] = _env_value(v)
 
     network = c.get("network", "bridge")
-    depends = list(c.get("depends_on") or [])
+    depends, conditions = _depends_on(c.get("depends_on"))
     if network.startswith("container:"):
         peer = network.split(":", 1)[1]
         if peer in service_names:
@@ -318,6 +318,8 @@ def _service(stack: str, svc: str, c: dict, file: str, env: Mapping[str, str], e
         network=network,
         restart=c.get("restart", "no"),
         depends_on=tuple(depends),
+        conditions=conditions,
+        healthcheck=_healthcheck(c.get("healthcheck"), base + ("healthcheck",), errors),
         stop_signal=c.get("stop_signal"),
         stop_grace_period=grace,
         labels=tuple(sorted(labels.items())),
@@ -342,6 +344,46 @@ def _limit_path(base: KeyPath, c: dict, message: str) -> KeyPath:
         if key in c and any(w in m for w in words):
             return base + (key,)
     return base
+
+
+def _depends_on(value: Any) -> tuple[list, tuple[tuple[str, str], ...]]:
+    """depends_on as a list of services, or a map of service -> {condition: ...}: the services
+    and the conditions other than service_started."""
+    if not isinstance(value, dict):
+        return list(value or []), ()
+    conditions = tuple((dep, cond) for dep, v in value.items()
+                       if isinstance(v, dict) and (cond := v.get("condition", "service_started")) != "service_started")
+    return list(value), conditions
+
+
+def _duration(value: Any) -> float:
+    """Seconds of a duration: a number, or 1m30s, 500ms (the schema checked the form)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        return float(text)
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(int(n) * scale[u] for n, u in re.findall(r"(\d+)(ms|h|m|s)", text))
+
+
+def _healthcheck(value: Any, path: KeyPath, errors: SpecErrors) -> HealthcheckSpec | None:
+    if not isinstance(value, dict):
+        return None                              # absent, or the schema says what is wrong
+    from reconciler.core.health import HealthcheckError, probe_command
+    test = value.get("test")
+    try:
+        probe_command(test)
+    except HealthcheckError as e:
+        errors.add(path + ("test",), str(e), "e.g. test: [CMD, wget, -q, --spider, http://localhost/]")
+    times = {k: _duration(value[k]) for k in ("interval", "timeout", "start_period") if k in value}
+    for k in ("interval", "timeout"):
+        if k in times and times[k] <= 0:
+            errors.add(path + (k,), f"must be longer than 0 (got {value[k]!r})")
+    return HealthcheckSpec(test=tuple(test) if isinstance(test, list) else test,
+                           interval=times.get("interval"), timeout=times.get("timeout"),
+                           retries=value.get("retries"), start_period=times.get("start_period"),
+                           disable=bool(value.get("disable", False)))
 
 
 def _seconds(value: Any) -> int:

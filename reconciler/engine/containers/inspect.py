@@ -42,6 +42,7 @@ def inspect_container(engine, name_or_id: str) -> dict:
             "Error": st.error or "",
             "StartedAt": st.started_at or _ZERO_TIME,
             "FinishedAt": st.finished_at or _ZERO_TIME,
+            **_health(engine, rec, st),
         },
         "Image": rec.image_id,
         "ResolvConfPath": str(cdir / "resolv.conf"),
@@ -85,6 +86,13 @@ def inspect_container(engine, name_or_id: str) -> dict:
         },
         "NetworkSettings": _network_settings(engine, rec),
     }
+
+
+def _health(engine, rec: ContainerRecord, st) -> dict:
+    """State.Health when the container has a healthcheck and runs (engine.health keeps it)."""
+    from reconciler.engine.health.state import read
+    found = read(engine, rec, st)
+    return {"Health": found.to_docker()} if found is not None else {}
 
 
 def _mounts(volumes: list[str], tmpfs: list[str], root) -> list[dict]:
