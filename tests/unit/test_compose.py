@@ -329,3 +329,14 @@ def test_any_value_of_any_key_is_a_spec_error_never_a_crash(schema):
                 load(yaml.safe_dump(d), {"SECRET": "s"}, schema=schema, read_env_file=lambda f, n: "A=1\n")
             except SpecError:
                 pass
+
+
+def test_the_default_network_with_the_bridge_subnet_is_the_bridge():
+    text = ("services:\n  web:\n    image: busybox\n    networks:\n      default:\n        ipv4_address: 10.77.3.4\n"
+            "networks:\n  default:\n    ipam:\n      config:\n        - subnet: {subnet}\n")
+    assert load(text.format(subnet="10.77.0.0/16")).containers["web"].ip == "10.77.3.4"
+    out = errors_of(text.format(subnet="172.28.0.0/16"))
+    assert "compose.yaml:10 networks.default.ipam.config: the default network here is the bridge, subnet " \
+           "10.77.0.0/16, not 172.28.0.0/16" in out
+    out = errors_of(text.format(subnet="10.77.0.0/16").replace("ipam:", "driver: overlay\n    ipam:"))
+    assert "networks.default: user-defined networks are not supported yet" in out

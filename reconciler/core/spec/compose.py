@@ -10,6 +10,7 @@ what compose itself ignores (`version:`, `x-*` extension fields).
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 from typing import Any, Mapping
@@ -125,7 +126,8 @@ def native_features(schema: Mapping | None) -> frozenset[str]:
 
 
 def to_native(data: Any, file: str, errors: SpecErrors, env: Mapping[str, str], *,
-              project_name: str | None = None, schema: Mapping | None = None) -> dict | None:
+              project_name: str | None = None, schema: Mapping | None = None,
+              subnet: str | None = None) -> dict | None:
     """The native spec document for a compose document (errors noted on the compose file's lines).
     schema: the native one, which says what the native model can express (native_features)."""
     m = Mapper(file, errors, env, native_features(schema))
@@ -167,7 +169,7 @@ def to_native(data: Any, file: str, errors: SpecErrors, env: Mapping[str, str], 
     networks = data.get("networks")
     if isinstance(networks, dict):
         for nname, body in networks.items():
-            if nname == "default" and not body:
+            if nname == "default" and (not body or _default_network_is_the_bridge(m, body, subnet)):
                 continue
             m.refuse(("networks", nname), f"user-defined networks are {NOT_YET}",
                      "remove the top-level networks: entry; services share the default bridge")
@@ -199,6 +201,31 @@ def to_native(data: Any, file: str, errors: SpecErrors, env: Mapping[str, str], 
     native["containers"] = containers
     m.note(("containers",), ("services",))
     return native
+
+
+def _net(text: str):
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return text
+
+
+def _default_network_is_the_bridge(m: Mapper, body: Any, subnet: str | None) -> bool:
+    """networks: {default: {ipam: {config: [{subnet: S}]}}}, which compose needs for static
+    addresses, is the bridge when S is its subnet (bridge-subnet); anything else is refused."""
+    path = ("networks", "default")
+    if not isinstance(body, dict) or set(body) - {"ipam"} or not isinstance(body["ipam"], dict) \
+            or set(body["ipam"]) - {"config", "driver"} or body["ipam"].get("driver", "default") != "default":
+        return False
+    configs = body["ipam"].get("config") or []
+    if not isinstance(configs, list) or any(not isinstance(c, dict) or set(c) != {"subnet"} for c in configs):
+        return False
+    wanted = [str(c["subnet"]) for c in configs]
+    if subnet is not None and [_net(w) for w in wanted] not in ([], [_net(subnet)]):
+        m.refuse(path + ("ipam", "config"), f"the default network here is the bridge, subnet {subnet}, "
+                 f"not {', '.join(wanted)}",
+                 f"use addresses in {subnet}, or set bridge-subnet in the configuration to {wanted[0]}")
+    return True
 
 
 def _top_volume(m: Mapper, vname: str, body: Any) -> dict | None:

@@ -47,7 +47,8 @@ def load_stack(sources: Sequence[tuple[str, str]], schema: Mapping, env: Mapping
         if data is None:
             continue
         if is_compose:
-            data = compose.to_native(data, file, errors, env, project_name=project_name, schema=schema)
+            data = compose.to_native(data, file, errors, env, project_name=project_name, schema=schema,
+                                     subnet=subnet)
             if data is None:
                 continue
         # key paths inside one file carry its name first, so lines of two files never mix
