@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from reconciler.core.errors import ContainerNotRunning, ContainerRuntimeError, DockerMiniError
+from reconciler.engine.containers.stop_claim import StopClaim
 
 KILL_WAIT = 10.0          # seconds to wait for an exit after SIGKILL (as containers.stop)
 POLL_MAX = 0.05           # the longest sleep between two looks at the waited processes
@@ -35,6 +36,13 @@ class Stopping:
     deadline: float | None            # monotonic time of the SIGKILL; None: wait for ever
     killed: bool = False
     error: Exception | None = None    # the SIGKILL could not be sent, or did not end it
+    claim: StopClaim | None = None    # held until its teardown is done: see release()
+
+    def release(self) -> None:
+        """The stop claim released: call once the container's teardown is done (or failed)."""
+        if self.claim is not None:
+            self.claim.release()
+            self.claim = None
 
 
 def _stop_signal(rec) -> str:
@@ -48,26 +56,37 @@ def _grace(rec, timeout: float | None) -> float:
     return DEFAULT_STOP_TIMEOUT if timeout is None else timeout
 
 
-def begin_stop(engine, name: str, timeout: float | None = None) -> Stopping | None:
+def begin_stop(engine, name: str, timeout: float | None = None, removing: bool = False) -> Stopping | None:
     """Send `name` its stop signal (SIGKILL when the grace period is 0) and return what to wait
-    for, or None when it is not running (containers.stop then only records the stop)."""
+    for, or None when it is not running (containers.stop then only records the stop).
+    The container's stop claim is taken first, so its exit command leaves the teardown to the
+    caller, who must call the Stopping's release() once it is done. Not for an --rm container
+    that is only stopped (removing=False): its exit command removes it."""
     from reconciler.engine import containers
 
     rec = containers.resolve(engine, name)
     if not containers.is_running(engine, rec):
         return None
     grace = _grace(rec, timeout)
+    claim = None
+    if removing or not rec.options.auto_remove:
+        claim = StopClaim(engine.layout.container_dir(rec.id))
+        claim.acquire()
     now = time.monotonic()
     try:
         if grace == 0:
             containers.kill(engine, rec.id, "KILL")
         else:
             containers.kill(engine, rec.id, _stop_signal(rec))
-    except ContainerNotRunning:
-        return None                                  # it ended in between
+    except BaseException as e:
+        if claim is not None:
+            claim.release()
+        if isinstance(e, ContainerNotRunning):
+            return None                              # it ended in between
+        raise
     return Stopping(name, rec.id, rec.state.pid, rec.state.pid_start,
                     None if grace < 0 else now + (KILL_WAIT if grace == 0 else grace),
-                    killed=grace == 0)
+                    killed=grace == 0, claim=claim)
 
 
 def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stopping]:
@@ -125,10 +144,18 @@ def stop_many(engine, names, timeout: float | None = None) -> Results:
 
 
 def _stop_many(engine, names: list[str], timeout: float | None) -> Results:
+    stopping: dict[int, Stopping] = {}
+    try:
+        return _stop_all(engine, names, timeout, stopping)
+    finally:
+        for s in stopping.values():
+            s.release()
+
+
+def _stop_all(engine, names: list[str], timeout: float | None, stopping: dict[int, "Stopping"]) -> Results:
     from reconciler.engine import containers
 
     errors: dict[int, Exception] = {}
-    stopping: dict[int, Stopping] = {}
     for i, name in enumerate(names):
         try:
             s = begin_stop(engine, name, timeout)
@@ -180,19 +207,23 @@ def _remove_many(engine, names: list[str], force: bool) -> Results:
     from reconciler.engine import containers
 
     errors: dict[int, Exception] = {}
-    if force:
-        killed = []
-        for name in names:
+    killed: list[Stopping] = []
+    try:
+        if force:
+            for name in names:
+                try:
+                    s = begin_stop(engine, name, 0, removing=True)
+                except DockerMiniError:
+                    continue                         # remove below says why, in its words
+                if s is not None:
+                    killed.append(s)
+            wait_stopped(engine, killed)
+        for i, name in enumerate(names):
             try:
-                s = begin_stop(engine, name, 0)
-            except DockerMiniError:
-                continue                         # remove below says why, in its words
-            if s is not None:
-                killed.append(s)
-        wait_stopped(engine, killed)
-    for i, name in enumerate(names):
-        try:
-            containers.remove(engine, name, force=force)
-        except DockerMiniError as e:
-            errors[i] = e
+                containers.remove(engine, name, force=force)
+            except DockerMiniError as e:
+                errors[i] = e
+    finally:
+        for s in killed:
+            s.release()
     return _results(names, errors)

@@ -85,10 +85,13 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
         return None, time.monotonic() - t0
 
     def finish(action: Action, s: bulk.Stopping, t0: float):
-        if s.error is not None:
-            raise s.error
-        with serial:
-            run_after_stop(engine, stack, action)
+        try:
+            if s.error is not None:
+                raise s.error
+            with serial:
+                run_after_stop(engine, stack, action)
+        finally:
+            s.release()              # its exit command left the teardown to us: now done
         return None, time.monotonic() - t0
 
     def succeeded(action: Action, elapsed: float) -> None:
@@ -209,7 +212,8 @@ def signal_stop(engine, stack: Stack, action: Action) -> bulk.Stopping | None:
         spec = stack.containers.get(action.details.get("service", ""))
         local_image(engine, stack, spec.image)           # fails before the old one is touched
     try:
-        return bulk.begin_stop(engine, action.details.get("id") or action.target, _grace(stack, action))
+        return bulk.begin_stop(engine, action.details.get("id") or action.target, _grace(stack, action),
+                               removing=action.kind == Kind.RECREATE)
     except DockerMiniError:
         return None                                      # run_action meets it and says why
 

@@ -1,11 +1,14 @@
 """Starting, stopping, killing, restarting and waiting for a container.
 
 Every change of state happens under engine.mutation(); waiting for a process to end happens
-outside it, so the exit command conmon runs (container-cleanup) can take the lock meanwhile.
+outside it, so the exit command conmon runs (reconciler.exit_hook) can take the lock meanwhile.
+A stop holds the container's stop claim from its signal to its reap: the exit command then
+leaves the work to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -23,7 +26,8 @@ from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send
 from reconciler.engine.containers.reaping import oom_killed, reap, release_runtime, uses_network_setup
 from reconciler.engine.containers.records import ContainerRecord, RunState
 from reconciler.engine.containers.removal import remove, removed_if_orphaned
-from reconciler.engine.containers.store import (load, monitor_paths, now_iso, resolve, save,
+from reconciler.engine.containers.stop_claim import StopClaim
+from reconciler.engine.containers.store import (container_dir, load, monitor_paths, now_iso, resolve, save,
                                                 socket_dir, write_file)
 
 log = logging.getLogger(__name__)
@@ -34,14 +38,16 @@ def _exit_command(engine, rec: ContainerRecord, pid_token: str) -> list[str]:
     source = engine.config.source
     if source.startswith("/") and Path(source).exists():
         settings += ["--config", source]
-    return [sys.executable, "-m", "reconciler", *settings, "container-cleanup", rec.id, pid_token]
+    # not the CLI: the hook imports only what its answer needs (most exits need nothing)
+    settings += ["--container-dir", str(container_dir(engine, rec.id))]
+    return [sys.executable, "-m", "reconciler.exit_hook", *settings, rec.id, pid_token]
 
 
 def start(engine, name_or_id: str, *, on_created: Callable[[ContainerRecord], Any] | None = None,
           stdin_once: bool = False, by_policy: bool = False) -> ContainerRecord:
     """Start a created or exited container (no-op if running). on_created(record) is called
     once the process exists but before it runs (attach to it there, so no output is lost).
-    conmon runs `container-cleanup` when the process ends (reap, --rm, restart policy).
+    conmon runs reconciler.exit_hook when the process ends (reap, --rm, restart policy).
     stdin_once: the attached user's EOF closes the container's stdin (`run -i`, `start -ai`
     without -t); otherwise it stays open for later attaches (conmon --leave-stdin-open)."""
     with engine.mutation():
@@ -227,6 +233,12 @@ def stop(engine, name_or_id: str, timeout: int | None = None) -> ContainerRecord
             save(engine, rec)
         if not running:
             return rec
+    # an --rm container is removed by its exit command, which must not leave that to us
+    with StopClaim(container_dir(engine, rec.id)) if not rec.options.auto_remove else contextlib.nullcontext():
+        return _stop_running(engine, rec, timeout)
+
+
+def _stop_running(engine, rec: ContainerRecord, timeout: int | None) -> ContainerRecord:
     if timeout is None:
         timeout = rec.options.stop_timeout
         if timeout is None:

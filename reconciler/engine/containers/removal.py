@@ -3,6 +3,7 @@ bundle and logs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -13,6 +14,7 @@ from reconciler.engine import network
 from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send_signal, wait_exit_file
 from reconciler.engine.containers.reaping import network_teardown, reap
 from reconciler.engine.containers.records import ContainerRecord
+from reconciler.engine.containers.stop_claim import StopClaim
 from reconciler.engine.containers.store import container_dir, resolve, save, socket_dir
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 def remove(engine, name_or_id: str, force: bool = False) -> None:
     """Remove a container and everything it owns: runc state, mount, rw layer, network lease,
     bundle, logs. A running one is refused unless force (then killed first)."""
+    with contextlib.ExitStack() as claims:
+        _remove(engine, name_or_id, force, claims)
+
+
+def _remove(engine, name_or_id: str, force: bool, claims: contextlib.ExitStack) -> None:
     killed = None
     with engine.mutation():
         rec = resolve(engine, name_or_id)
@@ -30,6 +37,7 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
             if not force:
                 raise ConflictError(f"You cannot remove a running container {rec.id}. Stop the "
                                     f"container before attempting removal or force remove")
+            claims.enter_context(StopClaim(container_dir(engine, rec.id)))   # until conmon is gone
             send_signal(engine, rec, 9)
             if wait_exit_file(engine, rec, KILL_WAIT) is None:
                 raise ContainerRuntimeError(f"container {rec.name} did not exit after SIGKILL")
@@ -44,7 +52,7 @@ def remove(engine, name_or_id: str, force: bool = False) -> None:
             pass
         destroy(engine, rec)
     if killed is not None:
-        # conmon lives on until its exit command (which needs the lock we just released) is done
+        # conmon lives on until its exit command is done (quick: it finds our stop claim)
         _wait_conmon_gone(engine, killed)
 
 
