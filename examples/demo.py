@@ -75,6 +75,8 @@ def main() -> int:
                     return 1
                 time.sleep(3)                # the app rewrites the page every 2 s
                 dm("exec", "site-app", "wget", "-q", "-O", "-", f"http://{SITE_IP}/")
+                dm("healthcheck", "site-app")
+                dm("ps", "--filter", "label=io.docker-mini.stack=site")
                 dm("volume", "ls")
                 dm("down", "-v", "-f", compose)
                 return 0

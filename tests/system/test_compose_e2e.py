@@ -36,6 +36,10 @@ services:
         target: /data
       - ./conf:/conf:ro
     tmpfs: /scratch
+    healthcheck:
+      test: ["CMD-SHELL", "test -s /data/runs"]
+      interval: 5s
+      retries: 2
     depends_on:
       web:
         condition: service_started
@@ -68,6 +72,7 @@ def test_a_compose_project_applies_converges_and_goes_down(net, dmc, busybox_ref
     assert page.strip() == "from-dotenv"                 # .env interpolated; $$ kept for the shell
     app = inspect(dmc, "myshop-app")
     assert "MODE=prod" in app["Config"]["Env"]
+    assert dmc("healthcheck", "myshop-app").stdout.startswith("healthy")      # compose's healthcheck
     assert dmc("exec", "myshop-app", "cat", "/conf/app.conf").stdout == "x=1\n"
     assert "tmpfs" in dmc("exec", "myshop-app", "sh", "-c", "grep ' /scratch ' /proc/mounts").stdout
     assert inspect(dmc, "myshop-web")["HostConfig"]["Memory"] == 32 << 20
