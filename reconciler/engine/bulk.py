@@ -13,6 +13,9 @@ Each function answers [(name, None | the error)] in the order of the names given
 
 from __future__ import annotations
 
+import math
+import os
+import select
 import signal
 import time
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from reconciler.engine.containers.stop_claim import StopClaim
 
 KILL_WAIT = 10.0          # seconds to wait for an exit after SIGKILL (as containers.stop)
 POLL_MAX = 0.05           # the longest sleep between two looks at the waited processes
+BLOCK_MAX = 1.0           # wait_stopped's longest block on the pidfds (an end wakes it at once)
 
 Results = list[tuple[str, "Exception | None"]]
 
@@ -37,12 +41,34 @@ class Stopping:
     killed: bool = False
     error: Exception | None = None    # the SIGKILL could not be sent, or did not end it
     claim: StopClaim | None = None    # held until its teardown is done: see release()
+    pidfd: int | None = None          # readable once the process has ended (opened on first look)
 
     def release(self) -> None:
         """The stop claim released: call once the container's teardown is done (or failed)."""
+        self.close_pidfd()
         if self.claim is not None:
             self.claim.release()
             self.claim = None
+
+    def watch(self, processes) -> bool:
+        """The process's pidfd opened (once); False when the process has ended already."""
+        if self.pidfd is None:
+            try:
+                fd = os.pidfd_open(self.pid)
+            except ProcessLookupError:
+                return False
+            except OSError:                          # no descriptor left: looked at in /proc
+                return processes.pid_alive(self.pid, self.pid_start)
+            if not processes.pid_alive(self.pid, self.pid_start):    # a zombie, or a reused pid
+                os.close(fd)
+                return False
+            self.pidfd = fd
+        return True
+
+    def close_pidfd(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _stop_signal(rec) -> str:
@@ -95,9 +121,10 @@ def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stop
     stop signal already recorded the stop, and a pidfd makes the SIGKILL reach that process only."""
     processes = engine.processes
     now = time.monotonic() if now is None else now
+    ended = _ended(processes, waiting, 0)
     over = []
     for s in list(waiting):
-        if not processes.pid_alive(s.pid, s.pid_start):
+        if id(s) in ended:
             over.append(s)
         elif s.deadline is not None and now >= s.deadline:
             if s.killed:
@@ -110,7 +137,24 @@ def poll(engine, waiting: list[Stopping], now: float | None = None) -> list[Stop
                 over.append(s)                       # it ended in between
     for s in over:
         waiting.remove(s)
+        s.close_pidfd()
     return over
+
+
+def _ended(processes, waiting: list[Stopping], timeout: float) -> set[int]:
+    """id() of each Stopping whose process has ended, after waiting up to `timeout` seconds for
+    one to end: one poll(2) on their pidfds, not a read of /proc for each (a down of 100 looks
+    20 times a second for 10 s)."""
+    ended = {id(s) for s in waiting if not s.watch(processes)}
+    if ended:
+        return ended
+    by_fd = {s.pidfd: s for s in waiting if s.pidfd is not None}
+    if len(by_fd) < len(waiting):
+        timeout = min(timeout, POLL_MAX)             # some are only seen by looking again
+    poller = select.poll()
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    return {id(by_fd[fd]) for fd, _ in poller.poll(max(0, math.ceil(timeout * 1000)))}
 
 
 def poll_delay(waiting: list[Stopping], now: float | None = None, delay: float = POLL_MAX) -> float:
@@ -123,12 +167,10 @@ def poll_delay(waiting: list[Stopping], now: float | None = None, delay: float =
 def wait_stopped(engine, waiting: list[Stopping]) -> None:
     """Until every process in `waiting` has ended (SIGKILLed at its deadline); holds no lock."""
     waiting = list(waiting)
-    delay = 0.002
     while waiting:
         poll(engine, waiting)
         if waiting:
-            time.sleep(poll_delay(waiting, delay=delay))
-            delay = min(delay * 1.5, POLL_MAX)
+            _ended(engine.processes, waiting, poll_delay(waiting, delay=BLOCK_MAX))
 
 
 def _results(names, errors: dict[int, Exception]) -> Results:
