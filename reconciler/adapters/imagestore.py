@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.core.digest import digest_hex, sha256_digest, sha256_of
+from reconciler.core.digest import digest_hex, sha256_digest
 from reconciler.core.errors import ImageNotFound, InvalidArgument, InvalidReference, StorageError
+from reconciler.core.hashing import sha256_of
 from reconciler.core.reference import Reference, parse_reference
 from reconciler.core.timestamps import rfc3339
 

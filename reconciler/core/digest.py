@@ -1,8 +1,10 @@
-"""Content digests ("sha256:<hex>") and the OCI chain ids of layer stacks. Pure."""
+"""Content digests ("sha256:<hex>") as strings: their grammar, algorithms and hex part. Pure.
+
+Computing digests of content (and chain ids) is core.hashing's: this module does not load
+hashlib (OpenSSL), which the commands that only read records (`ps`) do not need."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from reconciler.core.errors import InvalidArgument
@@ -45,27 +47,3 @@ def digest_hex(digest: str) -> str:
 def sha256_digest(digest_or_hex: str) -> str:
     """A digest as "algorithm:hex": a bare hex id (as the seed's records store them) gets "sha256:"."""
     return digest_or_hex if ":" in digest_or_hex else "sha256:" + digest_or_hex
-
-
-def hasher_for(digest: str):
-    """A fresh hashlib object of the digest's algorithm, to verify streamed content against it."""
-    return hashlib.new(validate_digest(digest).split(":", 1)[0])
-
-
-def sha256_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    if algorithm not in ALGORITHMS:
-        raise InvalidArgument(f"unsupported digest algorithm {algorithm!r}")
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def chain_ids(diff_ids: list[str]) -> list[str]:
-    """OCI chain ids: chain(L0) = diff(L0); chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))."""
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        validate_digest(diff_id, "diff_id")
-        chain.append(diff_id if not chain else sha256_of(f"{chain[-1]} {diff_id}".encode()))
-    return chain

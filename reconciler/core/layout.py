@@ -20,7 +20,7 @@ from reconciler.core.digest import digest_hex
 class Layout:
     """The root is kept in the spelling pathlib gives it ("/a//b/./" -> "/a/b"): one root
     spelled two ways must name the same files, and the same socket dir (a hash of the root,
-    see engine.containers.store.socket_dir)."""
+    see engine.containers.sockets.socket_dir)."""
     root: str
 
     def __init__(self, root: str | os.PathLike):

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from reconciler.adapters.registry import RegistryClient, is_loopback, parse_challenges
-from reconciler.core.digest import sha256_of
+from reconciler.core.hashing import sha256_of
 from reconciler.core.errors import (
     AuthError, IntegrityError, RegistryError, RegistryUnreachable, RemoteNotFound, UnsupportedManifest,
 )

@@ -8,7 +8,7 @@ from reconciler.engine import containers
 
 
 def test_every_exported_name_is_what_its_module_defines():
-    for module in ("store", "records", "options", "liveness", "reaping", "removal", "bundle", "creation",
+    for module in ("store", "sockets", "records", "options", "liveness", "reaping", "removal", "bundle", "creation",
                    "lifecycle", "exit_cleanup", "listing", "inspect", "update", "logs"):
         importlib.import_module(f"reconciler.engine.containers.{module}")   # as callers would
     for name in containers.__all__:

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from reconciler.core.digest import chain_ids, digest_of, hasher_for, is_digest, sha256_of, validate_digest
+from reconciler.core.digest import is_digest, validate_digest
+from reconciler.core.hashing import chain_ids, digest_of, hasher_for, sha256_of
 from reconciler.core.errors import InvalidArgument, InvalidReference
 from reconciler.core.reference import Reference, parse_reference
 

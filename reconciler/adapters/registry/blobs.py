@@ -7,8 +7,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from reconciler.adapters.registry.transport import reason
-from reconciler.core.digest import hasher_for
 from reconciler.core.errors import IntegrityError
+from reconciler.core.hashing import hasher_for
 from reconciler.core.manifest import Descriptor
 from reconciler.core.reference import Reference
 

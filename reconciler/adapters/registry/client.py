@@ -13,10 +13,11 @@ import requests
 from reconciler.adapters.registry.auth import TokenAuth
 from reconciler.adapters.registry.blobs import BlobReader
 from reconciler.adapters.registry.transport import reason, registry_error
-from reconciler.core.digest import digest_of, is_digest
+from reconciler.core.digest import is_digest
 from reconciler.core.errors import (
     IntegrityError, RegistryError, RegistryUnreachable, RemoteNotFound, UnsupportedManifest,
 )
+from reconciler.core.hashing import digest_of
 from reconciler.core.manifest import (
     Descriptor, ImageManifest, Index, Platform, manifest_accept_header, parse_manifest,
     select_platform,

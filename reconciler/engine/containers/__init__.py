@@ -4,6 +4,7 @@
     records       ContainerRecord (with its RunState, NetworkEndpoint, ProcessConfig): the typed
                   content of container.json, with from_json/to_json and a format version
     store         container.json: load, save, ids, resolve, list
+    sockets       conmon's attach sockets (and the short directory for long roots' symlinks)
     liveness      whether the process lives (current_state), signal, wait for the exit: read-only
     reaping       reap: an ended process's exit recorded, its runtime, network and mount released
     removal       rm: everything the container owns released and deleted
@@ -26,8 +27,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "store": ("all_records", "attach_socket_path", "load", "now_iso", "resolve",
-              "unreadable_records"),
+    "store": ("all_records", "load", "now_iso", "resolve", "unreadable_records"),
+    "sockets": ("attach_socket_path",),
     "records": ("ContainerRecord", "NetworkEndpoint", "ProcessConfig", "RunState"),
     "options": ("CreateOptions", "generate_name"),
     "liveness": ("KILL_WAIT", "current_state", "is_running"),

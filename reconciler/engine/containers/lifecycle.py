@@ -27,8 +27,9 @@ from reconciler.engine.containers.reaping import oom_killed, reap, release_runti
 from reconciler.engine.containers.records import ContainerRecord, RunState
 from reconciler.engine.containers.removal import remove, removed_if_orphaned
 from reconciler.engine.containers.stop_claim import StopClaim
+from reconciler.engine.containers.sockets import socket_dir
 from reconciler.engine.containers.store import (container_dir, load, monitor_paths, now_iso, resolve, save,
-                                                socket_dir, write_file)
+                                                write_file)
 
 log = logging.getLogger(__name__)
 

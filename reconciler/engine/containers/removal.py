@@ -15,7 +15,8 @@ from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send
 from reconciler.engine.containers.reaping import network_teardown, reap
 from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine.containers.stop_claim import StopClaim
-from reconciler.engine.containers.store import container_dir, resolve, save, socket_dir
+from reconciler.engine.containers.sockets import socket_dir
+from reconciler.engine.containers.store import container_dir, resolve, save
 
 log = logging.getLogger(__name__)
 

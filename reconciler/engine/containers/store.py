@@ -8,7 +8,6 @@ tolerate records that vanish under them; writes happen under engine.mutation().
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -139,19 +138,3 @@ def resolve(engine, name_or_id: str) -> ContainerRecord:
 def monitor_paths(engine, cid: str):
     """conmon's files of the container (pid file, exit dir, log, oom marker)."""
     return engine.processes.MonitorPaths(container_dir(engine, cid))
-
-
-def socket_dir(engine) -> Path:
-    """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
-    short = Path(engine.layout.root) / "s"
-    if len(str(short)) + 1 + 12 + len("/attach") <= 100:
-        return short
-    return Path("/run/docker-mini") / hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
-
-
-def attach_socket_path(engine, rec: ContainerRecord) -> Path:
-    """conmon's attach socket of a running container (for attach and foreground run)."""
-    direct = container_dir(engine, rec.id) / "attach"
-    if len(str(direct)) <= engine.processes.SUN_PATH_MAX:
-        return direct
-    return socket_dir(engine) / rec.short_id / "attach"

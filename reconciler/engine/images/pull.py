@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from reconciler.core.digest import chain_ids, digest_hex, sha256_of
+from reconciler.core.digest import digest_hex
 from reconciler.core.errors import (ImageNotFound, IntegrityError, InvalidReference, RegistryError,
                                     StorageError, UnsupportedManifest)
+from reconciler.core.hashing import chain_ids, sha256_of
 from reconciler.core.reference import Reference, parse_reference
 
 log = logging.getLogger(__name__)
