@@ -60,8 +60,9 @@ def test_the_probe_sees_a_heavy_package_when_one_is_used(tmp_path):
 
 
 def test_ps_loads_no_networking_or_lifecycle(tmp_path):
-    """`ps` only reads records and pids: networking, the lifecycle and runc's adapter are
-    other commands' start-up cost (engine.containers.liveness sits below engine.network)."""
+    """`ps` only reads records and pids: networking, the lifecycle, runc's adapter and hashlib
+    (OpenSSL) are other commands' start-up cost (engine.containers.liveness sits below
+    engine.network; computing digests is core.hashing's, conmon's socket paths are in sockets)."""
     config = tmp_path / "constants.json"
     config.write_text("{}")
     probe = PROBE.replace('print(f"exit=', 'print(",".join(sorted(sys.modules)), file=sys.stderr)\nprint(f"exit=')
@@ -70,5 +71,6 @@ def test_ps_loads_no_networking_or_lifecycle(tmp_path):
     modules = set(p.stderr.strip().splitlines()[-2].split(","))
     assert "reconciler.engine.containers.listing" in modules       # the probe saw ps at work
     unwanted = {"reconciler.engine.network", "reconciler.engine.containers.lifecycle",
-                "reconciler.engine.containers.reaping", "reconciler.adapters.runtime.runc", "subprocess"}
+                "reconciler.engine.containers.reaping", "reconciler.adapters.runtime.runc", "subprocess",
+                "hashlib"}
     assert not modules & unwanted, sorted(modules & unwanted)
