@@ -340,3 +340,9 @@ def test_the_default_network_with_the_bridge_subnet_is_the_bridge():
            "10.77.0.0/16, not 172.28.0.0/16" in out
     out = errors_of(text.format(subnet="10.77.0.0/16").replace("ipam:", "driver: overlay\n    ipam:"))
     assert "networks.default: user-defined networks are not supported yet" in out
+
+
+def test_port_ranges_as_compose_files_write_them():
+    stack = load("services:\n  web:\n    image: busybox\n    ports: ['8080-8081:80-81', '127.0.0.1::53/udp', 9000]\n")
+    assert stack.containers["web"].ports == ("8080-8081:80-81", "127.0.0.1::53/udp", "9000")
+    assert "services.web.ports" in errors_of("services:\n  web:\n    image: busybox\n    ports: ['8080-8082:80-81']\n")
