@@ -1,4 +1,4 @@
-"""Stack specs: YAML text in, a validated, normalized Stack out. Pure: the caller reads the files,
+"""Stack specs: YAML text in (the native format or a compose file), a validated, normalized Stack out. Pure: the caller reads the files,
 the schema (specs/stack.schema.json, the one definition of a valid spec) and any env_file.
 
 Every mistake is reported with its file, line and key path, and all of them at once:
@@ -10,6 +10,8 @@ yamlload   YAML to values with lines, ${VAR}, and the bounds against hostile inp
 schema     validation against the JSON Schema, worded for people
 normalize  load_stack: files merged, validated and normalized, with the semantic checks
 problems   the collected errors (file:line key.path: what)
+compose    the compose front end: a Compose Specification file mapped onto the same model
+           (compose_service: its services' keys), every line and key named as the user wrote it
 """
 
 from reconciler.core.spec.model import (HASH_VERSION, ImageSpec, ServiceSpec, Stack, canonical_json,
