@@ -1,5 +1,6 @@
-"""Stack specs: YAML text in (the native format or a compose file), a validated, normalized Stack out. Pure: the caller reads the files,
-the schema (specs/stack.schema.json, the one definition of a valid spec) and any env_file.
+"""Stack specs: YAML text in (the native format or a compose file), a validated, normalized
+Stack out. Pure: the caller reads the files, the schema (specs/stack.schema.json, the one
+definition of a valid spec) and any env_file.
 
 Every mistake is reported with its file, line and key path, and all of them at once:
 
