@@ -66,7 +66,6 @@ class CreateOptions:
         return opts
 
 
-
 @functools.cache
 def _field_names(cls) -> frozenset[str]:
     # from_dict runs once per record read: `ps` reads every record
