@@ -68,3 +68,12 @@ def test_cli_reports_bad_config_file(dm, tmp_path):
     proc = dm("--config", str(bad), "version", check=False)
     assert proc.returncode == 1          # exit 2 is only "changes pending" (plan)
     assert "bridge-name" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_default_address_pools():
+    assert parse_config(None).address_pools == (("10.78.0.0/15", 24),)
+    c = parse_config('{"default-address-pools": [{"base": "172.30.0.0/16", "size": 26}]}')
+    assert c.address_pools == (("172.30.0.0/16", 26),)
+    for bad in ('[{"base": "172.30.0.0/16", "size": 8}]', '[{"base": "nope", "size": 24}]', '[{"size": 24}]', '{}'):
+        with pytest.raises(ConfigError):
+            parse_config(f'{{"default-address-pools": {bad}}}')

@@ -122,3 +122,23 @@ def test_choose_address(leases, ip, mac, expected):
 def test_choose_address_conflicts(leases, ip, mac, message):
     with pytest.raises(ConflictError, match=message):
         ipam.choose_address(SUBNET, leases, ip, mac)
+
+
+def test_pick_subnet_takes_the_first_free_one_of_the_pools():
+    taken = [("network bridge:", "10.78.0.0/24"), ("route via eth0:", "10.78.1.128/25"), ("default", "0.0.0.0/0")]
+    assert str(ipam.pick_subnet([("10.78.0.0/16", 24)], taken)) == "10.78.2.0/24"
+    assert str(ipam.pick_subnet([("10.78.0.0/23", 24), ("192.168.0.0/20", 26)], taken)) == "192.168.0.0/26"
+    with pytest.raises(NetworkError):
+        ipam.pick_subnet([("10.78.0.0/23", 24)], taken)
+
+
+def test_a_network_gateway_is_inside_and_not_handed_out():
+    net = ipam.Subnet.parse("10.9.0.0/29", "10.9.0.6")
+    assert str(net.gateway) == "10.9.0.6"
+    assert str(net.allocate([])) == "10.9.0.1"
+    with pytest.raises(NetworkError):       # .6 is the gateway, .7 the broadcast
+        net.allocate(["10.9.0.1", "10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5"])
+    with pytest.raises(InvalidArgument):
+        ipam.check_gateway(net.network, "10.9.0.7")
+    with pytest.raises(InvalidArgument):
+        ipam.parse_network_subnet("10.9.0.0/31")

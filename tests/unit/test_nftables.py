@@ -64,3 +64,12 @@ def test_forward_passes_only_replies_published_ports_and_own_traffic_into_the_br
 def test_ruleset_without_containers_still_masquerades():
     text = nftables.render_ruleset("dmt1", "10.77.0.0/16", [])
     assert "dnat to" not in text and "masquerade" in text
+
+
+def test_an_internal_network_neither_masquerades_nor_forwards_out():
+    text = nftables.render_ruleset("dmi0", "10.5.0.0/24", [], internal=True)
+    assert 'oifname != "dmi0" masquerade' not in text
+    assert 'iifname "dmi0" oifname != "dmi0" drop' in text
+    assert text.index('oifname != "dmi0" drop') < text.index('iifname "dmi0" accept')
+    normal = nftables.render_ruleset("dmi0", "10.5.0.0/24", [])
+    assert 'ip saddr 10.5.0.0/24 oifname != "dmi0" masquerade' in normal and "drop\n" in normal
