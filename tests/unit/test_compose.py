@@ -346,3 +346,16 @@ def test_port_ranges_as_compose_files_write_them():
     stack = load("services:\n  web:\n    image: busybox\n    ports: ['8080-8081:80-81', '127.0.0.1::53/udp', 9000]\n")
     assert stack.containers["web"].ports == ("8080-8081:80-81", "127.0.0.1::53/udp", "9000")
     assert "services.web.ports" in errors_of("services:\n  web:\n    image: busybox\n    ports: ['8080-8082:80-81']\n")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("${UNSET:-${A}}", "x"), ("${UNSET:-${ALSO_UNSET:-deep}}", "deep"), ("${A:+${A}-alt}", "x-alt"),
+    ("a $ b", "a $ b"), ("${UNSET:-{braces}}", "{braces}"), ("pre${A}post$A.", "prexpostx."),
+])
+def test_nested_and_literal_forms(text, value):
+    assert interpolation(text, {"A": "x"}) == (value, [])
+
+
+@pytest.mark.parametrize("text", ["${}", "${A", "${1A}", "${A B}"])
+def test_bad_interpolation_formats(text):
+    assert "invalid interpolation format" in interpolation(text, {"A": "x"})[1][0][0]

@@ -64,40 +64,71 @@ def parse_dotenv(text: str, file: str) -> dict[str, str]:
 
 # --- interpolation, as compose does it ------------------------------------------------------
 
-_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-                  r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|(?P<bad>\{[^}]*\}?))")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", re.S)
+_BAD_FORMAT_HINT = "write ${VAR}, ${VAR:-default} or $$ for a literal $"
 
 
 def interpolation(text: str, env: Mapping[str, str]) -> tuple[str, list[tuple[str, str | None]]]:
     """${VAR} and $VAR (unset: empty, as compose), ${VAR:-default} (unset or empty),
     ${VAR-default} (unset), ${VAR:?message} (error when unset or empty), ${VAR?message}
-    (error when unset), ${VAR:+alt} / ${VAR+alt} (alt when set), $$ for a literal $."""
+    (error when unset), ${VAR:+alt} / ${VAR+alt} (alt when set), $$ for a literal $. A default,
+    message or alternative is interpolated too: ${A:-${B:-x}}."""
     problems: list[tuple[str, str | None]] = []
+    return _interpolate(text, env, problems), problems
 
-    def sub(m: re.Match) -> str:
-        if m.group("dollar"):
-            return "$"
-        if m.group("bad") is not None:
-            problems.append((f"invalid interpolation format {show(m.group(0))}",
-                             "write ${VAR}, ${VAR:-default} or $$ for a literal $"))
-            return ""
-        name = m.group("braced") or m.group("plain")
-        value = env.get(name)
-        op, arg = m.group("op"), m.group("arg") or ""
-        unset_or_empty = value is None or value == ""
-        if op in (":-", "-"):
-            return arg if (unset_or_empty if op == ":-" else value is None) else value
-        if op in (":?", "?"):
-            if unset_or_empty if op == ":?" else value is None:
-                problems.append((f"required variable {name} is missing a value"
-                                 + (f": {arg}" if arg else ""), f"export {name}=... or set it in .env"))
-                return ""
-            return value
-        if op in (":+", "+"):
-            return arg if not (unset_or_empty if op == ":+" else value is None) else ""
+
+def _interpolate(text: str, env: Mapping[str, str], problems: list, depth: int = 0) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        j = text.find("$", i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        nxt = text[j + 1:j + 2]
+        if nxt == "$":
+            out.append("$")
+            i = j + 2
+        elif nxt == "{":
+            end, level = j + 2, 1             # the matching brace: defaults may nest ${...}
+            while end < len(text) and level:
+                level += {"{": 1, "}": -1}.get(text[end], 0)
+                end += 1
+            m = _BRACED.fullmatch(text[j + 2:end - 1]) if level == 0 else None
+            if m is None or depth > 8:
+                problems.append((f"invalid interpolation format {show(text[j:end])}", _BAD_FORMAT_HINT))
+            else:
+                out.append(_substitute(m.group(1), m.group(2), m.group(3) or "", env, problems, depth))
+            i = end
+        else:
+            m = _NAME.match(text, j + 1)
+            if m is None:                     # a lone $ (before a space, a digit...) stays, as compose
+                out.append("$")
+                i = j + 1
+            else:
+                out.append(env.get(m.group(0)) or "")
+                i = m.end()
+    return "".join(out)
+
+
+def _substitute(name: str, op: str | None, arg: str, env: Mapping[str, str], problems: list, depth: int) -> str:
+    value = env.get(name)
+    unset = value is None
+    unset_or_empty = unset or value == ""
+    if op is None:
         return value or ""
-
-    return _VAR.sub(sub, text), problems
+    if op in (":-", "-"):
+        return _interpolate(arg, env, problems, depth + 1) if (unset_or_empty if op == ":-" else unset) else value
+    if op in (":?", "?"):
+        if unset_or_empty if op == ":?" else unset:
+            message = _interpolate(arg, env, problems, depth + 1)
+            problems.append((f"required variable {name} is missing a value" + (f": {message}" if message else ""),
+                             f"export {name}=... or set it in .env"))
+            return ""
+        return value
+    return _interpolate(arg, env, problems, depth + 1) if not (unset_or_empty if op == ":+" else unset) else ""
 
 
 # --- the file ----------------------------------------------------------------------------------
