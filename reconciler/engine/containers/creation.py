@@ -12,13 +12,13 @@ from pathlib import Path
 
 from reconciler.core import hostsfile, resolvconf
 from reconciler.core import ociconfig as oc
-from reconciler.core.errors import ConflictError, ImageNotFound
+from reconciler.core.errors import ImageNotFound
 from reconciler.engine import images, network, volumes
+from reconciler.engine.containers import names
 from reconciler.engine.containers.options import CreateOptions, generate_name, normalize
 from reconciler.engine.containers.records import ContainerRecord, NetworkEndpoint, ProcessConfig, RunState
 from reconciler.engine.containers.removal import destroy, removed_if_orphaned
-from reconciler.engine.containers.store import (all_records, container_dir, monitor_paths, now_iso, save,
-                                                write_file)
+from reconciler.engine.containers.store import container_dir, monitor_paths, now_iso, save, write_file
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,13 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
                               user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,
                               tty=opts.tty)
     with engine.mutation():
-        records = [r for r in all_records(engine) if not removed_if_orphaned(engine, r)]
-        taken = {r.name for r in records}
         if opts.name is None:
-            opts.name = generate_name(taken)
-        elif opts.name in taken:
-            other = next(r for r in records if r.name == opts.name)
-            raise ConflictError(f'Conflict. The container name "/{opts.name}" is already in use by '
-                                f'container "{other.id}". You have to remove (or rename) that '
-                                f'container to be able to reuse that name.')
+            opts.name = generate_name(names.taken(engine))
+        else:
+            other = names.holder(engine, opts.name)
+            if other is not None:
+                # an ended --rm container whose foreground CLI was killed gives its name up
+                removed_if_orphaned(engine, other)
         me = os.getpid()
         cfg = image_config.get("config") or {}
         rec = ContainerRecord(
@@ -61,8 +59,13 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
                                  working_dir=process.cwd, stop_signal=process.stop_signal,
                                  tty=opts.tty, open_stdin=opts.interactive),
             state=RunState(status="creating", creator=[me, engine.processes.process_start_time(me)]))
-        container_dir(engine, cid).mkdir(mode=0o700, parents=True)
-        rec.log_inode = _create_log(monitor_paths(engine, cid).log)
+        names.claim(engine, opts.name, cid)           # before the record: see names
+        try:
+            container_dir(engine, cid).mkdir(mode=0o700, parents=True)
+            rec.log_inode = _create_log(monitor_paths(engine, cid).log)
+        except BaseException:
+            names.release(engine, opts.name, cid)
+            raise
         try:
             save(engine, rec)
             # the image was resolved before the lock: an rmi may have won the race since then

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reconciler.core.errors import ConflictError, ContainerRuntimeError, DockerMiniError, StorageError
 from reconciler.engine import network
+from reconciler.engine.containers import names
 from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send_signal, wait_exit_file
 from reconciler.engine.containers.reaping import network_teardown, reap
 from reconciler.engine.containers.records import ContainerRecord
@@ -116,6 +117,8 @@ def destroy(engine, rec: ContainerRecord) -> None:
         container_dir(engine, cid).rename(containers_dir / f".rm-{cid}")
     except FileNotFoundError:
         pass
+    if rec.name:
+        names.release(engine, rec.name, cid)        # after the record: see names
     try:
         stale = [p for p in containers_dir.iterdir() if p.name.startswith(".rm-")]
     except FileNotFoundError:
