@@ -517,8 +517,30 @@ def _add_health(engine, items, rows) -> None:
             row["Status"] += ps_suffix(status_of(engine, c.record, c))
 
 
+def _monitor_restarting(c, now: float) -> bool:
+    """An exited container whose exit path waits out its restart delay (`run --restart`, or
+    a stack container's policy): the count is raised before that wait, so the policy said yes
+    to one fewer; a wait long past its delay is not one (the monitor is gone)."""
+    from reconciler.core import restart
+    from reconciler.cli.formatting import parse_time
+    st = c.record.state
+    if c.status != "exited" or st.manually_stopped or not st.restart_count:
+        return False
+    try:
+        policy = restart.RestartPolicy.parse(c.record.options.restart)
+    except errors.DockerMiniError:
+        return False
+    if not restart.should_restart(policy, c.exit_code, st.restart_count - 1):
+        return False
+    finished = parse_time(c.finished_at)
+    return finished is not None and now - finished < restart.exit_delay(st.restart_count) + 2.0
+
+
 def _held_for_restart(engine, c, now: float) -> bool:
-    """A stack container whose restart the watcher holds back (backoff) shows as Restarting."""
+    """A container whose restart is held back shows as Restarting: by its exit path's delay,
+    or (a stack container) by the watcher's backoff."""
+    if _monitor_restarting(c, now):
+        return True
     if c.status != "exited" or STACK_LABEL not in c.labels:
         return False
     from reconciler.engine.observe import is_restarting

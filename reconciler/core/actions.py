@@ -18,6 +18,8 @@ class Kind(StrEnum):
     RECREATE = "recreate"
     UPDATE_RESOURCES = "update_resources"
     START = "start"
+    WAIT_HEALTHY = "wait_healthy"          # a dependency's condition, before its dependents start
+    WAIT_COMPLETED = "wait_completed"
     REMOVE_IMAGE = "remove_image"
 
 
@@ -105,6 +107,16 @@ class PolicyRestart:
 
 
 @dataclass(frozen=True)
+class DependencyCondition:
+    """A dependent waits for this container (`service`) to meet its depends_on condition."""
+    dependents: tuple[str, ...]
+    condition: str                     # service_healthy | service_completed_successfully
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.dependents)} depends on it: {self.condition}"
+
+
+@dataclass(frozen=True)
 class LimitsChanged:
     old: Resources
     new: Resources
@@ -163,7 +175,7 @@ class Changed:
 
 
 Reason = Union[PullAlways, ImageMissing, Absent, NotInSpec, Down, WantedStopped, NotFound,
-               NewContainer, NotRunning, PolicyRestart, LimitsChanged, Changed]
+               NewContainer, NotRunning, PolicyRestart, LimitsChanged, Changed, DependencyCondition]
 
 
 # --- what the plan is made of ------------------------------------------------------------------

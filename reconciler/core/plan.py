@@ -11,6 +11,9 @@ Actions carry the ids of the actions they need first (`deps`), so execute can ru
 ones side by side and skip the dependents of a failure:
   - create/recreate after the pull of their image and after every removal (which frees names,
     addresses and ports); start/recreate after the actions that make their depends_on run;
+  - a dependent whose depends_on has a condition (service_healthy, service_completed_
+    successfully) starts after a wait_healthy / wait_completed action on that dependency, planned
+    only when the dependent is to be started, and after whatever makes the dependency run;
   - stop in reverse: a container is stopped after those that depend on it;
   - remove after its own stop; remove_image after every container removal and recreate.
 """
@@ -20,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from reconciler.core.actions import (Absent, Action, Change, Changed, Dead, Down, ImageChanged,  # noqa: F401
+from reconciler.core.actions import (Absent, Action, Change, Changed, Dead, DependencyCondition, Down,  # noqa: F401
+                                     ImageChanged,
                                      ImageMissing, Kind, KINDS, LimitsChanged, NewContainer, NotFound,
                                      NotInSpec, NotRunning, NoSpecHash, PolicyRestart, PullAlways,
                                      Reason, SpecChanged, UnknownHashVersion, WantedStopped,
@@ -60,10 +64,11 @@ class Observed:
 def plan(desired: Stack, observed: Observed, *, restart_policies: bool = False) -> list[Action]:
     """Actions that converge the host to `desired`.
 
-    restart_policies=False (apply): every container whose state is running and that is not
-    running is started. True (watch): an exited container is started only as its restart
-    policy says (no, on-failure[:N], always, unless-stopped) and not if it was stopped by hand;
-    one never started is started.
+    A container never started is started. An exited one: restart_policies=True (watch) starts
+    it only as its restart policy says (no, on-failure[:N], always, unless-stopped) and not if
+    it was stopped by hand; False (apply) starts it unless its policy leaves it stopped (see
+    left_stopped: no, on-failure that exited 0, unless-stopped or on-failure stopped by hand),
+    so plan and watch agree on what is converged.
     """
     p = _Planner(desired, observed)
     p.images()
@@ -137,17 +142,18 @@ class _Planner:
     def service(self, spec: ServiceSpec, restart_policies: bool) -> None:
         c = self.observed.containers.get(spec.container_name)
         pull = f"{Kind.PULL}:{spec.image}"
-        needs = [self.runs[d] for d in spec.depends_on if d in self.runs]
         if c is None or c.stack != self.desired.name:
             create = self.add(Kind.CREATE, spec.container_name, NotFound(), [pull, *self.removals],
                               service=spec.name)
             if spec.state == "running":
                 self.runs[spec.name] = self.add(Kind.START, spec.container_name, NewContainer(),
-                                                [create.id, *needs], service=spec.name).id
+                                                [create.id, *self.needs(spec)], service=spec.name).id
             return
 
         changes = recreate_changes(spec, c, self.observed.images.get(spec.image))
         if changes:
+            needs = (self.needs(spec) if spec.state == "running"
+                     else [self.runs[d] for d in spec.depends_on if d in self.runs])
             action = self.add(Kind.RECREATE, spec.container_name, Changed(changes),
                               [pull, *self.removals, *needs], service=spec.name, id=c.id,
                               start=spec.state == "running")
@@ -163,8 +169,32 @@ class _Planner:
             return
         reason = start_reason(spec, c, restart_policies)
         if reason is not None:
-            self.runs[spec.name] = self.add(Kind.START, spec.container_name, reason, needs,
+            self.runs[spec.name] = self.add(Kind.START, spec.container_name, reason, self.needs(spec),
                                             service=spec.name, id=c.id).id
+
+    def needs(self, spec: ServiceSpec) -> list[str]:
+        """What a start of `spec` waits for: its dependencies' starts, and a wait action on each
+        dependency with a condition (one per dependency, shared by its dependents)."""
+        out = []
+        for dep in spec.depends_on:
+            cond = spec.condition(dep)
+            dspec = self.desired.containers.get(dep)
+            if cond == "service_started" or dspec is None:
+                if dep in self.runs:
+                    out.append(self.runs[dep])
+                continue
+            kind = Kind.WAIT_HEALTHY if cond == "service_healthy" else Kind.WAIT_COMPLETED
+            aid = f"{kind}:{dspec.container_name}"
+            if aid in self.ids:
+                i = next(i for i, a in enumerate(self.actions) if a.id == aid)
+                old = self.actions[i]
+                self.actions[i] = Action(kind, old.target, DependencyCondition(
+                    (*old.reason.dependents, spec.name), cond), old.details, old.deps)
+            else:
+                self.add(kind, dspec.container_name, DependencyCondition((spec.name,), cond),
+                         [self.runs[dep]] if dep in self.runs else [], service=dep)
+            out.append(aid)
+        return out
 
     def stop_wanted(self, spec: ServiceSpec) -> None:
         c = self.observed.containers.get(spec.container_name)
@@ -207,10 +237,28 @@ def spec_change(old: Mapping | None, new: Mapping) -> SpecChanged:
     return SpecChanged(tuple(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))))
 
 
+def left_stopped(policy: RestartPolicy, exit_code: int | None, manually_stopped: bool) -> bool:
+    """Whether an exited container is where its policy leaves it: no (it ran), on-failure that
+    exited 0 or was stopped by hand, unless-stopped stopped by hand."""
+    if policy.name == "no":
+        return True
+    if policy.name == "on-failure":
+        return exit_code == 0 or manually_stopped
+    return policy.name == "unless-stopped" and manually_stopped
+
+
 def start_reason(spec: ServiceSpec, c: ObservedContainer, restart_policies: bool) -> Reason | None:
-    if c.status == "created" or not restart_policies:
+    if c.status == "created":
         return NotRunning(c.status, c.exit_code)
     policy = RestartPolicy.parse(spec.restart)
+    if not restart_policies:
+        # apply: a container that its policy leaves stopped is converged (a one-shot job is
+        # not run again by every apply; a change of its spec recreates it), as watch sees it.
+        # `always` is the exception: apply starts it even after a stop by hand, as Docker's
+        # daemon does when it starts
+        if left_stopped(policy, c.exit_code, c.manually_stopped):
+            return None
+        return NotRunning(c.status, c.exit_code)
     # as Docker: a stop by hand holds until the next apply
     if not should_restart(policy, c.exit_code, c.restart_count, c.manually_stopped):
         return None

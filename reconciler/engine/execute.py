@@ -29,7 +29,7 @@ from reconciler.core import labels as label
 from reconciler.core.spec import ServiceSpec, Stack, canonical_json
 from reconciler.engine import bulk
 
-PARALLEL_KINDS = {Kind.PULL}
+PARALLEL_KINDS = {Kind.PULL, Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED}   # no lock: they wait
 STOPPING_KINDS = {Kind.STOP, Kind.RECREATE}     # signal, wait (no worker, no lock), then the rest
 POLL_FIRST, POLL_MAX = 0.002, 0.05              # the waiter's sleeps: short first (TERM-aware
                                                 # processes end in milliseconds), then longer
@@ -196,6 +196,9 @@ def run_action(engine, stack: Stack, action: Action, created: dict[str, str] | N
         containers.update_resources(engine, target, spec.resources)
     elif kind == "remove_image":
         images.remove_images(engine, [action.target], force=False)
+    elif kind in (Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED):
+        from reconciler.engine.health.probe import wait_condition
+        wait_condition(engine, action.target, kind == Kind.WAIT_HEALTHY)
     else:
         raise DockerMiniError(f"unknown action kind {kind!r}")
 
@@ -261,9 +264,10 @@ def create_options(stack: Stack, spec: ServiceSpec, image_id: str):
         mac=spec.mac,
         ports=list(spec.ports),
         labels=stack_labels(stack, spec, image_id),
-        # stack containers are restarted by the watcher, per the spec's policy and with its
-        # backoff; a policy here would make conmon's exit command restart them as well
-        restart="no",
+        # enforced by the container's monitor (conmon's exit command), as `run --restart`, so
+        # it holds with no watch running; a watcher restarts too, and whichever comes first
+        # wins (a start replaces the run token the exit path checks)
+        restart=spec.restart,
         stop_signal=spec.stop_signal,
         stop_timeout=spec.stop_grace_period,
     )

@@ -227,11 +227,14 @@ def test_limit_changes_are_applied_in_place(before, after, cause):
     assert summary(plan(new, observed(converged(old)))) == [("update_resources", "shop-web", cause)]
 
 
-def test_restart_policy_change_needs_no_new_container():
-    # the watcher applies restart policies from the spec; the container itself does not carry one
+def test_restart_policy_change_recreates_the_container():
+    # the container's monitor enforces its policy (as `run --restart`): a new one carries the
+    # new policy, as compose recreates; the default keeps the hash of specs without one
     old = stack(f"  web:\n    image: {IMG}\n")
     new = stack(f"  web:\n    image: {IMG}\n    restart: always\n")
-    assert plan(new, observed(converged(old))) == []
+    assert summary(plan(new, observed(converged(old)))) == [("recreate", "shop-web", "spec changed: restart")]
+    assert stack(f"  web:\n    image: {IMG}\n    restart: \"no\"\n").containers["web"].spec_hash == \
+        old.containers["web"].spec_hash
 
 
 def test_unknown_current_limits_are_not_compared():
@@ -247,10 +250,28 @@ def test_limits_change_text_mentions_swap_only_when_set_explicitly():
 # --- running state -----------------------------------------------------------------------------
 
 
-def test_exited_container_is_started_by_apply_whatever_its_policy():
-    s = stack(WEB_DB)
-    obs = converged(s, web={"status": "exited", "exit_code": 1})
-    assert summary(plan(s, observed(obs))) == [("start", "shop-web", "not running: exited (1)")]
+@pytest.mark.parametrize("policy, code, by_hand, started", [
+    ("no", 1, False, False), ("no", 0, False, False),            # a one-shot job: it ran
+    ("on-failure", 0, False, False), ("on-failure", 1, False, True),
+    ("on-failure:3", 1, True, False),
+    ("unless-stopped", 0, True, False), ("unless-stopped", 137, False, True),
+    ("always", 0, False, True), ("always", 0, True, True),
+])
+def test_apply_starts_an_exited_container_unless_its_policy_leaves_it_stopped(policy, code, by_hand, started):
+    s = stack(f"  web:\n    image: {IMG}\n    restart: {policy}\n")
+    obs = converged(s, web={"status": "exited", "exit_code": code, "manually_stopped": by_hand})
+    expected = [("start", "shop-web", f"not running: exited ({code})")] if started else []
+    assert summary(plan(s, observed(obs))) == expected
+    if not started:         # plan and watch agree: converged
+        assert plan(s, observed(obs), restart_policies=True) == []
+
+
+def test_a_one_shot_job_runs_again_when_its_spec_changes():
+    old = stack(f"  job:\n    image: {IMG}\n    command: [echo, one]\n")
+    new = stack(f"  job:\n    image: {IMG}\n    command: [echo, two]\n")
+    obs = converged(old, job={"status": "exited", "exit_code": 0})
+    assert plan(old, observed(obs)) == []
+    assert summary(plan(new, observed(obs))) == [("recreate", "shop-job", "spec changed: command")]
 
 
 def test_dead_container_is_recreated():
@@ -410,8 +431,9 @@ def _reasons_case(name):
                    LimitsChanged(old.containers["db"].resources, new.containers["db"].resources)),
         "dead": (old, observed(converged(old, web={"status": "dead"})), False, ("recreate", "shop-web"),
                  Changed((Dead(),))),
-        "exited": (old, observed(converged(old, web={"status": "exited", "exit_code": 7})), False,
-                   ("start", "shop-web"), NotRunning("exited", 7)),
+        "exited": (stack(WEB_DB + "    restart: always\n"),
+                   observed(converged(stack(WEB_DB + "    restart: always\n"), web={"status": "exited", "exit_code": 7})),
+                   False, ("start", "shop-web"), NotRunning("exited", 7)),
         "not in spec": (gone, observed(converged(old)), False, ("stop", "shop-web"), NotInSpec()),
         "absent": (stack(WEB_DB + "    state: absent\n"), observed(converged(old)), False,
                    ("remove", "shop-web"), Absent()),

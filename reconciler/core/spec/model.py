@@ -64,7 +64,7 @@ class ServiceSpec:
     cap_drop: tuple[str, ...] = ()
     ulimits: tuple[str, ...] = ()                 # "nofile=1024:2048"
     network: str = "bridge"
-    restart: str = "no"                           # applied by the watcher: not hashed
+    restart: str = "no"                           # enforced by the container's monitor: hashed
     depends_on: tuple[str, ...] = ()              # services, including a container:NAME network peer
     conditions: tuple[tuple[str, str], ...] = ()  # (service, condition) where not service_started
     healthcheck: HealthcheckSpec | None = None
@@ -99,6 +99,7 @@ class ServiceSpec:
             "cap_drop": list(self.cap_drop),
             "ulimits": list(self.ulimits),
             "healthcheck": self.healthcheck.to_dict() if self.healthcheck else None,
+            "restart": None if self.restart == "no" else self.restart,
         }
         return {k: v for k, v in d.items() if v not in (None, [], {})}
 

@@ -172,3 +172,18 @@ def wait_healthy(engine, name_or_id: str, timeout: float | None = None) -> tuple
         if deadline is not None:
             wait = min(wait, max(0.0, deadline - time.monotonic()))
         time.sleep(max(wait, 0.01))
+
+
+def wait_condition(engine, name_or_id: str, healthy: bool) -> None:
+    """A depends_on condition, for apply: the container healthy (service_healthy, probing it
+    meanwhile) or exited 0 (service_completed_successfully). ConflictError saying why not."""
+    from reconciler.engine import containers
+    if healthy:
+        outcome, why = wait_healthy(engine, name_or_id)
+        if outcome != "healthy":
+            raise errors.ConflictError(f"{name_or_id} is not healthy: {why}")
+        return
+    rec = containers.resolve(engine, name_or_id)
+    code = containers.wait(engine, rec.id)
+    if code != 0:
+        raise errors.ConflictError(f"{name_or_id} did not complete successfully: it exited ({code})")
