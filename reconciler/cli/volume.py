@@ -39,17 +39,48 @@ def create(ctx, driver, labels, name):
     click.echo(volumes.create(engine_from(ctx), name, _labels(labels))["Name"])
 
 
+def _filters(items) -> list:
+    """--filter dangling=true|false, name=SUBSTRING, label=KEY[=VALUE], as Docker's."""
+    out = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or key not in ("dangling", "name", "label"):
+            raise InvalidArgument(f"invalid filter {item!r} (dangling=true|false, name=..., label=KEY[=VALUE])")
+        if key == "dangling" and value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter {item!r}: dangling takes true or false")
+        out.append((key, value))
+    return out
+
+
+def _matches(v: dict, filters, used: set) -> bool:
+    for key, value in filters:
+        if key == "dangling" and (v["Name"] not in used) != (value in ("true", "1")):
+            return False
+        if key == "name" and value not in v["Name"]:
+            return False
+        if key == "label":
+            k, eq, want = value.partition("=")
+            if k not in v["Labels"] or (eq and str(v["Labels"][k]) != want):
+                return False
+    return True
+
+
 @volume.command("ls")
 @click.option("-q", "--quiet", is_flag=True, help="Only display volume names.")
+@click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="dangling=true|false, name=..., label=KEY[=VALUE].")
 @click.option("--format", "fmt", help="json (one JSON object per line), or a template: '{{.Name}}'.")
 @click.pass_context
-def ls(ctx, quiet, fmt):
+def ls(ctx, quiet, filters, fmt):
     """List volumes: DRIVER VOLUME NAME."""
     from reconciler.engine import volumes
 
+    wanted = _filters(filters)
+    engine = engine_from(ctx)
+    used = volumes.in_use(engine) if any(k == "dangling" for k, _ in wanted) else set()
     rows = [{"Driver": v["Driver"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
              "Mountpoint": v["Mountpoint"], "Name": v["Name"], "Scope": v["Scope"]}
-            for v in volumes.list_volumes(engine_from(ctx))]
+            for v in volumes.list_volumes(engine) if _matches(v, wanted, used)]
     if quiet:
         for v in rows:
             click.echo(v["Name"])

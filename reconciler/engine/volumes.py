@@ -184,7 +184,7 @@ def prune(engine) -> tuple[list[str], int]:
     """Remove every volume no container uses; returns the names and the bytes reclaimed."""
     removed, space = [], 0
     with engine.mutation():
-        used = {n for r in _all(engine) for n in named_sources(r.options.volumes)}
+        used = in_use(engine)
         for meta in list_volumes(engine):
             name = meta["Name"]
             if name in used:
@@ -193,6 +193,11 @@ def prune(engine) -> tuple[list[str], int]:
             _delete(engine, name)
             removed.append(name)
     return removed, space
+
+
+def in_use(engine) -> set[str]:
+    """The names of the volumes some container (any state) mounts."""
+    return {n for r in _all(engine) for n in named_sources(r.options.volumes)}
 
 
 def _all(engine):

@@ -30,6 +30,8 @@ def volume_ls(dm) -> list[str]:
 def test_volume_create_ls_inspect_rm(dmc, root):
     assert dmc("volume", "create", "data").stdout.strip() == "data"
     assert dmc("volume", "create", "--label", "team=shop", "other").returncode == 0
+    assert dmc("volume", "ls", "-q", "-f", "label=team=shop").stdout.split() == ["other"]
+    assert dmc("volume", "ls", "-q", "-f", "label=team").stdout.split() == ["other"]
     out = dmc("volume", "ls").stdout.splitlines()
     assert out[0].split() == ["DRIVER", "VOLUME", "NAME"]
     assert [line.split() for line in out[1:]] == [["local", "data"], ["local", "other"]]
@@ -73,6 +75,12 @@ def test_copy_up_keeps_owners_and_modes_and_data_survives_the_container(dmc, see
 def test_rm_of_a_volume_in_use_is_refused_and_prune_keeps_it(dmc, busybox):
     cid = dmc("create", "--name", "user", "-v", "kept:/data", busybox, "true").stdout.strip()
     dmc("volume", "create", "unused")
+    assert volume_ls(dmc) == ["kept", "unused"]
+    assert dmc("volume", "ls", "-q", "-f", "dangling=true").stdout.split() == ["unused"]
+    assert dmc("volume", "ls", "-q", "--filter", "dangling=false").stdout.split() == ["kept"]
+    assert dmc("volume", "ls", "-q", "-f", "name=unu").stdout.split() == ["unused"]
+    bad = dmc("volume", "ls", "-f", "colour=red", check=False)
+    assert bad.returncode != 0 and "invalid filter" in bad.stderr and "Traceback" not in bad.stderr
     refused = dmc("volume", "rm", "kept", check=False)
     assert refused.returncode == 1
     assert f"remove kept: volume is in use - [{cid}]" in refused.stderr
