@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exec": ("reconciler.cli.interactive", "exec_", "Run a command in a running container."),
     # networking
     "network": ("reconciler.cli.network", "network", "Manage networks: user-defined bridge networks and the default one."),
+    "port": ("reconciler.cli.network", "port", "List port mappings of a container."),
     "volume": ("reconciler.cli.volume", "volume", "Manage named volumes (<root>/volumes/NAME/_data)."),
     # declarative stacks
     "plan": ("reconciler.cli.stacks", "plan", "Show what `apply` would do, and why (exit 2 when changes are pending)."),

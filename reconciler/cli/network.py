@@ -155,3 +155,27 @@ def disconnect(ctx, name, container):
     from reconciler.engine import network as net
 
     net.disconnect(engine_from(ctx), name, container)
+
+
+@click.command("port")
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+@click.pass_context
+def port(ctx, container, private_port):
+    """List port mappings of a container.
+
+    One line per mapping, as Docker prints them: 80/tcp -> 0.0.0.0:8080."""
+    from reconciler.engine import containers
+
+    engine = engine_from(ctx)
+    info = containers.inspect_container(engine, container)
+    ports = info["NetworkSettings"]["Ports"] or {}
+    if private_port and "/" not in private_port:
+        private_port += "/tcp"
+    lines = [f"{key} -> {b['HostIp']}:{b['HostPort']}" if not private_port else f"{b['HostIp']}:{b['HostPort']}"
+             for key, bindings in sorted(ports.items()) if bindings and (not private_port or key == private_port)
+             for b in bindings]
+    if private_port and not lines:
+        raise InvalidArgument(f"no public port {private_port!r} published for {container}")
+    for line in lines:
+        click.echo(line)

@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from reconciler.core.errors import InvalidArgument
+
 LOCALHOST_LINES = (
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -39,3 +41,22 @@ def render_hosts(own: HostEntry | None, peers: Iterable[HostEntry] = (), hostnam
 
 def _dedup(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
+
+
+def parse_add_host(text: str) -> tuple[str, str]:
+    """--add-host NAME:IP (Docker also takes NAME=IP) as (name, ip)."""
+    name, sep, ip = text.partition("=") if "=" in text else text.partition(":")
+    name, ip = name.strip(), ip.strip()
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise InvalidArgument(f"--add-host {text!r}: expected HOST:IP with an IP address") from None
+    if not sep or not name or any(c.isspace() for c in name) or "#" in name:
+        raise InvalidArgument(f"--add-host {text!r}: expected HOST:IP")
+    return name, ip.strip("[]")
+
+
+def with_extra_hosts(text: str, extra: Iterable[tuple[str, str]]) -> str:
+    """The hosts file with --add-host's lines appended (as Docker appends them)."""
+    lines = [f"{ip}\t{name}" for name, ip in extra]
+    return text if not lines else text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"

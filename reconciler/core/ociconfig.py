@@ -379,7 +379,7 @@ def merge_env(base: list[str], overrides: list[str]) -> list[str]:
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?")
 
 
-def _is_hostname(host: str) -> bool:
+def is_hostname(host: str) -> bool:
     """Letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63."""
     return _HOSTNAME.fullmatch(host) is not None
 
@@ -402,7 +402,7 @@ def process_spec(image_config: dict, *, container_id: str, command: list[str] | 
     if not args:
         raise InvalidArgument("no command specified: the image has no Entrypoint or Cmd; give a command")
     host = hostname or container_id[:12]
-    if not _is_hostname(host):
+    if not is_hostname(host):
         raise InvalidArgument(f"invalid hostname {host!r}: letters, digits, '-' and '.', at most 63")
     base_env = list(cfg.get("Env") or [])
     if not any(_env_key(e) == "PATH" for e in [*base_env, *env]):

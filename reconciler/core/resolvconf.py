@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from reconciler.core.errors import InvalidArgument
+
 # No nameserver left after dropping loopback ones: the container would have no DNS at all.
 # Docker falls back to Google's 8.8.8.8/8.8.4.4; we do the same so a container behaves as under
 # Docker on a host with real connectivity. (Nothing is contacted when the file is written.)
@@ -30,3 +32,27 @@ def render_resolv_conf(host_text: str) -> str:
         out.append("# no usable nameserver on the host (only loopback ones): Docker's fallback")
         out.extend(f"nameserver {ns}" for ns in FALLBACK_NAMESERVERS)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def check_dns(servers) -> list[str]:
+    out = []
+    for s in servers:
+        try:
+            out.append(str(ipaddress.ip_address(s.strip())))
+        except ValueError:
+            raise InvalidArgument(f"--dns {s!r}: not an IP address") from None
+    return out
+
+
+def with_overrides(text: str, nameservers=(), search=()) -> str:
+    """--dns replaces the nameservers, --dns-search the search domains ("." clears them)."""
+    lines = text.splitlines()
+    if nameservers:
+        lines = [line for line in lines if not line.split()[:1] == ["nameserver"] and not line.startswith("# no usable")]
+        lines += [f"nameserver {ns}" for ns in nameservers]
+    if search:
+        lines = [line for line in lines if line.split()[:1] not in (["search"], ["domain"])]
+        domains = [d for d in search if d != "."]
+        if domains:
+            lines.insert(0, "search " + " ".join(domains))
+    return "\n".join(lines).rstrip("\n") + "\n"

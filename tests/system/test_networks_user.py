@@ -194,3 +194,32 @@ def test_run_on_two_networks_with_an_alias_and_a_static_address(dmnet, busybox_r
     assert bad.returncode != 0 and "--network-alias" in bad.stderr
     dmnet("rm", "-f", "api")
     dmnet("network", "rm", "front", "back")
+
+
+def test_add_host_dns_and_the_host_network_hostname(dmnet, busybox_ref):
+    out = dmnet("run", "--rm", "--add-host", "db.internal:10.1.2.3", "--dns", "192.0.2.53",
+                "--dns-search", "example.test", busybox_ref, "sh", "-c",
+                "cat /etc/hosts; echo ---; cat /etc/resolv.conf").stdout
+    hosts, resolv = out.split("---\n")
+    assert "10.1.2.3\tdb.internal" in hosts.splitlines()
+    assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == ["nameserver 192.0.2.53"]
+    assert "search example.test" in resolv.splitlines()
+    host = dmnet("run", "--rm", "--network", "host", "--add-host", "h:10.9.9.9", busybox_ref, "sh", "-c",
+                 "hostname; grep -c 10.9.9.9 /etc/hosts").stdout.split()
+    import socket
+    assert host == [socket.gethostname(), "1"]
+    bad = dmnet("run", "--rm", "--add-host", "nocolon", busybox_ref, "true", check=False)
+    assert bad.returncode != 0 and "--add-host" in bad.stderr and "Traceback" not in bad.stderr
+    bad = dmnet("run", "--rm", "--network", "none", "--dns", "1.1.1.1", busybox_ref, "true", check=False)
+    assert bad.returncode != 0 and "--dns" in bad.stderr
+
+
+def test_port_lists_the_mappings(dmnet, busybox_ref):
+    from tests.fixtures.registry import free_port
+    hp = free_port()
+    dmnet("run", "-d", "--name", "pub", "-p", f"127.0.0.1:{hp}:80", "-p", "53/udp", busybox_ref, "sleep", "1000")
+    lines = dmnet("port", "pub").stdout.splitlines()
+    assert f"80/tcp -> 127.0.0.1:{hp}" in lines and any(line.startswith("53/udp -> 0.0.0.0:") for line in lines)
+    assert dmnet("port", "pub", "80").stdout == f"127.0.0.1:{hp}\n"
+    assert dmnet("port", "pub", "81", check=False).returncode != 0
+    dmnet("rm", "-f", "pub")

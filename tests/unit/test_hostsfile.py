@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.core import hostsfile, resolvconf
+from reconciler.core.errors import InvalidArgument
 
 
 def test_hosts_lists_self_and_peers_sorted_by_address():
@@ -37,3 +38,17 @@ def test_resolv_conf_drops_loopback_nameservers(host, kept, fallback):
         assert line in out
     assert not any(line.startswith("nameserver 127.") or line == "nameserver ::1" for line in out)
     assert ("nameserver 8.8.8.8" in out) == fallback
+
+
+def test_add_host_and_dns_overrides():
+    assert hostsfile.parse_add_host("db:10.0.0.5") == ("db", "10.0.0.5")
+    assert hostsfile.parse_add_host("v6=::1") == ("v6", "::1")
+    for bad in ("db", "db:", ":1.2.3.4", "db:notanip", "a b:1.2.3.4"):
+        with pytest.raises(InvalidArgument):
+            hostsfile.parse_add_host(bad)
+    assert hostsfile.with_extra_hosts("127.0.0.1\tlocalhost\n", [("db", "10.0.0.5")]) == \
+        "127.0.0.1\tlocalhost\n10.0.0.5\tdb\n"
+    text = resolvconf.with_overrides("search a\nnameserver 1.1.1.1\noptions ndots:2\n", ["9.9.9.9"], ["."])
+    assert text == "options ndots:2\nnameserver 9.9.9.9\n"
+    with pytest.raises(InvalidArgument):
+        resolvconf.check_dns(["nope"])

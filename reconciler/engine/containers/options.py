@@ -7,6 +7,7 @@ import functools
 import os
 import random
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,9 @@ class CreateOptions:
     network: str = "bridge"               # "bridge" | "none" | "host" | "container:NAME" | a network's name
     networks: list[str] = field(default_factory=list)       # further networks (eth1...), as `network connect`
     network_aliases: list[str] = field(default_factory=list)   # more names on the first network
+    add_hosts: list[str] = field(default_factory=list)      # --add-host HOST:IP, appended to /etc/hosts
+    dns: list[str] = field(default_factory=list)            # --dns: resolv.conf's nameservers
+    dns_search: list[str] = field(default_factory=list)     # --dns-search: its search domains
     ip: str | None = None
     mac: str | None = None
     ports: list[str] = field(default_factory=list)          # Docker's -p syntax
@@ -51,7 +55,7 @@ class CreateOptions:
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["resources"] = self.resources.to_dict() if self.resources is not None else None
-        for key in ("networks", "network_aliases"):     # newer keys: written only when used
+        for key in ("networks", "network_aliases", "add_hosts", "dns", "dns_search"):   # newer keys: only when used
             if not d[key]:
                 del d[key]
         return d
@@ -104,6 +108,10 @@ def normalize(opts: CreateOptions) -> CreateOptions:
     if o.stop_timeout is not None and o.stop_timeout < -1:
         raise InvalidArgument(f"invalid --stop-timeout {o.stop_timeout}")
     RestartPolicy.parse(o.restart)
+    if o.hostname is None and o.network == "host":
+        host = socket.gethostname()         # Docker and Podman: on the host's network, the host's name
+        if oc.is_hostname(host):
+            o.hostname = host
     if o.auto_remove and o.restart not in ("no", "", None):
         raise InvalidArgument("Conflicting options: --restart and --rm")
     o.restart = o.restart or "no"

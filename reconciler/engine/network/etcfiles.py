@@ -41,7 +41,9 @@ def _names(ep: dict, seen_from: dict | None = None) -> tuple[str, ...]:
     return tuple([ep.get("hostname") or "", ep.get("name") or "", *aliases])
 
 
-def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> str:
+def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None, own: dict | None = None) -> str:
+    """`ep`'s view of its networks; the --add-host lines are `own`'s (the container whose file it
+    is, which differs from `ep` for --network container:)."""
     if endpoints is None:
         endpoints = all_endpoints(engine)
     # a peer is listed under each address it has on a network this container is on (names
@@ -51,27 +53,37 @@ def render_hosts_for(engine, ep: dict, endpoints: list[dict] | None = None) -> s
              for e in endpoints if e["id"] != ep["id"] and e.get("active") and e["mode"] == "bridge"
              for a in addresses(e) if a["bridge"] in mine]
     own_addrs = addresses(ep)
-    own = (hostsfile.HostEntry(own_addrs[0]["ip"], _names(ep) + tuple(own_addrs[0].get("aliases") or ()))
-           if own_addrs else None)
-    return hostsfile.render_hosts(own, peers, hostname=ep.get("hostname"))
+    own_entry = (hostsfile.HostEntry(own_addrs[0]["ip"], _names(ep) + tuple(own_addrs[0].get("aliases") or ()))
+                 if own_addrs else None)
+    text = hostsfile.render_hosts(own_entry, peers, hostname=ep.get("hostname"))
+    return hostsfile.with_extra_hosts(text, _extra(own or ep))
 
 
 def _host_resolv_conf() -> str:
     return _read_host_file("/etc/resolv.conf") or ""
 
 
+def _extra(ep: dict) -> list[tuple[str, str]]:
+    return [tuple(h) for h in ep.get("extra_hosts") or []]
+
+
+def _resolv_conf(ep: dict, base: str) -> str:
+    return resolvconf.with_overrides(base, ep.get("dns") or (), ep.get("dns_search") or ())
+
+
 def write_container_files(engine, ep: dict, *, host_mode: bool = False, like: dict | None = None,
-                           endpoints: list[dict] | None = None) -> None:
+                          endpoints: list[dict] | None = None) -> None:
     cid = ep["id"]
     if host_mode:
         hosts = _read_host_file("/etc/hosts")
         if hosts is None:
             hosts = hostsfile.render_hosts(None, hostname=ep.get("hostname"))
-        _write_in_place(_container_file(engine, cid, "hosts"), hosts)
-        _write_in_place(_container_file(engine, cid, "resolv.conf"), _host_resolv_conf())
+        _write_in_place(_container_file(engine, cid, "hosts"), hostsfile.with_extra_hosts(hosts, _extra(ep)))
+        _write_in_place(_container_file(engine, cid, "resolv.conf"), _resolv_conf(ep, _host_resolv_conf()))
         return
-    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep, endpoints))
-    _write_in_place(_container_file(engine, cid, "resolv.conf"), resolvconf.render_resolv_conf(_host_resolv_conf()))
+    _write_in_place(_container_file(engine, cid, "hosts"), render_hosts_for(engine, like or ep, endpoints, own=ep))
+    _write_in_place(_container_file(engine, cid, "resolv.conf"),
+                    _resolv_conf(ep, resolvconf.render_resolv_conf(_host_resolv_conf())))
 
 
 def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
@@ -91,4 +103,4 @@ def refresh_hosts(engine, endpoints: list[dict] | None = None) -> None:
             target = by_id[ep["container"]]
             if addresses(target):
                 _write_in_place(_container_file(engine, ep["id"], "hosts"),
-                                render_hosts_for(engine, target, endpoints))
+                                render_hosts_for(engine, target, endpoints, own=ep))

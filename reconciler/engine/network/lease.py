@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.core import ipam, netmode, netnames, portmapping
+from reconciler.core import hostsfile, ipam, netmode, netnames, portmapping, resolvconf
 from reconciler.core.errors import ConflictError, ContainerNotFound, InvalidArgument, NetworkError
 from reconciler.core.labels import SERVICE as SERVICE_LABEL
 from reconciler.core.labels import STACK as STACK_LABEL
@@ -31,6 +31,12 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
         if given:
             raise InvalidArgument(f"{', '.join(given)} cannot be used with --network {mode}",
                                   hint="static addresses and published ports need the bridge network")
+    extra_hosts = [list(hostsfile.parse_add_host(h)) for h in field_of(opts, "add_hosts") or []]
+    dns = resolvconf.check_dns(field_of(opts, "dns") or [])
+    dns_search = list(field_of(opts, "dns_search") or [])
+    if mode.kind in ("none", "container") and (extra_hosts or dns or dns_search):
+        raise InvalidArgument(f"--add-host, --dns and --dns-search cannot be used with --network {mode}",
+                              hint="a container without a network of its own has no /etc files of its own to change")
     labels = field_of(opts, "labels") or {}
     ep: dict = {
         "id": container_id,
@@ -41,6 +47,9 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
         "stack": labels.get(STACK_LABEL, ""),
         "active": False,
     }
+    for key, value in (("extra_hosts", extra_hosts), ("dns", dns), ("dns_search", dns_search)):
+        if value:
+            ep[key] = value
     if mode.kind == "none":
         return public_view(ep)      # nothing to lease, set up or clean: the record's copy is all
     with engine.mutation():
