@@ -13,11 +13,13 @@ Each function answers [(name, None | the error)] in the order of the names given
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import select
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from reconciler.core.errors import ContainerNotRunning, ContainerRuntimeError, DockerMiniError
@@ -26,6 +28,9 @@ from reconciler.engine.containers.stop_claim import StopClaim
 KILL_WAIT = 10.0          # seconds to wait for an exit after SIGKILL (as containers.stop)
 POLL_MAX = 0.05           # the longest sleep between two looks at the waited processes
 BLOCK_MAX = 1.0           # wait_stopped's longest block on the pidfds (an end wakes it at once)
+RELEASE_WORKERS = 4       # release_ended's threads: runc processes and unmounts side by side
+
+log = logging.getLogger(__name__)
 
 Results = list[tuple[str, "Exception | None"]]
 
@@ -173,6 +178,36 @@ def wait_stopped(engine, waiting: list[Stopping]) -> None:
             _ended(engine.processes, waiting, poll_delay(waiting, delay=BLOCK_MAX))
 
 
+def release_ended(engine, ended: list[Stopping]) -> None:
+    """What each ended container's reap would release one after another, several at a time and
+    under the lock taken once: the runc state deleted (a runc process each) and the rootfs
+    unmounted. The reap that follows (stop, rm) finds them done and records the rest; whatever
+    failed here it does again, and says why. OOM kills are recorded first (the runc delete
+    takes the cgroup that tells)."""
+    from reconciler.engine.containers.reaping import oom_killed
+    from reconciler.engine.containers.store import load, monitor_paths, write_file
+
+    ended = [s for s in ended if s.error is None]
+    if len(ended) < 2:
+        return
+
+    def release(s: Stopping) -> None:
+        try:
+            rec = load(engine, s.id)
+            if rec is None or not rec.state.running or engine.processes.pid_alive(s.pid, s.pid_start):
+                return
+            if oom_killed(engine, rec):
+                write_file(monitor_paths(engine, s.id).oom, b"", 0o644)
+            runtime.delete(s.id, force=True)
+            overlay.unmount_rootfs(engine.layout, s.id)
+        except (DockerMiniError, OSError) as e:
+            log.debug("early release of %s: %s", s.id[:12], e)
+
+    runtime, overlay = engine.runtime, engine.overlay       # made once, before the threads
+    with engine.mutation(), ThreadPoolExecutor(max_workers=min(RELEASE_WORKERS, len(ended))) as pool:
+        list(pool.map(release, ended))
+
+
 def _results(names, errors: dict[int, Exception]) -> Results:
     return [(name, errors.get(i)) for i, name in enumerate(names)]
 
@@ -207,6 +242,7 @@ def _stop_all(engine, names: list[str], timeout: float | None, stopping: dict[in
         if s is not None:
             stopping[i] = s
     wait_stopped(engine, list(stopping.values()))
+    release_ended(engine, list(stopping.values()))
     for i, name in enumerate(names):
         if i in errors:
             continue
@@ -260,6 +296,7 @@ def _remove_many(engine, names: list[str], force: bool) -> Results:
                 if s is not None:
                     killed.append(s)
             wait_stopped(engine, killed)
+            release_ended(engine, killed)
         for i, name in enumerate(names):
             try:
                 containers.remove(engine, name, force=force)

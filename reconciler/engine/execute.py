@@ -155,7 +155,9 @@ def execute(engine, stack: Stack, actions: list[Action], *, progress: Progress |
                         waiting.append(s)
                         stopping[id(s)] = (action, value)
                         delay = POLL_FIRST
-            for s in bulk.poll(engine, waiting):
+            over = bulk.poll(engine, waiting)
+            bulk.release_ended(engine, over)         # those that ended together, side by side
+            for s in over:
                 action, t0 = stopping.pop(id(s))
                 running[pool.submit(engine.delegate(finish), action, s, t0)] = action
     return outcome
