@@ -615,9 +615,11 @@ def _docker_ts(ts: str) -> str:
 @click.option("-f", "--follow", is_flag=True, help="Follow log output (until the container exits).")
 @click.option("-n", "--tail", default="all", show_default=True, help="Number of lines to show from the end.")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
-@click.argument("container")
+@click.option("--stack", metavar="NAME", help="Every service of a stack, each line after a `service |` prefix.")
+@click.option("--file", "spec", metavar="FILE|DIR", help="As --stack, the stack named by this spec.")
+@click.argument("container", required=False)
 @click.pass_context
-def logs(ctx, follow, tail, timestamps, container):
+def logs(ctx, follow, tail, timestamps, stack, spec, container):
     """Fetch the logs of a container."""
     from reconciler.engine import containers
     engine = engine_from(ctx)
@@ -630,6 +632,14 @@ def logs(ctx, follow, tail, timestamps, container):
             raise errors.InvalidArgument(f"invalid --tail {tail!r}: a number or all") from None
         if n < 0:
             n = None
+    if stack or spec:
+        if container:
+            raise click.UsageError("give a container, or --stack / --file, not both")
+        from reconciler.cli.stacks import stack_logs
+        stack_logs(ctx, stack, spec, follow=follow, tail=n, timestamps=timestamps)
+        return
+    if not container:
+        raise click.UsageError("logs needs a CONTAINER (or --stack NAME, --file FILE)")
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for line in containers.read_logs(engine, container, tail=n, follow=follow):
         target = err if line.stream == "stderr" else out

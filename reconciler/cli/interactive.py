@@ -105,10 +105,12 @@ def attach(ctx, detach_keys, no_stdin, sig_proxy, container):
 @click.option("-w", "--workdir", metavar="DIR", help="Working directory inside the container.")
 @click.option("-u", "--user", metavar="USER[:GROUP]", help="User name or uid (and group) to run as.")
 @click.option("--detach-keys", default=DEFAULT_DETACH_KEYS, show_default=True, help=DETACH_KEYS_HELP)
+@click.option("-f", "--file", "spec", metavar="FILE|DIR", help="CONTAINER is a service of the stack in this spec.")
+@click.option("--stack", metavar="NAME", help="CONTAINER is a service of this stack.")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="COMMAND [ARG...]")
 @click.pass_context
-def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, container, command):
+def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, spec, stack, container, command):
     """Run a command in a running container.
 
     It joins the container's namespaces and cgroup and gets its environment. Exits with the
@@ -118,6 +120,9 @@ def exec_(ctx, interactive, tty, detach, env, workdir, user, detach_keys, contai
     if not detach:
         require_tty_input(interactive, tty)
     engine = engine_from(ctx)
+    if spec or stack:
+        from reconciler.cli.stacks import service_container_name
+        container = service_container_name(ctx, stack, spec, container)
     outcome = engine_interactive.exec_(
         engine, container, list(command), interactive=interactive, tty=tty, detach=detach,
         env=list(env), workdir=workdir, user=user, detach_keys=detach_keys,

@@ -1,4 +1,5 @@
-"""plan, apply, down and watch: declarative stacks.
+"""plan, apply, down and watch: declarative stacks; and a stack's containers by service for
+`logs --stack/--file`, `exec --stack/-f` and `down --stack` (by the containers' labels: no spec).
 
 Exit codes: 0 converged (or nothing to do), 2 changes pending (plan, apply --dry-run),
 1 failed (an invalid spec included: its errors are printed, each with file:line).
@@ -101,6 +102,11 @@ def plan(ctx, spec, project_name):
 def _converge(ctx, spec: str, dry_run: bool, operation, project_name: str | None = None) -> None:
     """Print the plan, run it (unless dry_run) with progress lines, exit with the outcome."""
     engine, stack = _load(ctx, spec, project_name)
+    _converge_stack(ctx, stack, dry_run, operation, engine)
+
+
+def _converge_stack(ctx, stack, dry_run: bool, operation, engine=None) -> None:
+    engine = engine or engine_from(ctx)
     result = operation(engine, stack, dry_run=dry_run, progress=progress,
                        on_plan=lambda actions: print_plan(stack.name, actions))
     if dry_run:
@@ -130,18 +136,32 @@ def apply(ctx, spec, project_name, dry_run):
 
 
 @click.command("down")
-@spec_option
+@click.option("-f", "--file", "spec", metavar="FILE|DIR",
+              help="The stack's spec (or compose file); or name the stack with --stack.")
+@_project_option
+@_profile_option
+@click.option("--stack", "stack_name", metavar="NAME",
+              help="The stack by name, from its containers' labels: no spec needed (it may no longer parse).")
 @click.option("--rmi", is_flag=True, help="Also remove the stack's images (unless other containers use them).")
 @click.option("-v", "--volumes", is_flag=True, help="Also remove the stack's own named volumes (never external ones).")
 @click.option("--dry-run", is_flag=True, help="Print the plan only.")
 @click.pass_context
-def down(ctx, spec, project_name, rmi, volumes, dry_run):
+def down(ctx, spec, project_name, stack_name, rmi, volumes, dry_run):
     """Stop and remove a stack's containers (its images too with --rmi)."""
     from reconciler.engine import stacks
 
-    _converge(ctx, spec, dry_run, lambda *a, **kw: stacks.down(*a, remove_images=rmi,
-                                                              remove_volumes=volumes, **kw),
-              project_name)
+    def operation(*a, **kw):
+        return stacks.down(*a, remove_images=rmi, remove_volumes=volumes, **kw)
+
+    if bool(spec) == bool(stack_name):
+        raise click.UsageError("down needs the stack: -f FILE or --stack NAME (one of them)")
+    if spec:
+        _converge(ctx, spec, dry_run, operation, project_name)
+        return
+    if volumes:
+        raise click.UsageError("--volumes needs the spec (-f FILE): which volumes are the stack's "
+                               "own is written there, not on its containers")
+    _converge_stack(ctx, stacks.stack_from_labels(engine_from(ctx), stack_name), dry_run, operation)
 
 
 @click.command("watch")
@@ -167,3 +187,91 @@ def watch(ctx, directory, interval, debounce):
     engine = engine_from(ctx)
     watcher = Watcher(engine, directory, interval=interval, debounce=debounce)
     ctx.exit(watcher.run())
+
+
+# ---------------------------------------------------------------------------------------------
+# a stack's containers by service: logs --stack, exec --stack / -f, down --stack
+
+
+def stack_name_of(ctx, stack: str | None, spec: str | None, project_name: str | None = None) -> str:
+    """The stack named by --stack, else by the spec file's name (loaded for that only)."""
+    if stack and spec:
+        raise click.UsageError("give either --stack NAME or a spec file, not both")
+    if stack:
+        return stack
+    _, loaded = _load(ctx, spec, project_name)
+    return loaded.name
+
+
+def service_container_name(ctx, stack: str | None, spec: str | None, service: str) -> str:
+    from reconciler.engine import stacks
+
+    name = stack_name_of(ctx, stack, spec)
+    return stacks.service_container(engine_from(ctx), name, service).name
+
+
+# compose's colours for the service prefix, in turn
+_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
+            "bright_green", "bright_magenta", "bright_blue")
+
+
+def stack_logs(ctx, stack: str | None, spec: str | None, *, follow: bool, tail: int | None,
+               timestamps: bool) -> None:
+    """Every service's lines, each after a `service |` prefix (coloured on a terminal): by
+    time, or as they come with --follow (until every container has exited)."""
+    import queue
+    import sys
+    import threading
+
+    from reconciler.engine import containers, stacks
+
+    engine = engine_from(ctx)
+    name = stack_name_of(ctx, stack, spec)
+    services = stacks.service_containers(engine, name)
+    if not services:
+        raise click.ClickException(f"stack {name} has no containers")
+    width = max(len(s) for s in services)
+    colour = sys.stdout.isatty()
+    prefixes = {}
+    for i, service in enumerate(services):
+        text = f"{service:<{width}} | "
+        prefixes[service] = (click.style(text, fg=_COLOURS[i % len(_COLOURS)]) if colour else text).encode()
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+
+    def write(service: str, line) -> None:
+        target = err if line.stream == "stderr" else out
+        stamp = (line.timestamp.replace("+00:00", "Z") + " ").encode() if timestamps else b""
+        target.write(prefixes[service] + stamp + line.data)
+        if follow:
+            target.flush()
+
+    if not follow:
+        lines = [(line.timestamp, i, service, line) for i, (service, c) in enumerate(services.items())
+                 for line in containers.read_logs(engine, c.id, tail=tail)]
+        for _, _, service, line in sorted(lines, key=lambda t: (t[0], t[1])):
+            write(service, line)
+        return
+    got: queue.Queue = queue.Queue()
+
+    def read(service: str, cid: str) -> None:
+        try:
+            for line in containers.read_logs(engine, cid, tail=tail, follow=True):
+                got.put((service, line))
+        except Exception as e:              # one container's log going away ends its part only
+            got.put((service, e))
+        finally:
+            got.put((service, None))
+
+    readers = [threading.Thread(target=engine.delegate(read), args=(s, c.id), daemon=True)
+               for s, c in services.items()]
+    for t in readers:
+        t.start()
+    left = len(readers)
+    while left:
+        service, line = got.get()
+        if line is None:
+            left -= 1
+        elif isinstance(line, Exception):
+            click.echo(f"docker-mini: logs of {service}: {line}", err=True)
+        else:
+            write(service, line)

@@ -21,7 +21,7 @@ from pathlib import Path
 from reconciler.core.errors import SpecError
 from reconciler.core.actions import Action, Down, Kind
 from reconciler.core.plan import plan
-from reconciler.core.spec import Stack, ValidCache, load_stack
+from reconciler.core.spec import ImageSpec, Stack, ValidCache, load_stack
 from reconciler.engine.execute import Outcome, Progress, execute
 from reconciler.engine.observe import observe
 
@@ -311,3 +311,30 @@ def down(engine, stack: Stack, *, remove_images: bool = False, progress: Progres
 
         result.removed_volumes = volumes.remove_stack_volumes(engine, stack.volumes)
     return result
+
+
+def service_containers(engine, stack_name: str) -> dict[str, object]:
+    """{service: ContainerState} of the containers labelled with this stack (no spec needed),
+    in the order they were created."""
+    from reconciler.core.labels import SERVICE
+    from reconciler.engine.observe import stack_containers
+    rows = sorted(stack_containers(engine, stack_name), key=lambda c: c.created)
+    return {(c.labels or {}).get(SERVICE) or c.name: c for c in rows}
+
+
+def service_container(engine, stack_name: str, service: str):
+    """The container of one service of a stack; NotFound naming the services there are."""
+    from reconciler.core.errors import ContainerNotFound
+    found = service_containers(engine, stack_name)
+    if service not in found:
+        known = ", ".join(found) or "none"
+        raise ContainerNotFound(f"stack {stack_name} has no container for service {service!r}",
+                       hint=f"its services: {known}")
+    return found[service]
+
+
+def stack_from_labels(engine, stack_name: str) -> Stack:
+    """What `down --stack NAME` takes down when there is no spec (or it no longer parses): the
+    stack's name and its containers' images, every container being one not in the spec."""
+    images = dict.fromkeys(c.image for c in service_containers(engine, stack_name).values())
+    return Stack(stack_name, tuple(ImageSpec(ref) for ref in images), {})

@@ -103,7 +103,7 @@ def test_h_is_help_elsewhere(capsys):
     (["run", "--name"], "--name"),
     (["run", "--stop-timeout", "abc", "img"], "abc"),
     (["run"], "IMAGE"),
-    (["logs"], "CONTAINER"),
+    (["logs", "--stack"], "--stack"),      # no CONTAINER: a runtime usage error (it may be --stack)
     (["logs", "a", "b"], "unexpected extra argument"),
     (["inspect", "--type", "volume", "x"], "volume"),
     (["plan"], "--file"),
