@@ -72,3 +72,28 @@ def test_down_needs_one_way_to_name_the_stack(dmc, tmp_path):
     assert r.returncode == 125 and "--volumes needs the spec" in r.stderr
     out = dmc("down", "--stack", "gone").stdout
     assert "converged, nothing to do" in out
+
+
+def test_logs_prefix_is_coloured_on_a_terminal(dmc, busybox_ref, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(f"stack: col\ncontainers:\n  a:\n    image: {busybox_ref}\n    network: none\n"
+                    f"    command: [echo, hello]\n")
+    try:
+        dmc("apply", "-f", str(spec))
+        wait_until(lambda: dmc("logs", "col-a").stdout == "hello\n", what="a's line")
+        main, secondary = pty.openpty()
+        cmd = [sys.executable, "-m", "reconciler", "--root", str(dmc.root), "--config", str(dmc.config_file),
+               "logs", "--stack", "col"]
+        proc = subprocess.run(cmd, stdout=secondary, stderr=subprocess.PIPE, timeout=60)
+        os.close(secondary)
+        out = os.read(main, 4096)
+        os.close(main)
+        assert proc.returncode == 0, proc.stderr
+        assert out.replace(b"\r\n", b"\n") == b"\x1b[36ma | \x1b[0mhello\n", out
+    finally:
+        dmc("down", "--stack", "col", check=False)
