@@ -67,3 +67,14 @@ def test_arguments():
         parse_args(["--root", "/r", "x"])
     with pytest.raises(ValueError):
         parse_args(["--root"])
+
+
+def test_the_hook_loads_no_cli_and_no_engine_before_it_needs_them():
+    # conmon starts one per container at the end of a down: what it imports is paid 100 times
+    import subprocess
+    import sys
+    code = ("import sys, reconciler.exit_hook; "
+            "print(sorted(m for m in sys.modules if m in ('click', 'reconciler.cli', 'reconciler.engine.engine', "
+            "'reconciler.engine.containers.exit_cleanup', 'reconciler.core.layout', 'dataclasses')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
