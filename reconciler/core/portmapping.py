@@ -138,3 +138,17 @@ def check_port_conflicts(wanted: Iterable[PortMapping],
                     where = f"{m.host_ip or '0.0.0.0'}:{m.host_port}/{m.proto}"
                     raise ConflictError(f"port {where} is already published by container {owner!r}",
                                         hint="choose another host port or remove that container")
+
+
+def with_exposed(specs: Iterable[str], exposed: Iterable[str] | None) -> list[str]:
+    """-P: the -p specs plus every port the image exposes ("80/tcp") that no -p publishes yet,
+    each on a host port the engine picks."""
+    specs = list(specs)
+    published = {m.key for m in parse_ports(specs)}
+    for key in sorted(exposed or ()):
+        port, _, proto = key.partition("/")
+        proto = (proto or "tcp").lower()
+        if not port.isdigit() or proto not in ("tcp", "udp") or f"{port}/{proto}" in published:
+            continue        # sctp and malformed keys are not ours to publish
+        specs.append(f"{port}/{proto}")
+    return specs

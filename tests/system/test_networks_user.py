@@ -223,3 +223,24 @@ def test_port_lists_the_mappings(dmnet, busybox_ref):
     assert dmnet("port", "pub", "80").stdout == f"127.0.0.1:{hp}\n"
     assert dmnet("port", "pub", "81", check=False).returncode != 0
     dmnet("rm", "-f", "pub")
+
+
+def test_publish_all_puts_exposed_ports_on_host_ports(dmnet, nginx_image):
+    """-P: the image's ExposedPorts (80/tcp here) each on a free host port; port lists them."""
+    import urllib.request
+    dmnet("run", "-d", "--name", "web", "-P", nginx_image)
+    (line,) = dmnet("port", "web").stdout.splitlines()
+    assert line.startswith("80/tcp -> 0.0.0.0:")
+    host_port = int(line.rsplit(":", 1)[1])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for _ in range(100):
+        try:
+            with opener.open(f"http://127.0.0.1:{host_port}/", timeout=5) as r:
+                assert r.status == 200
+                break
+        except OSError:
+            import time
+            time.sleep(0.05)
+    else:
+        raise AssertionError("nginx did not answer on the published port")
+    dmnet("rm", "-f", "web")

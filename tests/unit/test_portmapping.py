@@ -78,3 +78,9 @@ def test_ephemeral_host_ports_skip_published_ones():
                    PortMapping("", 8080, 82), PortMapping("", 40003, 53, "udp")]
     with pytest.raises(NetworkError, match="no free host port left to publish 80/tcp"):
         portmapping.with_host_ports(portmapping.parse_ports(["80"]), lambda m: [40000], published)
+
+
+def test_publish_all_adds_the_exposed_ports_not_yet_published():
+    from reconciler.core.portmapping import with_exposed
+    assert with_exposed(["8080:80"], {"80/tcp": {}, "53/udp": {}, "9/sctp": {}, "x": {}}) == ["8080:80", "53/udp"]
+    assert with_exposed([], None) == []

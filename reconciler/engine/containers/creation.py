@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from reconciler.core import hostsfile, resolvconf
+from reconciler.core import hostsfile, portmapping, resolvconf
 from reconciler.core import ociconfig as oc
 from reconciler.core.errors import ImageNotFound
 from reconciler.engine import images, network, volumes
@@ -35,6 +35,9 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
         image_config = {}
     lowerdirs = engine.layers.lowerdirs(image.layer) if image.layer else []
     cid = os.urandom(32).hex()
+    if opts.publish_all:
+        cfg = image_config.get("config") or image_config.get("Config") or {}
+        opts.ports = portmapping.with_exposed(opts.ports, cfg.get("ExposedPorts"))
     process = oc.process_spec(image_config, container_id=cid, command=opts.command,
                               entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
                               user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,

@@ -44,6 +44,7 @@ class CreateOptions:
     ip: str | None = None
     mac: str | None = None
     ports: list[str] = field(default_factory=list)          # Docker's -p syntax
+    publish_all: bool = False             # -P: the image's exposed ports too, on host ports picked
     labels: dict[str, str] = field(default_factory=dict)
     restart: str | None = "no"            # no | on-failure[:N] | always | unless-stopped
     stop_signal: str | None = None        # None: the image's StopSignal or SIGTERM
@@ -55,7 +56,7 @@ class CreateOptions:
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["resources"] = self.resources.to_dict() if self.resources is not None else None
-        for key in ("networks", "network_aliases", "add_hosts", "dns", "dns_search"):   # newer keys: only when used
+        for key in ("networks", "network_aliases", "add_hosts", "dns", "dns_search", "publish_all"):   # newer: when used
             if not d[key]:
                 del d[key]
         return d
