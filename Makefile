@@ -54,6 +54,7 @@ test: deps
 demo: deps
 	$(PY) examples/demo.py
 
+# all of pull, run, network, stack, compose (~15 min); BENCH_ARGS='network compose' runs only those
 bench: deps deps-bench
 	$(PY) -m bench $(BENCH_ARGS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -84,7 +85,8 @@ def _ppids() -> dict[int, int]:
 def reap_docker_mini_root(root: Path, bridge: str | None = None) -> list[str]:
     """What a docker-mini root's containers hold outside the root, removed without asking
     docker-mini (which may be what failed): their conmon monitors and processes, network
-    namespaces and cgroups, and the bench's bridge with its nftables table. Returns what it found."""
+    namespaces and cgroups, the bench's bridge and the root's user-defined networks' bridges, with
+    their nftables tables. Returns what it found."""
     found = []
     ids = set()
     containers = Path(root) / "overlay-containers"
@@ -115,9 +117,15 @@ def reap_docker_mini_root(root: Path, bridge: str | None = None) -> list[str]:
             for d in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [cg]:
                 with contextlib.suppress(OSError):
                     d.rmdir()
-    if bridge and Path("/sys/class/net", bridge).exists():
-        found.append(f"bridge {bridge} still there")
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    if bridge:
-        subprocess.run(["nft", "delete", "table", "ip", f"dm-{bridge}"], capture_output=True)
+    bridges = [bridge] if bridge else []
+    for record in (Path(root) / "networks").glob("*.json"):      # user-defined networks
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            bridges.append(json.loads(record.read_text())["bridge"])
+    for name in bridges:
+        if Path("/sys/class/net", name).exists():
+            found.append(f"bridge {name} still there")
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+        if subprocess.run(["nft", "delete", "table", "ip", f"dm-{name}"], capture_output=True).returncode == 0 \
+                and name != bridge:
+            found.append(f"nftables table dm-{name} still there")
     return found

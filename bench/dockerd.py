@@ -169,11 +169,12 @@ class HostSnapshot:
     paths: dict[Path, bool]
 
     @classmethod
-    def take(cls, key_file: Path) -> "HostSnapshot":
+    def take(cls, key_file: Path | None = None) -> "HostSnapshot":
+        """The host now; with key_file (dockerd's), also the paths dockerd may create."""
+        paths = (Path("/run/docker"), Path("/etc/docker/key.json"), key_file) if key_file else ()
         return cls(links=set(_links()), nft_tables=_nft_tables(),
                    xtables={tool: _xtables(f"{tool}-save") for tool in ("iptables", "ip6tables")},
-                   sysctls=_read_sysctls(),
-                   paths={p: p.exists() for p in (Path("/run/docker"), Path("/etc/docker/key.json"), key_file)})
+                   sysctls=_read_sysctls(), paths={p: p.exists() for p in paths})
 
 
 # --------------------------------------------------------------------------- start and stop
@@ -268,14 +269,28 @@ def _stop(d: Dockerd) -> list[str]:
     return notes
 
 
-def _restore_host(before: HostSnapshot, d: Dockerd) -> list[str]:
+@dataclass(frozen=True)
+class Footprint:
+    """What an engine adds to the host, by name: its links, the iptables rules naming it, the
+    chains it makes. Only what matches, and was not there before, is taken back."""
+    links: str
+    rules: str
+    chains: str
+
+
+DOCKER_FOOTPRINT = Footprint(links=r"docker0|br-[0-9a-f]{12}|veth[0-9a-f]{7}",
+                             rules=r"DOCKER|\bdocker0\b|\bbr-[0-9a-f]{12}\b",   # every rule dockerd adds names one
+                             chains="DOCKER")
+
+
+def restore_host(before: HostSnapshot, footprint: Footprint = DOCKER_FOOTPRINT) -> list[str]:
+    """Take back what an engine added since `before`; notes on what had been changed."""
     notes = []
     links = _links()
-    made = [name for name in links if name not in before.links
-            and re.fullmatch(r"docker0|br-[0-9a-f]{12}|veth[0-9a-f]{7}", name)]
+    made = [name for name in links if name not in before.links and re.fullmatch(footprint.links, name)]
     for name in sorted(made, key=lambda n: not n.startswith("veth")):   # veths first, then bridges
         subprocess.run(["ip", "link", "del", name], capture_output=True)
-    ours = re.compile(r"DOCKER|\bdocker0\b|\bbr-[0-9a-f]{12}\b")   # every rule dockerd adds names one
+    ours = re.compile(footprint.rules)
     for tool, tables_before in before.xtables.items():
         after = _xtables(f"{tool}-save")
         for table, now in after.items():
@@ -287,7 +302,7 @@ def _restore_host(before: HostSnapshot, d: Dockerd) -> list[str]:
                 elif ours.search(rule):
                     subprocess.run([tool, "-t", table, "-D", *shlex.split(rule)], capture_output=True)
             for chain, policy in now.chains.items():
-                if chain not in was.chains and policy == "-" and chain.startswith("DOCKER"):
+                if chain not in was.chains and policy == "-" and chain.startswith(footprint.chains):
                     subprocess.run([tool, "-t", table, "-F", chain], capture_output=True)
                     subprocess.run([tool, "-t", table, "-X", chain], capture_output=True)
                 elif policy != "-" and was.chains.get(chain, "ACCEPT") != policy:
@@ -335,7 +350,7 @@ def private_dockerd(work: Path):
     finally:
         notes = _stop(d)
         unmount_under(d.work)
-        notes += _restore_host(before, d)
+        notes += restore_host(before)
         shutil.rmtree(d.work, ignore_errors=True)
         for note in notes:
             print(f"  docker cleanup: {note}")
