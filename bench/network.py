@@ -40,7 +40,7 @@ PORTS = {"docker-mini": 18441, "podman": 18442, "docker": 18443}
 NET = "dmbench-net"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 # netavark's default network: bridge podman0 (10.88.0.0/16), host veths, NETAVARK-* chains
-PODMAN_FOOTPRINT = Footprint(links=r"podman\d+|veth[0-9a-z]{1,11}",
+PODMAN_FOOTPRINT = Footprint(links=r"podman\d+|veth\d{1,6}",
                              rules=r"NETAVARK|\bpodman\d+\b|10\.88\.", chains="NETAVARK")
 
 
