@@ -117,6 +117,8 @@ def test_an_internal_network_has_no_route_out(dmnet, busybox_ref, user_subnets):
     routes = dmnet("run", "--rm", "--network", "vault", busybox_ref, "sh", "-c",
                    f"ip route; {FETCH.format(url='http://safe/')}").stdout
     assert "default" not in routes and "hello-from-safe" in routes
+    refused = dmnet("run", "--rm", "--network", "vault", "-p", "80", busybox_ref, "true", check=False)
+    assert refused.returncode != 0 and "internal" in refused.stderr
     bridge = _inspect_net(dmnet, "vault")["Options"]["com.docker.network.bridge.name"]
     table = netadapter.nft_table_text("ip", nftables.table_name(bridge))
     assert "masquerade" not in table.split("ct status dnat")[0].split("postrouting")[1].split("127.0.0.0/8")[0]
@@ -244,3 +246,15 @@ def test_publish_all_puts_exposed_ports_on_host_ports(dmnet, nginx_image):
     else:
         raise AssertionError("nginx did not answer on the published port")
     dmnet("rm", "-f", "web")
+
+
+def test_a_stopped_container_connected_is_wired_when_it_starts(dmnet, busybox_ref, user_subnets):
+    dmnet("network", "create", "--subnet", user_subnets[0], "front")
+    dmnet("network", "create", "--subnet", user_subnets[1], "back")
+    _serve(dmnet, busybox_ref, "db", "--network", "back")
+    dmnet("create", "--name", "app", "--network", "front", busybox_ref, "sh", "-c", FETCH.format(url="http://db/"))
+    dmnet("network", "connect", "back", "app")
+    assert "back" in json.loads(dmnet("inspect", "app").stdout)[0]["NetworkSettings"]["Networks"]
+    assert dmnet("start", "-a", "app").stdout == "hello-from-db\n"
+    dmnet("rm", "-f", "app", "db")
+    dmnet("network", "rm", "front", "back")

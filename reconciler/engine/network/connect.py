@@ -40,15 +40,19 @@ def connect(engine, net_ref: str, container_ref: str, ip: str | None = None,
             raise ConflictError(f"container {ep['name']} is already connected to network {network.name}")
         taken = {int(a["ifname"][3:]) for a in attachments(ep)}
         att = lease_attachment(engine, network, cid, ip, aliases or [], taken)
-        ep["attachments"] = attachments(ep) + [att]
+        before = attachments(ep)
+        ep["attachments"] = before + [att]
+        # recorded before it is wired: a command killed in between leaves a lease the next start
+        # wires (or a disconnect removes), never an interface nothing knows of
+        write_endpoint(engine, ep)
         if ep.get("active"):
             try:
                 wire(engine, cid, att)
             except BaseException:
                 unwire(engine, att)
+                ep["attachments"] = before
+                write_endpoint(engine, ep)
                 raise
-        write_endpoint(engine, ep)
-        if ep.get("active"):
             refresh_hosts(engine)
     return att
 

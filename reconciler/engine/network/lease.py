@@ -76,6 +76,9 @@ def prepare(engine, container_id: str, opts: Any) -> dict:
 def _lease(engine, network: networks.Network, container_id: str, ip_text: str | None,
            mac_text: str | None, ports: list[portmapping.PortMapping]) -> dict:
     subnet = network.ipam
+    if network.internal and ports:
+        raise InvalidArgument(f"-p: network {network.name} is internal: nothing from outside reaches it, "
+                              "so no port can be published on it")
     others = [e for e in all_endpoints(engine) if e["id"] != container_id and addresses(e)]
     # addresses and MACs are per network; host ports are the host's
     on_net = [(e["name"], a) for e in others for a in addresses(e) if a["bridge"] == network.bridge]
