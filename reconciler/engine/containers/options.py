@@ -7,7 +7,6 @@ import functools
 import os
 import random
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +109,7 @@ def normalize(opts: CreateOptions) -> CreateOptions:
         raise InvalidArgument(f"invalid --stop-timeout {o.stop_timeout}")
     RestartPolicy.parse(o.restart)
     if o.hostname is None and o.network == "host":
-        host = socket.gethostname()         # Docker and Podman: on the host's network, the host's name
+        host = os.uname().nodename          # Docker and Podman: on the host's network, the host's name
         if oc.is_hostname(host):
             o.hostname = host
     if o.auto_remove and o.restart not in ("no", "", None):
