@@ -8,7 +8,9 @@
 
 State of our own, under layout.network_dir:
 
-    endpoints/<container-id>.json   the lease: mode, ip, mac, ports, names; "active" while set up
+    endpoints/<container-id>.json   the lease: mode, network, ip, mac, ports, names, further
+                                    networks ("attachments", eth1...); "active" while set up
+    rules/<bridge>.sha256           the digest of the nftables table last loaded for a bridge
                                     (none for --network none: nothing to lease or set up)
 
 Files of the container's own that setup writes (creating them when missing, always in place):

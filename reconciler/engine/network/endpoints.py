@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.core import ipam
 from reconciler.core.errors import NetworkError
 from reconciler.engine.containers.records import ContainerRecord
 
@@ -64,10 +63,6 @@ def as_record(record: ContainerRecord | dict) -> ContainerRecord:
         return ContainerRecord.from_json(record)
     except ValueError:
         raise NetworkError("internal: container record without an id") from None
-
-
-def bridge_subnet(engine) -> ipam.Subnet:
-    return ipam.Subnet.parse(engine.config.bridge_subnet)
 
 
 def public_view(ep: dict) -> dict:
