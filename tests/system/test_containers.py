@@ -105,7 +105,7 @@ def test_exit_codes(dmc, busybox, cmd, code):
 def test_engine_errors_exit_125(dmc, busybox):
     assert run(dmc, "-m", "1k", busybox, "true").returncode == 125
     assert run(dmc, "--ulimit", "nofile=10:5", busybox, "true").returncode == 125
-    assert run(dmc, "-v", "relative:/x", busybox, "true").returncode == 125
+    assert run(dmc, "-v", "./relative:/x", busybox, "true").returncode == 125     # neither a volume name nor an absolute path
     assert run(dmc, "127.0.0.1:1/nosuch/image", "true").returncode == 125
     assert dmc("ps", "-aq").stdout == ""       # no failed create left a container behind
 
