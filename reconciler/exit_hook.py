@@ -1,6 +1,5 @@
 """conmon's exit command:
-`python -m reconciler.exit_hook --root ROOT [--config FILE] --container-dir DIR ID TOKEN`
-(conmon runs it as `python -S -c ...`: see engine.containers.lifecycle).
+`python -m reconciler.exit_hook --root ROOT [--config FILE] --container-dir DIR ID TOKEN`.
 
 conmon runs it once a container's process has ended (after writing the exit file, which is the
 exit code ps, inspect and wait read). It runs once per container, so a `down` of 100 containers
@@ -83,9 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if nothing_to_do(Path(options["--container-dir"]), token):
         return 0
-    if sys.flags.no_site:
-        import site
-        site.main()                  # started with -S (see lifecycle): the engine needs site-packages
     from reconciler.core.errors import DockerMiniError
     from reconciler.engine.containers.exit_cleanup import cleanup
     from reconciler.engine.engine import Engine

@@ -34,22 +34,14 @@ from reconciler.engine.containers.store import (container_dir, load, monitor_pat
 log = logging.getLogger(__name__)
 
 
-# conmon's exit command: not the CLI but reconciler.exit_hook, which imports only what its answer
-# needs (most exits need nothing). Python starts with -S (no site: a third of its start-up, paid
-# once per container at the end of a down), so the package's directory is put on the path by
-# hand (argv[1]); the hook loads site itself when it has cleanup to do.
-_HOOK_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-              "from reconciler.exit_hook import main; sys.exit(main())")
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
-
-
 def _exit_command(engine, rec: ContainerRecord, pid_token: str) -> list[str]:
     settings = ["--root", engine.layout.root]
     source = engine.config.source
     if source.startswith("/") and Path(source).exists():
         settings += ["--config", source]
+    # not the CLI: the hook imports only what its answer needs (most exits need nothing)
     settings += ["--container-dir", str(container_dir(engine, rec.id))]
-    return [sys.executable, "-S", "-c", _HOOK_BOOT, _PACKAGE_PARENT, *settings, rec.id, pid_token]
+    return [sys.executable, "-m", "reconciler.exit_hook", *settings, rec.id, pid_token]
 
 
 def start(engine, name_or_id: str, *, on_created: Callable[[ContainerRecord], Any] | None = None,
