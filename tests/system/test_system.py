@@ -96,7 +96,7 @@ def test_check_reports_a_half_started_container_and_its_veth_that_repair_release
     # #12: a container left in runc's "created" state with its veth after a killed apply was not reported
     dmc("pull", str(busybox_ref))
     spec = write_spec(tmp_path / "stack.yaml", str(busybox_ref), {"web": f"    ip: {net[0]}\n"})
-    assert run_killed_at(dmc, "rename", 9, "apply", "-f", str(spec)) is None   # before "running" is saved
+    assert run_killed_at(dmc, "rename", 11, "apply", "-f", str(spec)) is None   # before "running" is saved
     cid = next(n for n in os.listdir(root / "overlay-containers") if len(n) == 64)
     left = left_on_host(root)
     assert "runc state" in left[cid[:12]] and "veth" in left[cid[:12]], left
