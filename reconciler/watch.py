@@ -81,7 +81,7 @@ class Watcher:
     def _watch_exits(self) -> None:
         """conmon writes a container's exit file when its process ends: reconcile at once
         instead of at the next interval (restart policies, with their backoff)."""
-        containers_dir = Path(self.engine.layout.containers_dir)
+        containers_dir = self.engine.layout.containers_dir
         try:
             containers_dir.mkdir(parents=True, exist_ok=True)
         except OSError:

@@ -131,7 +131,7 @@ class ImageStore:
     def list(self) -> list[ImageRecord]:
         out = []
         try:
-            dirs = list(Path(self.layout.images_dir).iterdir())
+            dirs = list(self.layout.images_dir.iterdir())
         except FileNotFoundError:
             return out
         for d in dirs:
@@ -183,7 +183,7 @@ class ImageStore:
         return json.loads(self.config_bytes(image))
 
     def big_data(self, image: ImageRecord, key: str) -> bytes:
-        d = Path(self.layout.image_dir(image.id))
+        d = self.layout.image_dir(image.id)
         try:
             return (d / big_data_file(key)).read_bytes()
         except FileNotFoundError:
@@ -201,7 +201,7 @@ class ImageStore:
         images; default the manifest's). extra_big_data: e.g. the index bytes under its digest.
         Returns (record, [(other image, name taken)])."""
         image_id = sha256_of(config_raw)
-        d = Path(self.layout.image_dir(image_id))
+        d = self.layout.image_dir(image_id)
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         old = self.get(image_id)
         blobs = {image_id: config_raw, manifest_digest: manifest_raw, **(extra_big_data or {})}
@@ -252,7 +252,7 @@ class ImageStore:
 
     def remove(self, image: ImageRecord) -> None:
         """The record goes first (atomically), then the big-data."""
-        d = Path(self.layout.image_dir(image.id))
+        d = self.layout.image_dir(image.id)
         try:
             (d / RECORD_FILE).unlink()
         except FileNotFoundError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path
 
 from reconciler.core.digest import digest_hex
 
@@ -21,67 +21,67 @@ class Layout:
     """The root is kept in the spelling pathlib gives it ("/a//b/./" -> "/a/b"): one root
     spelled two ways must name the same files, and the same socket dir (a hash of the root,
     see engine.containers.sockets.socket_dir)."""
-    root: str
+    root: Path
 
     def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", str(PurePosixPath(os.fspath(root))))
+        object.__setattr__(self, "root", Path(os.fspath(root)))
 
     # images and layers
     @property
-    def images_dir(self) -> str:
-        return f"{self.root}/overlay-images"
+    def images_dir(self) -> Path:
+        return self.root / "overlay-images"
 
-    def image_dir(self, image_id: str) -> str:
-        return f"{self.images_dir}/{digest_hex(image_id)}"
-
-    @property
-    def layers_dir(self) -> str:
-        return f"{self.root}/overlay-layers"
-
-    def layer_record(self, chain_id: str) -> str:
-        return f"{self.layers_dir}/{digest_hex(chain_id)}.json"
+    def image_dir(self, image_id: str) -> Path:
+        return self.images_dir / digest_hex(image_id)
 
     @property
-    def overlay_dir(self) -> str:
-        return f"{self.root}/overlay"
+    def layers_dir(self) -> Path:
+        return self.root / "overlay-layers"
 
-    def layer_dir(self, chain_id: str) -> str:
-        return f"{self.overlay_dir}/{digest_hex(chain_id)}"
+    def layer_record(self, chain_id: str) -> Path:
+        return self.layers_dir / f"{digest_hex(chain_id)}.json"
 
     @property
-    def short_links_dir(self) -> str:
-        return f"{self.overlay_dir}/l"
+    def overlay_dir(self) -> Path:
+        return self.root / "overlay"
+
+    def layer_dir(self, chain_id: str) -> Path:
+        return self.overlay_dir / digest_hex(chain_id)
+
+    @property
+    def short_links_dir(self) -> Path:
+        return self.overlay_dir / "l"
 
     # containers
     @property
-    def containers_dir(self) -> str:
-        return f"{self.root}/overlay-containers"
+    def containers_dir(self) -> Path:
+        return self.root / "overlay-containers"
 
-    def container_dir(self, container_id: str) -> str:
-        return f"{self.containers_dir}/{container_id}"
+    def container_dir(self, container_id: str) -> Path:
+        return self.containers_dir / container_id
 
-    def rw_layer_dir(self, container_id: str) -> str:
-        return f"{self.overlay_dir}/{container_id}"
+    def rw_layer_dir(self, container_id: str) -> Path:
+        return self.overlay_dir / container_id
 
     # engine-wide state
     @property
-    def lock_file(self) -> str:
-        return f"{self.root}/lock"
+    def lock_file(self) -> Path:
+        return self.root / "lock"
 
     @property
-    def tmp_dir(self) -> str:
+    def tmp_dir(self) -> Path:
         """Staging area on the same filesystem, so finished work is published by rename."""
-        return f"{self.root}/tmp"
+        return self.root / "tmp"
 
     @property
-    def network_dir(self) -> str:
-        return f"{self.root}/network"
+    def network_dir(self) -> Path:
+        return self.root / "network"
 
     @property
-    def runc_root(self) -> str:
+    def runc_root(self) -> Path:
         """runc's --root: our containers' runc state, apart from anyone else's."""
-        return f"{self.root}/runc"
+        return self.root / "runc"
 
     @property
-    def auth_file(self) -> str:
-        return f"{self.root}/auth.json"
+    def auth_file(self) -> Path:
+        return self.root / "auth.json"

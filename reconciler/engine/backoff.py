@@ -66,7 +66,7 @@ class Entry:
 
 
 def _path(engine, container_id: str) -> Path:
-    return Path(engine.layout.container_dir(container_id)) / FILE
+    return engine.layout.container_dir(container_id) / FILE
 
 
 def read(engine, container_id: str) -> Entry | None:

@@ -50,7 +50,7 @@ def _remove_session(directory: Path) -> None:
 # --- containers --------------------------------------------------------------------------------
 
 def _bundle(engine, record: ContainerRecord) -> Path:
-    return Path(engine.layout.container_dir(record.id))
+    return engine.layout.container_dir(record.id)
 
 
 def _name(record: ContainerRecord) -> str:

@@ -156,7 +156,7 @@ class FileValidCache(ValidCache):
 
     def __init__(self, engine):
         schema_id = hashlib.sha256(_schema_text(str(SCHEMA_PATH)).encode()).hexdigest()[:16]
-        self.dir = Path(engine.root) / "stacks" / "valid" / schema_id
+        self.dir = engine.root / "stacks" / "valid" / schema_id
 
     def known_valid(self, key: str) -> bool:
         return (self.dir / key).exists()

@@ -76,7 +76,7 @@ def check(engine, repair: bool = False) -> list[str]:
 
 def _container_findings(engine, endpoints: dict[str, dict]) -> list[Finding]:
     layout = engine.layout
-    cdir = Path(layout.containers_dir)
+    cdir = layout.containers_dir
     names = sorted(os.listdir(cdir)) if cdir.is_dir() else []
     out = []
     for name in names:
@@ -161,10 +161,10 @@ def _forget_container(engine, cid: str) -> None:
 
 def _storage_findings(engine) -> list[Finding]:
     layout, layers = engine.layout, engine.layers
-    overlay_dir, images_dir = Path(layout.overlay_dir), Path(layout.images_dir)
+    overlay_dir, images_dir = layout.overlay_dir, layout.images_dir
     out = [Finding(f"staging dir of an interrupted pull: {path}", layers.clean_stale)
-           for path in _stale_staging(Path(layout.tmp_dir))]
-    cdir = Path(layout.containers_dir)
+           for path in _stale_staging(layout.tmp_dir)]
+    cdir = layout.containers_dir
     container_ids = {n.removeprefix(".rm-") for n in os.listdir(cdir)} if cdir.is_dir() else set()
     records = {r.id.split(":", 1)[1] for r in layers.list()}
     dirs = {d for d in (os.listdir(overlay_dir) if overlay_dir.is_dir() else [])
@@ -175,7 +175,7 @@ def _storage_findings(engine) -> list[Finding]:
     for r in sorted(records - dirs):
         out.append(Finding(f"layer record without its dir: {layout.layer_record(r)}",
                            lambda r=r: layers.remove(r)))
-    links = Path(layout.short_links_dir)
+    links = layout.short_links_dir
     for link in sorted(links.iterdir()) if links.is_dir() else []:
         if not link.exists():
             out.append(Finding(f"dangling short link: {link}", lambda link=link: _unlink(link)))

@@ -26,7 +26,7 @@ META = "volume.json"
 
 
 def volumes_dir(engine) -> Path:
-    return Path(engine.root) / "volumes"
+    return engine.root / "volumes"
 
 
 def check_name(name: str) -> str:

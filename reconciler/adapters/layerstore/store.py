@@ -50,17 +50,17 @@ class LayerStore:
 
     @property
     def _overlay(self) -> Path:
-        return Path(self.layout.overlay_dir)
+        return self.layout.overlay_dir
 
     @property
     def _links(self) -> Path:
-        return Path(self.layout.short_links_dir)
+        return self.layout.short_links_dir
 
     def _layer_dir(self, chain_id: str) -> Path:
-        return Path(self.layout.layer_dir(chain_id))
+        return self.layout.layer_dir(chain_id)
 
     def _record(self, chain_id: str) -> Path:
-        return Path(self.layout.layer_record(chain_id))
+        return self.layout.layer_record(chain_id)
 
     # -- queries
 
@@ -75,7 +75,7 @@ class LayerStore:
 
     def list(self) -> list[LayerRecord]:
         out = []
-        layers = Path(self.layout.layers_dir)
+        layers = self.layout.layers_dir
         if not layers.is_dir():
             return out
         for path in sorted(p for p in layers.iterdir() if p.suffix == ".json" and not p.name.startswith(".")):
@@ -105,7 +105,7 @@ class LayerStore:
     # -- staging
 
     def _tmp(self) -> Path:
-        tmp = Path(self.layout.tmp_dir)
+        tmp = self.layout.tmp_dir
         tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         return tmp.resolve()
 

@@ -32,7 +32,7 @@ _VOLATILE_BOOT = "volatile-boot"     # the boot (its random id) of the last vola
 # ----- paths -----------------------------------------------------------------------------------
 
 def _dir(layout: Layout, cid: str) -> Path:
-    return Path(layout.rw_layer_dir(cid))
+    return layout.rw_layer_dir(cid)
 
 
 def merged_dir(layout: Layout, cid: str) -> Path:
@@ -100,7 +100,7 @@ def create_rw_layer(layout: Layout, container_id: str, size_bytes: int | None = 
         raise QuotaUnsupported(f"storage size {size_bytes} must be positive")
     method = None
     if size_bytes is not None:
-        overlay_dir = Path(layout.overlay_dir)
+        overlay_dir = layout.overlay_dir
         method = quota.quota_method(overlay_dir if overlay_dir.exists() else layout.root)
     if size_bytes is not None and method == "loop" and size_bytes < quota.MIN_LOOP_SIZE:
         raise QuotaUnsupported(
@@ -122,7 +122,7 @@ def _populate_rw_layer(layout: Layout, container_id: str, size_bytes: int | None
     d = _dir(layout, container_id)
     if size_bytes is not None and not _uses_loop(layout, container_id) and method == "project":
         try:
-            quota.set_project_quota(Path(layout.overlay_dir), d, size_bytes)
+            quota.set_project_quota(layout.overlay_dir, d, size_bytes)
         except OSError as e:
             log.debug("project quota refused for %s (%s); using a loop-backed image", container_id, e)
         else:
@@ -147,7 +147,7 @@ def overlay_mount_data(layout: Layout, container_id: str, lowerdirs: list[str], 
                        relative: bool = True) -> str:
     """The overlay mount options, with paths relative to overlay/ (the mount's working dir:
     what keeps many layers within the kernel's one page of options) or absolute."""
-    base = Path(layout.overlay_dir)
+    base = layout.overlay_dir
     upper, work = upper_dir(layout, container_id), _work_dir(layout, container_id)
     if relative:
         return (f"lowerdir={':'.join(lowerdirs)},upperdir={upper.relative_to(base)},"
@@ -168,7 +168,7 @@ def mount_rootfs(layout: Layout, container_id: str, lowerdirs: list[str], *,
     if is_mounted(merged):
         return merged
     d = _dir(layout, container_id)
-    overlay_dir = Path(layout.overlay_dir)
+    overlay_dir = layout.overlay_dir
     if not d.is_dir():
         raise StorageError(f"container {container_id} has no read-write layer at {d}")
     if _uses_loop(layout, container_id):
@@ -260,7 +260,7 @@ def remove_rw_layer(layout: Layout, container_id: str) -> None:
     projid = quota.read_projid(d / "quota.json")
     if projid is not None:
         try:
-            quota.set_project_limit(Path(layout.overlay_dir), d, projid, 0)
+            quota.set_project_limit(layout.overlay_dir, d, projid, 0)
         except OSError as e:    # the project id is freed with the record; a stale limit binds nothing
             log.debug("cannot clear the project quota %d of %s: %s", projid, d, e)
     try:

@@ -73,7 +73,7 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
             save(engine, rec)
             # the image was resolved before the lock: an rmi may have won the race since then
             # (from now on it sees this record and refuses)
-            missing = [d for d in lowerdirs if not (Path(engine.layout.overlay_dir) / d).is_dir()]
+            missing = [d for d in lowerdirs if not (engine.layout.overlay_dir / d).is_dir()]
             if missing:
                 raise ImageNotFound(f"image {opts.image} was removed while the container was being created")
             rec.network = NetworkEndpoint.from_json(network.prepare(engine, cid, opts))

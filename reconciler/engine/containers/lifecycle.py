@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _exit_command(engine, rec: ContainerRecord, pid_token: str) -> list[str]:
-    settings = ["--root", engine.layout.root]
+    settings = ["--root", str(engine.layout.root)]
     source = engine.config.source
     if source.startswith("/") and Path(source).exists():
         settings += ["--config", source]

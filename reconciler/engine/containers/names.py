@@ -23,7 +23,7 @@ NAMES_DIR = "container-names"
 
 def names_dir(engine) -> Path:
     """The index, made from the records the first time a root needs it."""
-    path = Path(engine.layout.root) / NAMES_DIR
+    path = engine.layout.root / NAMES_DIR
     if not path.is_dir():
         staging = path.with_name(f"{NAMES_DIR}.new")
         shutil.rmtree(staging, ignore_errors=True)          # an earlier build that was killed
@@ -76,7 +76,7 @@ def claim(engine, name: str, cid: str) -> None:
 
 def release(engine, name: str, cid: str) -> None:
     """`name` freed, if container `cid` holds it."""
-    link = Path(engine.layout.root) / NAMES_DIR / name
+    link = engine.layout.root / NAMES_DIR / name
     try:
         if os.readlink(link) == cid:
             link.unlink()

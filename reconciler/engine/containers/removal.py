@@ -111,7 +111,7 @@ def destroy(engine, rec: ContainerRecord) -> None:
             pass                               # other containers still use it
     if errors:
         raise errors[0]
-    containers_dir = Path(engine.layout.containers_dir)
+    containers_dir = engine.layout.containers_dir
     # rename first, so a crash mid-delete never leaves a half-removed record under its id
     try:
         container_dir(engine, cid).rename(containers_dir / f".rm-{cid}")

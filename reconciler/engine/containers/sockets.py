@@ -13,10 +13,10 @@ from reconciler.engine.containers.store import container_dir
 
 def socket_dir(engine) -> Path:
     """Where conmon puts attach-socket symlinks when the bundle path is too long for a socket."""
-    short = Path(engine.layout.root) / "s"
+    short = engine.layout.root / "s"
     if len(str(short)) + 1 + 12 + len("/attach") <= 100:
         return short
-    return Path("/run/docker-mini") / hashlib.sha256(engine.layout.root.encode()).hexdigest()[:12]
+    return Path("/run/docker-mini") / hashlib.sha256(str(engine.layout.root).encode()).hexdigest()[:12]
 
 
 def attach_socket_path(engine, rec: ContainerRecord) -> Path:

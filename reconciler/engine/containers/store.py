@@ -32,7 +32,7 @@ def iso_of_mtime(path: str | os.PathLike) -> str | None:
 
 
 def container_dir(engine, cid: str) -> Path:
-    return Path(engine.layout.container_dir(cid))
+    return engine.layout.container_dir(cid)
 
 
 def record_path(engine, cid: str) -> Path:
@@ -80,7 +80,7 @@ def write_file(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
 
 def ids(engine) -> list[str]:
     try:
-        return [p.name for p in Path(engine.layout.containers_dir).iterdir()
+        return [p.name for p in engine.layout.containers_dir.iterdir()
                 if len(p.name) == 64 and not p.name.startswith(".")]
     except FileNotFoundError:
         return []

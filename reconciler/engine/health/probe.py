@@ -26,7 +26,7 @@ def _exec_probe(engine, rec, config: HealthConfig) -> ProbeResult:
     after `timeout` seconds it is killed and counts as a failure."""
     from reconciler.engine import interactive
 
-    exec_root = Path(engine.layout.container_dir(rec.id)) / interactive.EXEC_DIR
+    exec_root = engine.layout.container_dir(rec.id) / interactive.EXEC_DIR
     before = set(os.listdir(exec_root)) if exec_root.is_dir() else set()
     r, w = os.pipe()
     chunks: list[bytes] = []

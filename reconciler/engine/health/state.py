@@ -43,7 +43,7 @@ def config_of(engine, rec) -> HealthConfig | None:
 
 
 def _path(engine, cid: str) -> Path:
-    return Path(engine.layout.container_dir(cid)) / FILE
+    return engine.layout.container_dir(cid) / FILE
 
 
 def run_started(state) -> tuple[str, float]:

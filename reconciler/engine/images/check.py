@@ -16,7 +16,7 @@ def check_storage(engine, repair: bool = False) -> list[str]:
     repair is set. Images whose layers are gone are reported, never deleted (rmi, then pull)."""
     found: list[str] = []
     layout, layers = engine.layout, engine.layers
-    overlay_dir, images_dir = Path(layout.overlay_dir), Path(layout.images_dir)
+    overlay_dir, images_dir = layout.overlay_dir, layout.images_dir
     hex64 = re.compile(r"^[0-9a-f]{64}$")
     with engine.mutation():
         n = layers.clean_stale() if repair else 0
@@ -34,7 +34,7 @@ def check_storage(engine, repair: bool = False) -> list[str]:
             found.append(f"layer record without its dir: {layout.layer_record(r)}")
             if repair:
                 layers.remove(r)
-        links = Path(layout.short_links_dir)
+        links = layout.short_links_dir
         for name in sorted(os.listdir(links)) if links.exists() else []:
             if not (links / name).exists():
                 found.append(f"dangling short link: {links / name}")

@@ -19,7 +19,7 @@ def field_of(obj: Any, key: str, default: Any = None) -> Any:
 
 
 def endpoints_dir(engine) -> Path:
-    return Path(engine.layout.network_dir) / "endpoints"
+    return engine.layout.network_dir / "endpoints"
 
 
 def endpoint_path(engine, container_id: str) -> Path:

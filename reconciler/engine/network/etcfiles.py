@@ -10,7 +10,7 @@ from reconciler.engine.network.endpoints import addresses, all_endpoints, bridge
 
 
 def _container_file(engine, cid: str, name: str) -> Path:
-    return Path(engine.layout.container_dir(cid)) / name
+    return engine.layout.container_dir(cid) / name
 
 
 def _read_host_file(path: str) -> str | None:

@@ -50,7 +50,7 @@ class Network:
 
 
 def networks_dir(engine) -> Path:
-    return Path(engine.root) / "networks"
+    return engine.root / "networks"
 
 
 def default_network(engine) -> Network:

@@ -32,7 +32,7 @@ def ensure_bridge(engine, network: Network | None = None) -> bool:
 
 
 def _stamp(engine, bridge: str) -> Path:
-    return Path(engine.layout.network_dir) / "rules" / f"{bridge}.sha256"
+    return engine.layout.network_dir / "rules" / f"{bridge}.sha256"
 
 
 def forget_rules(engine, bridge: str) -> None:

@@ -90,7 +90,7 @@ def cleanup_stale(engine, keep: str | None = None) -> list[str]:
         if cid == keep:
             continue
         status = container_status(engine, cid)
-        if status is None and not Path(engine.layout.container_dir(cid)).exists():
+        if status is None and not engine.layout.container_dir(cid).exists():
             # the container is gone; a create killed before writing container.json, or an rm
             # killed before release
             teardown_id(engine, cid, ep)
