@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from bench.common import docker_mini_command, interleaved, reap_docker_mini_root, scratch, timed_run
-from bench.dockerd import Dockerd, DockerUnavailable, private_dockerd
+from bench.dockerd import Dockerd, optional_dockerd
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "31"))   # an odd count: the median is one run
 PS_CONTAINERS = int(os.environ.get("BENCH_PS_CONTAINERS", "50"))
@@ -91,14 +91,14 @@ class RuncFloor:
         import io
         import tarfile
 
-        from reconciler.core import ociconfig as oc
+        from reconciler.core import ociconfig, ociprocess, ociusers
         self.dir = work / "floor"
         rootfs = self.dir / "rootfs"
         rootfs.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(layer_tar)) as tar:
             tar.extractall(rootfs)
         self.runc_root = self.dir / "runc"
-        self.oc, self.n = oc, 0
+        self.ociconfig, self.ociprocess, self.ociusers, self.n = ociconfig, ociprocess, ociusers, 0
         import resource
         self.hard = {"RLIMIT_NOFILE": resource.getrlimit(resource.RLIMIT_NOFILE)[1]}
 
@@ -107,10 +107,10 @@ class RuncFloor:
         cid = f"floor{os.getpid()}x{self.n}"
         bundle = self.dir / cid
         bundle.mkdir()
-        process = self.oc.process_spec({"config": {"Cmd": ["true"]}}, container_id=cid.ljust(12, "0"),
+        process = self.ociprocess.process_spec({"config": {"Cmd": ["true"]}}, container_id=cid.ljust(12, "0"),
                                        command=None, entrypoint=None, env=[], workdir=None, user=None,
                                        hostname=None, stop_signal=None, tty=False)
-        cfg = self.oc.build_config(container_id=cid, process=process, exec_user=self.oc.ExecUser(0, 0),
+        cfg = self.ociconfig.build_config(container_id=cid, process=process, exec_user=self.ociusers.ExecUser(0, 0),
                                    rootfs=str(self.dir / "rootfs"), host_rlimits=self.hard)
         (bundle / "config.json").write_text(json.dumps(cfg))
         try:
@@ -195,11 +195,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(scratch("dm-bench-run-"))
         reg = stack.enter_context(start_registry(work / "registry"))
-        try:
-            docker = stack.enter_context(private_dockerd(work / "docker"))
-        except DockerUnavailable as e:
-            print(f"docker: not measured: {e}")
-            docker = None
+        docker, _ = optional_dockerd(stack, work / "docker")
         config = work / "constants.json"
         config.write_text(json.dumps({"insecure-registries": [reg.addr], "bridge-name": "dmbench0",
                                       "bridge-subnet": "10.251.77.0/24"}))

@@ -81,7 +81,7 @@ def _stop_signal(rec) -> str:
 
 
 def _grace(rec, timeout: float | None) -> float:
-    from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT
+    from reconciler.core.ociprocess import DEFAULT_STOP_TIMEOUT
     if timeout is None:
         timeout = rec.options.stop_timeout
     return DEFAULT_STOP_TIMEOUT if timeout is None else timeout

@@ -194,7 +194,8 @@ def _remove_quietly(engine, record: ContainerRecord) -> None:
 
 def _exec_process(bundle: Path, cmd: list[str], *, tty: bool, env: list[str], workdir: str | None,
                   user: str | None, caller_env: dict[str, str], size: tuple[int, int] | None) -> dict:
-    from reconciler.core.ociconfig import merge_env, resolve_user
+    from reconciler.core.ociprocess import merge_env
+    from reconciler.core.ociusers import resolve_user
 
     config = json.loads((bundle / "config.json").read_text())
     process = config["process"]                 # ours to change: config is parsed afresh

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.errors import SpecError
-from reconciler.core.ociconfig import parse_mount
+from reconciler.core.ocimounts import parse_mount
 from reconciler.core.spec import load_stack
 from reconciler.core.spec.compose import interpolation, is_compose, normalize_project_name
 

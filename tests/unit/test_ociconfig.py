@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core import ociconfig as oc
+from reconciler.core import ociconfig
+from reconciler.core import ocilimits
+from reconciler.core import ocimounts
+from reconciler.core import ociprocess
+from reconciler.core import ocisecurity
+from reconciler.core import ociusers
 from reconciler.core import seccomp
 from reconciler.core.errors import InvalidArgument
 
@@ -17,12 +22,12 @@ def spec(image=None, **kw):
     args = dict(container_id=CID, command=None, entrypoint=None, env=[], workdir=None, user=None,
                 hostname=None, stop_signal=None, tty=False)
     args.update(kw)
-    return oc.process_spec({"config": image or {"Cmd": ["sh"]}}, **args)
+    return ociprocess.process_spec({"config": image or {"Cmd": ["sh"]}}, **args)
 
 
 def build(process=None, **kw):
     process = process or spec()
-    return oc.build_config(container_id=CID, process=process, exec_user=oc.ExecUser(0, 0, (), "/root"),
+    return ociconfig.build_config(container_id=CID, process=process, exec_user=ociusers.ExecUser(0, 0, (), "/root"),
                            rootfs="/r", **kw)
 
 
@@ -68,42 +73,42 @@ def test_hostname_workdir_user_stop_signal():
 
 
 @pytest.mark.parametrize("user,expected", [
-    ("", oc.ExecUser(0, 0, (), "/root")),
-    ("root", oc.ExecUser(0, 0, (), "/root")),
-    ("www", oc.ExecUser(33, 33, (999,), "/var/www")),
-    ("app", oc.ExecUser(1000, 1000, (999, 29), "/home/app")),
-    ("33", oc.ExecUser(33, 33, (999,), "/var/www")),
-    ("4242", oc.ExecUser(4242, 0, (), "/")),
-    ("4242:4343", oc.ExecUser(4242, 4343, (), "/")),
-    ("www:docker", oc.ExecUser(33, 999, (), "/var/www")),
-    ("app:0", oc.ExecUser(1000, 0, (999, 29), "/home/app")),
+    ("", ociusers.ExecUser(0, 0, (), "/root")),
+    ("root", ociusers.ExecUser(0, 0, (), "/root")),
+    ("www", ociusers.ExecUser(33, 33, (999,), "/var/www")),
+    ("app", ociusers.ExecUser(1000, 1000, (999, 29), "/home/app")),
+    ("33", ociusers.ExecUser(33, 33, (999,), "/var/www")),
+    ("4242", ociusers.ExecUser(4242, 0, (), "/")),
+    ("4242:4343", ociusers.ExecUser(4242, 4343, (), "/")),
+    ("www:docker", ociusers.ExecUser(33, 999, (), "/var/www")),
+    ("app:0", ociusers.ExecUser(1000, 0, (999, 29), "/home/app")),
 ])
 def test_resolve_user(user, expected):
-    assert oc.resolve_user(user, PASSWD, GROUP) == expected
+    assert ociusers.resolve_user(user, PASSWD, GROUP) == expected
 
 
 def test_a_malformed_passwd_or_group_is_a_clear_error():
     with pytest.raises(InvalidArgument, match="non-numeric uid"):
-        oc.resolve_user("bad", "bad:x:abc:0::/:/bin/sh\n", "")
+        ociusers.resolve_user("bad", "bad:x:abc:0::/:/bin/sh\n", "")
     with pytest.raises(InvalidArgument, match="unable to find group staff"):
-        oc.resolve_user("0:staff", "root:x:0:0::/root:/bin/sh\n", "staff:x:zz:\n")
+        ociusers.resolve_user("0:staff", "root:x:0:0::/root:/bin/sh\n", "staff:x:zz:\n")
 
 
 def test_resolve_user_errors():
     with pytest.raises(InvalidArgument, match="unable to find user nobody"):
-        oc.resolve_user("nobody", PASSWD, GROUP)
+        ociusers.resolve_user("nobody", PASSWD, GROUP)
     with pytest.raises(InvalidArgument, match="unable to find group nogroup"):
-        oc.resolve_user("www:nogroup", PASSWD, GROUP)
-    assert oc.resolve_user("0", None, None) == oc.ExecUser(0, 0, (), "/")     # scratch images
+        ociusers.resolve_user("www:nogroup", PASSWD, GROUP)
+    assert ociusers.resolve_user("0", None, None) == ociusers.ExecUser(0, 0, (), "/")     # scratch images
     with pytest.raises(InvalidArgument):
-        oc.resolve_user("www", None, None)          # no /etc/passwd in the image
+        ociusers.resolve_user("www", None, None)          # no /etc/passwd in the image
 
 
 # --------------------------------------------------------------------------- security defaults
 
 def test_default_capabilities_are_dockers():
     caps = build()["process"]["capabilities"]
-    assert set(caps["bounding"]) == set(oc.DEFAULT_CAPABILITIES) and len(caps["bounding"]) == 14
+    assert set(caps["bounding"]) == set(ocisecurity.DEFAULT_CAPABILITIES) and len(caps["bounding"]) == 14
     assert caps["bounding"] == caps["effective"] == caps["permitted"]
     assert "CAP_SYS_ADMIN" not in caps["effective"]
 
@@ -111,19 +116,19 @@ def test_default_capabilities_are_dockers():
 @pytest.mark.parametrize("add,drop,has,lacks", [
     (["NET_ADMIN"], [], ["CAP_NET_ADMIN", "CAP_CHOWN"], []),
     (["cap_sys_admin"], ["MKNOD"], ["CAP_SYS_ADMIN"], ["CAP_MKNOD"]),
-    ([], ["ALL"], [], list(oc.DEFAULT_CAPABILITIES)),
+    ([], ["ALL"], [], list(ocisecurity.DEFAULT_CAPABILITIES)),
     (["CHOWN"], ["ALL"], ["CAP_CHOWN"], ["CAP_KILL"]),
-    (["ALL"], [], list(oc.ALL_CAPABILITIES), []),
+    (["ALL"], [], list(ocisecurity.ALL_CAPABILITIES), []),
     (["ALL"], ["SYS_ADMIN"], ["CAP_NET_ADMIN"], ["CAP_SYS_ADMIN"]),
 ])
 def test_cap_add_and_drop(add, drop, has, lacks):
-    caps = oc.effective_capabilities(add, drop)
+    caps = ocisecurity.effective_capabilities(add, drop)
     assert set(has) <= set(caps) and not set(lacks) & set(caps)
 
 
 def test_unknown_capability_is_refused():
     with pytest.raises(InvalidArgument, match="unknown capability"):
-        oc.effective_capabilities(["CAP_FLY"], [])
+        ocisecurity.effective_capabilities(["CAP_FLY"], [])
 
 
 def test_namespaces_mounts_masks():
@@ -149,9 +154,9 @@ def test_namespaces_mounts_masks():
 
 
 def test_etc_files_and_user_mounts():
-    plan = oc.MountPlan(
-        volumes=[(oc.parse_volume("/host/a:/data:ro"), "/data"), (oc.parse_volume("/h/shm:/dev/shm"), "/dev/shm")],
-        tmpfs=[(oc.parse_tmpfs("/cache:size=1m,exec"), "/cache")],
+    plan = ocimounts.MountPlan(
+        volumes=[(ocimounts.parse_volume("/host/a:/data:ro"), "/data"), (ocimounts.parse_volume("/h/shm:/dev/shm"), "/dev/shm")],
+        tmpfs=[(ocimounts.parse_tmpfs("/cache:size=1m,exec"), "/cache")],
         etc_files={"/etc/hosts": "/c/hosts", "/etc/hostname": "/c/hostname"})
     cfg = build(mounts=plan, read_only=True)
     by = {m["destination"]: m for m in cfg["mounts"]}
@@ -190,9 +195,9 @@ def test_security_opts():
     assert build(security_opt=["no-new-privileges:true"])["process"]["noNewPrivileges"] is True
     assert build()["process"]["noNewPrivileges"] is False
     with pytest.raises(InvalidArgument):
-        oc.parse_security_opts(["seccomp=/some/profile.json"])
+        ocisecurity.parse_security_opts(["seccomp=/some/profile.json"])
     with pytest.raises(InvalidArgument):
-        oc.parse_security_opts(["bogus"])
+        ocisecurity.parse_security_opts(["bogus"])
 
 
 def test_rlimits_are_clamped_to_the_host_hard_limit():
@@ -208,7 +213,7 @@ def test_rlimits_are_clamped_to_the_host_hard_limit():
 @pytest.mark.parametrize("bad", ["nofile", "nofile=", "bogus=1", "nofile=2:1", "nofile=x"])
 def test_bad_ulimits(bad):
     with pytest.raises(InvalidArgument):
-        oc.parse_ulimit(bad)
+        ocilimits.parse_ulimit(bad)
 
 
 def test_resources_pass_through():
@@ -222,21 +227,21 @@ def test_resources_pass_through():
 @pytest.mark.parametrize("text,n", [("SIGTERM", 15), ("term", 15), ("KILL", 9), ("9", 9), ("SIGUSR1", 10),
                                     ("RTMIN+2", 36), ("SIGRTMAX", 64)])
 def test_parse_signal(text, n):
-    assert oc.parse_signal(text) == n
+    assert ociprocess.parse_signal(text) == n
 
 
 @pytest.mark.parametrize("bad", ["./rel:/x", "/a:rel", "/a", "/a:/:ro", "/a:/b:rw,ro", "/a:/b:xx", "n:/data", "bad name:/data"])
 def test_bad_volumes(bad):
     with pytest.raises(InvalidArgument):
-        oc.parse_volume(bad)
+        ocimounts.parse_volume(bad)
 
 
 def test_tmpfs_parsing():
-    assert oc.parse_tmpfs("/run") == oc.Tmpfs("/run", ())
-    assert oc.parse_tmpfs("/run:size=64m,mode=1777") == oc.Tmpfs("/run", ("size=64m", "mode=1777"))
+    assert ocimounts.parse_tmpfs("/run") == ocimounts.Tmpfs("/run", ())
+    assert ocimounts.parse_tmpfs("/run:size=64m,mode=1777") == ocimounts.Tmpfs("/run", ("size=64m", "mode=1777"))
     for bad in ("rel", "/", "/x:bad opt"):
         with pytest.raises(InvalidArgument):
-            oc.parse_tmpfs(bad)
+            ocimounts.parse_tmpfs(bad)
 
 
 # --------------------------------------------------------------------------- symlinks in the rootfs
@@ -257,19 +262,19 @@ def links(table):
     ("/chain", {"/chain": "/one", "/one": "/two"}, "/two"),
 ])
 def test_resolve_in_rootfs_never_leaves_it(path, table, expected):
-    assert oc.resolve_in_rootfs(path, links(table)) == expected
+    assert ocimounts.resolve_in_rootfs(path, links(table)) == expected
 
 
 def test_resolve_in_rootfs_loops_are_an_error():
     with pytest.raises(InvalidArgument, match="too many levels"):
-        oc.resolve_in_rootfs("/loop/x", links({"/loop": "/loop"}))
+        ocimounts.resolve_in_rootfs("/loop/x", links({"/loop": "/loop"}))
 
 
 @pytest.mark.parametrize("call", [
-    lambda: oc.parse_signal("²"),                              # str.isdigit() says yes, int() says no
-    lambda: oc.resolve_user("²", "root:x:0:0::/root:/bin/sh\n", ""),
-    lambda: oc.resolve_user("0:²", "", ""),
-    lambda: oc.resolve_user("99999999999999", "", ""),         # beyond a 32-bit uid: a name, not found
+    lambda: ociprocess.parse_signal("²"),                              # str.isdigit() says yes, int() says no
+    lambda: ociusers.resolve_user("²", "root:x:0:0::/root:/bin/sh\n", ""),
+    lambda: ociusers.resolve_user("0:²", "", ""),
+    lambda: ociusers.resolve_user("99999999999999", "", ""),         # beyond a 32-bit uid: a name, not found
 ])
 def test_odd_digits_and_huge_ids_are_invalid_arguments(call):
     with pytest.raises(InvalidArgument):

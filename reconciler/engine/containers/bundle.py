@@ -14,7 +14,10 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from reconciler.core import ociconfig as oc
+from reconciler.core import ociconfig
+from reconciler.core import ocimounts
+from reconciler.core import ociprocess
+from reconciler.core import ociusers
 from reconciler.engine.containers.records import ContainerRecord
 from reconciler.engine import volumes
 from reconciler.engine.containers.store import container_dir, write_file
@@ -48,7 +51,7 @@ def read_in_rootfs(rootfs: str | os.PathLike, path: str) -> str | None:
     component is opened without following symlinks (a swap after resolving cannot lead out),
     without blocking, and anything but a regular file reads as absent."""
     rootfs = os.fspath(rootfs)
-    parts = [p for p in oc.resolve_in_rootfs(path, _rootfs_reader(rootfs)).split("/") if p]
+    parts = [p for p in ocimounts.resolve_in_rootfs(path, _rootfs_reader(rootfs)).split("/") if p]
     if not parts:
         return None
     nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
@@ -78,7 +81,7 @@ def _mkdir_in_rootfs(rootfs: str, path: str) -> None:
     and Path's / would make them the host's.)"""
     cur = ""
     for comp in [c for c in path.split("/") if c]:
-        cur = oc.resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
+        cur = ocimounts.resolve_in_rootfs(cur + "/" + comp, _rootfs_reader(rootfs))
         full = f"{rootfs}{cur}"
         if os.path.islink(full):
             return
@@ -95,36 +98,36 @@ def build_bundle(engine, rec: ContainerRecord, rootfs: str | os.PathLike, netns:
     """config.json in the container's directory, for runc."""
     rootfs = os.fspath(rootfs)
     opts, cfg = rec.options, rec.config
-    process = oc.ProcessSpec(args=rec.command, env=list(cfg.env), cwd=cfg.working_dir,
+    process = ociprocess.ProcessSpec(args=rec.command, env=list(cfg.env), cwd=cfg.working_dir,
                              user=cfg.user or "", hostname=cfg.hostname,
                              stop_signal=cfg.stop_signal or "SIGTERM")
-    exec_user = oc.resolve_user(process.user, read_in_rootfs(rootfs, "/etc/passwd"),
+    exec_user = ociusers.resolve_user(process.user, read_in_rootfs(rootfs, "/etc/passwd"),
                                 read_in_rootfs(rootfs, "/etc/group"))
     readlink = _rootfs_reader(rootfs)
-    plan = oc.MountPlan()
+    plan = ocimounts.MountPlan()
     for spec in opts.volumes:
-        vol = oc.parse_volume(spec)
-        dest = oc.resolve_in_rootfs(vol.destination, readlink)
+        vol = ocimounts.parse_volume(spec)
+        dest = ocimounts.resolve_in_rootfs(vol.destination, readlink)
         if vol.name is not None:            # its _data, filled from the image on first use
             vol = dataclasses.replace(vol, source=volumes.mount_source(engine, vol.name, rootfs, dest))
         elif not Path(vol.source).exists():
             Path(vol.source).mkdir(mode=0o755, parents=True, exist_ok=True)   # as Docker does
         plan.volumes.append((vol, dest))
     for spec in opts.tmpfs:
-        t = oc.parse_tmpfs(spec)
-        plan.tmpfs.append((t, oc.resolve_in_rootfs(t.destination, readlink)))
+        t = ocimounts.parse_tmpfs(spec)
+        plan.tmpfs.append((t, ocimounts.resolve_in_rootfs(t.destination, readlink)))
     cdir = container_dir(engine, rec.id)
     for name in ("hostname", "hosts", "resolv.conf"):
         if (cdir / name).exists():
-            plan.etc_files[oc.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
-    cwd = oc.resolve_in_rootfs(process.cwd, readlink)
+            plan.etc_files[ocimounts.resolve_in_rootfs("/etc/" + name, readlink)] = str(cdir / name)
+    cwd = ocimounts.resolve_in_rootfs(process.cwd, readlink)
     _mkdir_in_rootfs(rootfs, cwd)
     cgroups = engine.cgroups
     res = None
     if opts.resources is not None:
         from reconciler.core.limits import to_oci_resources
         res = to_oci_resources(opts.resources, swap_accounting=cgroups.swap_accounting())
-    config = oc.build_config(
+    config = ociconfig.build_config(
         container_id=rec.id, process=process, exec_user=exec_user, rootfs=str(rootfs),
         read_only=opts.read_only, tty=opts.tty, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
         security_opt=opts.security_opt, ulimits=opts.ulimits, host_rlimits=host_rlimits(),

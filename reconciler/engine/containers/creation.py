@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from reconciler.core import hostsfile, portmapping, resolvconf
-from reconciler.core import ociconfig as oc
+from reconciler.core import ociprocess
 from reconciler.core.errors import ImageNotFound
 from reconciler.engine import images, network, volumes
 from reconciler.engine.containers import names
@@ -38,7 +38,7 @@ def create(engine, opts: CreateOptions) -> ContainerRecord:
     if opts.publish_all:
         cfg = image_config.get("config") or image_config.get("Config") or {}
         opts.ports = portmapping.with_exposed(opts.ports, cfg.get("ExposedPorts"))
-    process = oc.process_spec(image_config, container_id=cid, command=opts.command,
+    process = ociprocess.process_spec(image_config, container_id=cid, command=opts.command,
                               entrypoint=opts.entrypoint, env=opts.env, workdir=opts.workdir,
                               user=opts.user, hostname=opts.hostname, stop_signal=opts.stop_signal,
                               tty=opts.tty)

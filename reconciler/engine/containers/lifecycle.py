@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from reconciler.core.errors import (CommandNotExecutable, CommandNotFound, ConflictError,
                                     ContainerNotRunning, ContainerRuntimeError, DockerMiniError)
-from reconciler.core.ociconfig import DEFAULT_STOP_TIMEOUT, parse_signal
+from reconciler.core.ociprocess import DEFAULT_STOP_TIMEOUT, parse_signal
 from reconciler.engine import network
 from reconciler.engine.containers.bundle import build_bundle
 from reconciler.engine.containers.liveness import KILL_WAIT, current_state, send_signal, wait_exit_file

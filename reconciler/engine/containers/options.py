@@ -81,7 +81,10 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 def normalize(opts: CreateOptions) -> CreateOptions:
     """Validate every option before anything is created; returns a normalized copy."""
-    from reconciler.core import ociconfig as oc
+    from reconciler.core import ocilimits
+    from reconciler.core import ocimounts
+    from reconciler.core import ociprocess
+    from reconciler.core import ocisecurity
     o = CreateOptions.from_dict(opts.to_dict())
     o.resources = opts.resources
     if o.name is not None:
@@ -95,22 +98,22 @@ def normalize(opts: CreateOptions) -> CreateOptions:
         elif item and item in os.environ:
             env.append(f"{item}={os.environ[item]}")
     o.env = env
-    oc.effective_capabilities(o.cap_add, o.cap_drop)
-    oc.parse_security_opts(o.security_opt)
+    ocisecurity.effective_capabilities(o.cap_add, o.cap_drop)
+    ocisecurity.parse_security_opts(o.security_opt)
     for u in o.ulimits:
-        oc.parse_ulimit(u)
+        ocilimits.parse_ulimit(u)
     for v in o.volumes:
-        oc.parse_volume(v)
+        ocimounts.parse_volume(v)
     for t in o.tmpfs:
-        oc.parse_tmpfs(t)
+        ocimounts.parse_tmpfs(t)
     if o.stop_signal:
-        oc.parse_signal(o.stop_signal)
+        ociprocess.parse_signal(o.stop_signal)
     if o.stop_timeout is not None and o.stop_timeout < -1:
         raise InvalidArgument(f"invalid --stop-timeout {o.stop_timeout}")
     RestartPolicy.parse(o.restart)
     if o.hostname is None and o.network == "host":
         host = os.uname().nodename          # Docker and Podman: on the host's network, the host's name
-        if oc.is_hostname(host):
+        if ociprocess.is_hostname(host):
             o.hostname = host
     if o.auto_remove and o.restart not in ("no", "", None):
         raise InvalidArgument("Conflicting options: --restart and --rm")
