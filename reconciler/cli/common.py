@@ -62,6 +62,17 @@ class Settings:
         return self._engine
 
 
+def parse_labels(items) -> dict[str, str]:
+    """--label KEY=VALUE options (network create, volume create) as a dict."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise errors.InvalidArgument(f"--label {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def engine_from(ctx: click.Context):
     return ctx.find_object(Settings).engine()
 

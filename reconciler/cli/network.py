@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.cli.common import engine_from
+from reconciler.cli.common import engine_from, parse_labels
 from reconciler.core.errors import InvalidArgument
 
 # host and none are modes, not networks with a bridge: `network ls` shows them as Docker does
@@ -41,14 +41,8 @@ def create(ctx, subnet, gateway, internal, labels, driver, name):
 
     if driver != "bridge":
         raise InvalidArgument(f"--driver {driver}: only the bridge driver is supported")
-    label_map = {}
-    for item in labels:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise InvalidArgument(f"--label {item!r}: expected KEY=VALUE")
-        label_map[key] = value
     net = networks.create(engine_from(ctx), name, subnet=subnet, gateway=gateway, internal=internal,
-                          labels=label_map)
+                          labels=parse_labels(labels))
     click.echo(net.id)
 
 

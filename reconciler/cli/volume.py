@@ -6,23 +6,13 @@ import json
 
 import click
 
-from reconciler.cli.common import engine_from
+from reconciler.cli.common import engine_from, parse_labels
 from reconciler.core.errors import InvalidArgument
 
 
 @click.group("volume")
 def volume():
     """Manage named volumes (<root>/volumes/NAME/_data)."""
-
-
-def _labels(items) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not key:
-            raise InvalidArgument(f"--label {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
 
 
 @volume.command("create")
@@ -36,7 +26,7 @@ def create(ctx, driver, labels, name):
 
     if driver != "local":
         raise InvalidArgument(f"--driver {driver}: only the local driver is supported")
-    click.echo(volumes.create(engine_from(ctx), name, _labels(labels))["Name"])
+    click.echo(volumes.create(engine_from(ctx), name, parse_labels(labels))["Name"])
 
 
 def _filters(items) -> list:
