@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from bench.common import docker_mini_command, reap_docker_mini_root, scratch, timed, unmount_under
-from bench.dockerd import Dockerd, DockerUnavailable, private_dockerd
+from bench.dockerd import Dockerd, optional_dockerd
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_COMPOSE_RUNS", "3"))
@@ -201,15 +201,8 @@ def main() -> int:
         reg = stack.enter_context(start_registry(work / "registry"))
         builder = ImageBuilder(reg, work / "images")
         ref = str(builder.push(builder.busybox_tag(), "bench/busybox", "latest"))
-        docker = None
-        try:
-            if not shutil.which("docker-compose"):
-                raise DockerUnavailable("docker-compose is not installed (make deps-bench)")
-            docker = stack.enter_context(private_dockerd(work / "docker"))
-            docker.run("pull", "-q", ref)      # 127.0.0.0/8 registries are insecure-allowed
-        except DockerUnavailable as e:
-            compose_error = str(e)
-            print(f"docker-compose: not measured: {e}")
+        docker, compose_error = optional_dockerd(stack, work / "docker", "docker-compose", pull=ref,
+                                                 compose_missing="docker-compose is not installed (make deps-bench)")
         for run in range(RUNS):          # taking turns, so drift in the machine's load hits both alike
             try:
                 docker_mini_once(work, ref, run, dm)

@@ -354,3 +354,21 @@ def private_dockerd(work: Path):
         shutil.rmtree(d.work, ignore_errors=True)
         for note in notes:
             print(f"  docker cleanup: {note}")
+
+
+def optional_dockerd(stack: contextlib.ExitStack, work: Path, label: str = "docker", pull: str | None = None,
+                     compose_missing: str | None = None) -> tuple[Dockerd | None, str | None]:
+    """The bench's Docker peer, entered on stack: private_dockerd(work), with `pull` pulled into it;
+    when docker (or docker-compose, if compose_missing gives the reason to report) is unavailable,
+    prints "<label>: not measured: <why>" and returns (the dockerd if it had started, why)."""
+    docker = None
+    try:
+        if compose_missing is not None and not shutil.which("docker-compose"):
+            raise DockerUnavailable(compose_missing)
+        docker = stack.enter_context(private_dockerd(work))
+        if pull is not None:
+            docker.run("pull", "-q", pull)      # 127.0.0.0/8 registries are insecure-allowed
+    except DockerUnavailable as e:
+        print(f"{label}: not measured: {e}")
+        return docker, str(e)
+    return docker, None

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from bench.common import interleaved, reap_docker_mini_root, scratch, timed, timed_run, unmount_under
-from bench.dockerd import DockerUnavailable, Footprint, HostSnapshot, private_dockerd, restore_host
+from bench.dockerd import Footprint, HostSnapshot, optional_dockerd, restore_host
 from bench.run import DockerMini, Podman, podman_ulimits
 
 RUNS = int(os.environ.get("BENCH_NETWORK_RUNS", "21"))
@@ -213,11 +213,7 @@ def main() -> int:
         work = stack.enter_context(scratch("dm-bench-network-"))
         stack.enter_context(podman_footprint_removed())
         reg = stack.enter_context(start_registry(work / "registry"))
-        try:
-            docker = stack.enter_context(private_dockerd(work / "docker"))
-        except DockerUnavailable as e:
-            print(f"docker: not measured: {e}")
-            docker = None
+        docker, _ = optional_dockerd(stack, work / "docker")
         config = work / "constants.json"
         config.write_text(json.dumps({"insecure-registries": [reg.addr], "bridge-name": BRIDGE,
                                       "bridge-subnet": SUBNET, "default-address-pools": POOLS}))
