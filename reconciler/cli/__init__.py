@@ -25,17 +25,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("reconciler.cli.images", "login", "Log in to a registry (credentials stored 0600 under the root)."),
     "logout": ("reconciler.cli.images", "logout", "Forget the credentials stored for a registry."),
     # containers
-    "create": ("reconciler.cli.containers", "create", "Create a new container (prints its id)."),
-    "start": ("reconciler.cli.containers", "start", "Start one or more stopped containers."),
-    "run": ("reconciler.cli.containers", "run", "Create and start a container."),
-    "stop": ("reconciler.cli.containers", "stop", "Stop one or more running containers."),
-    "kill": ("reconciler.cli.containers", "kill", "Kill one or more running containers."),
-    "restart": ("reconciler.cli.containers", "restart", "Restart one or more containers."),
-    "rm": ("reconciler.cli.containers", "rm", "Remove one or more containers."),
-    "ps": ("reconciler.cli.containers", "ps", "List containers."),
-    "logs": ("reconciler.cli.containers", "logs", "Fetch the logs of a container."),
-    "wait": ("reconciler.cli.containers", "wait", "Block until one or more containers stop, then print their exit codes."),
-    "container-cleanup": ("reconciler.cli.containers", "cleanup", ""),   # hidden: run by conmon at exit
+    "create": ("reconciler.cli.run", "create", "Create a new container (prints its id)."),
+    "start": ("reconciler.cli.lifecycle", "start", "Start one or more stopped containers."),
+    "run": ("reconciler.cli.run", "run", "Create and start a container."),
+    "stop": ("reconciler.cli.lifecycle", "stop", "Stop one or more running containers."),
+    "kill": ("reconciler.cli.lifecycle", "kill", "Kill one or more running containers."),
+    "restart": ("reconciler.cli.lifecycle", "restart", "Restart one or more containers."),
+    "rm": ("reconciler.cli.lifecycle", "rm", "Remove one or more containers."),
+    "ps": ("reconciler.cli.ps", "ps", "List containers."),
+    "logs": ("reconciler.cli.logs", "logs", "Fetch the logs of a container."),
+    "wait": ("reconciler.cli.lifecycle", "wait", "Block until one or more containers stop, then print their exit codes."),
+    "container-cleanup": ("reconciler.cli.lifecycle", "cleanup", ""),   # hidden: run by conmon at exit
     "inspect": ("reconciler.cli.inspect", "inspect", "Return low-level information on containers or images."),
     "healthcheck": ("reconciler.cli.health", "healthcheck", "Run a container's healthcheck once now (exit 0 when healthy, 1 when not)."),
     # interactive

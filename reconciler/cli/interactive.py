@@ -1,5 +1,5 @@
 """`docker-mini attach` and `docker-mini exec`, and the attached sessions of `run -i/-t` and
-`start -a[i]` (run_session, start_session: called by cli.containers)."""
+`start -a[i]` (run_session, start_session: called by cli.run and cli.lifecycle)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def stdio_for(attach_stdin: bool):
 
 
 def run_session(ctx: click.Context, engine, rec, *, auto_remove: bool = False) -> int:
-    """`run -i/-t` in the foreground (called by cli.containers.run once the container exists):
+    """`run -i/-t` in the foreground (called by cli.run.run once the container exists):
     start it attached, the user's stdin going in when -i. The exit code, 0 when detached."""
     from reconciler.engine import interactive
 
@@ -64,7 +64,7 @@ def run_session(ctx: click.Context, engine, rec, *, auto_remove: bool = False) -
 
 
 def start_session(ctx: click.Context, engine, rec) -> int:
-    """`start -a[i]` of a container created with -i or -t (called by cli.containers.start)."""
+    """`start -a[i]` of a container created with -i or -t (called by cli.lifecycle.start)."""
     from reconciler.engine import interactive
 
     opts = rec.options
