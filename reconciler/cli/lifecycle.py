@@ -110,7 +110,7 @@ restart = _timed_command("restart", "Restart one or more containers.", "restart"
 @click.pass_context
 def kill(ctx, signal_, containers_):
     """Kill one or more running containers."""
-    from reconciler.core.ociconfig import parse_signal
+    from reconciler.core.ociprocess import parse_signal
     from reconciler.engine import bulk, containers
     parse_signal(signal_)
     engine = engine_from(ctx)

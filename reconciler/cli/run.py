@@ -145,7 +145,7 @@ def build_options(p: dict, *, auto_remove: bool = False):
 
 
 def _mounts(p: dict, kind: str) -> list[str]:
-    from reconciler.core.ociconfig import parse_mount
+    from reconciler.core.ocimounts import parse_mount
     return [spec for k, spec in map(parse_mount, p.get("mounts") or ()) if k == kind]
 
 
