@@ -13,6 +13,7 @@ from reconciler.core.errors import DockerMiniError
 from reconciler.engine.containers.lifecycle import start
 from reconciler.engine.containers.reaping import reap
 from reconciler.engine.containers.removal import remove
+from reconciler.engine.containers.stop_claim import lock_held
 from reconciler.engine.containers.store import container_dir, load, save
 
 log = logging.getLogger(__name__)
@@ -43,17 +44,7 @@ class ForegroundClaim:
 
 def foreground_attached(engine, container_id: str) -> bool:
     """Whether a CLI holds the container's ForegroundClaim."""
-    try:
-        fd = os.open(container_dir(engine, container_id) / FOREGROUND_LOCK, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    return lock_held(container_dir(engine, container_id) / FOREGROUND_LOCK, missing=FileNotFoundError)
 
 
 def cleanup(engine, container_id: str, token: str | None = None) -> None:

@@ -53,11 +53,11 @@ class StopClaim:
         self.release()
 
 
-def claimed(container_dir: str | os.PathLike) -> bool:
-    """Whether a live command holds the container's stop claim."""
+def lock_held(path: str | os.PathLike, missing: type[OSError] = OSError) -> bool:
+    """Whether a live process holds a flock on path; False when opening it raises `missing`."""
     try:
-        fd = os.open(Path(container_dir) / CLAIM_FILE, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except missing:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -66,3 +66,8 @@ def claimed(container_dir: str | os.PathLike) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def claimed(container_dir: str | os.PathLike) -> bool:
+    """Whether a live command holds the container's stop claim."""
+    return lock_held(Path(container_dir) / CLAIM_FILE)
